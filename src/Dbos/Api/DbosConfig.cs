@@ -1,0 +1,91 @@
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Dbos;
+
+/// <summary>How SQLite flushes commits to disk.</summary>
+public enum SqliteSynchronous
+{
+    /// <summary>WAL with <c>synchronous=NORMAL</c>: a commit survives a crash of the process, but the last commits may be lost if the machine loses power. Fast.</summary>
+    Normal,
+
+    /// <summary>WAL with <c>synchronous=FULL</c>: every commit is flushed to disk and survives a power loss. Slower.</summary>
+    Full,
+}
+
+/// <summary>The configuration of a DBOS application.</summary>
+public sealed class DbosConfig
+{
+    /// <summary>The environment variable that supplies the system database URL when <see cref="SystemDatabaseUrl"/> is not set.</summary>
+    public const string SystemDatabaseUrlVariable = "DBOS_SYSTEM_DATABASE_URL";
+
+    /// <summary>The environment variable that supplies the application version when <see cref="ApplicationVersion"/> is not set.</summary>
+    public const string ApplicationVersionVariable = "DBOS__APPVERSION";
+
+    /// <summary>The environment variable that supplies the executor ID when <see cref="ExecutorId"/> is not set.</summary>
+    public const string ExecutorIdVariable = "DBOS__VMID";
+
+    /// <summary>
+    /// The application's name (required). It scopes this application's workflows in a shared system database,
+    /// and names the default SQLite file <c>&lt;Name&gt;.sqlite</c>.
+    /// </summary>
+    public string Name { get; set; } = string.Empty;
+
+    /// <summary>
+    /// The system database: <c>sqlite:///relative/path.sqlite</c>, <c>sqlite:////absolute/path.sqlite</c>,
+    /// or <c>postgresql://user:password@host:port/database?options</c> (also <c>postgres://</c>).
+    /// Defaults to <c>DBOS_SYSTEM_DATABASE_URL</c>, else <c>sqlite:///&lt;Name&gt;.sqlite</c> in the working directory.
+    /// </summary>
+    public string? SystemDatabaseUrl { get; set; }
+
+    /// <summary>The application database used by registered transactions (same URL forms as <see cref="SystemDatabaseUrl"/>). Optional.</summary>
+    public string? ApplicationDatabaseUrl { get; set; }
+
+    /// <summary>The Postgres schema holding the system tables. Default <c>dbos</c>.</summary>
+    public string SystemDatabaseSchema { get; set; } = "dbos";
+
+    /// <summary>The maximum number of pooled connections to a Postgres system database. Default 20.</summary>
+    public int SystemDatabasePoolSize { get; set; } = 20;
+
+    /// <summary>
+    /// A Postgres data source to use for the system database instead of one built from the URL; its pool
+    /// and settings are then yours. When set, <see cref="SystemDatabaseUrl"/> is ignored.
+    /// </summary>
+    public NpgsqlDataSource? SystemDatabaseDataSource { get; set; }
+
+    /// <summary>
+    /// This process's executor ID: the owner recorded on the workflows it runs, and whose pending workflows
+    /// it recovers at launch. Defaults to <c>DBOS__VMID</c>, else <c>local</c>.
+    /// </summary>
+    public string? ExecutorId { get; set; }
+
+    /// <summary>
+    /// The version of the application code. Only workflows of this version are recovered by this process.
+    /// Defaults to <c>DBOS__APPVERSION</c>, else a hash of the registered workflows and the assemblies that define them.
+    /// </summary>
+    public string? ApplicationVersion { get; set; }
+
+    /// <summary>How SQLite flushes commits. Default <see cref="SqliteSynchronous.Normal"/>.</summary>
+    public SqliteSynchronous SqliteSynchronous { get; set; } = SqliteSynchronous.Normal;
+
+    /// <summary>
+    /// How many times a workflow may be started (first run plus recoveries) without finishing before it is
+    /// moved to <c>MAX_RECOVERY_ATTEMPTS_EXCEEDED</c>. Default 100; a workflow may set its own.
+    /// </summary>
+    public int MaxRecoveryAttempts { get; set; } = 100;
+
+    /// <summary>Whether DbosApp.LaunchAsync recovers this executor's pending workflows. Default true.</summary>
+    public bool RecoverPendingWorkflows { get; set; } = true;
+
+    /// <summary>The serializer for values this application writes. Default <see cref="PortableJsonSerializer"/>.</summary>
+    public IDbosSerializer? Serializer { get; set; }
+
+    /// <summary>The clock for durable sleeps, timeouts and timestamps. Default <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider? TimeProvider { get; set; }
+
+    /// <summary>Where DBOS logs. Default: no logging.</summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>How often waiters poll the database for results written by other processes. Default 1 second.</summary>
+    public TimeSpan PollingInterval { get; set; } = TimeSpan.FromSeconds(1);
+}

@@ -1,0 +1,316 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Net.Sockets;
+using Dbos.Internal;
+using Npgsql;
+
+namespace Dbos.SystemDatabase;
+
+/// <summary>
+/// The Postgres system database, through one <see cref="NpgsqlDataSource"/>. Single statements run in autocommit
+/// (one round trip, prepared automatically after their second use); multi-statement work runs in a transaction.
+/// </summary>
+internal sealed class PostgresExecutor : SqlExecutor
+{
+    // Any fixed key serializes migrations among processes of this library on one database.
+    private const long MigrationLockKey = 0x44424f535f4d4947; // "DBOS_MIG"
+
+    private readonly PostgresUrl url;
+    private readonly bool ownsDataSource;
+    private NpgsqlDataSource dataSource;
+
+    public PostgresExecutor(PostgresUrl url, string schema, int poolSize, NpgsqlDataSource? dataSource)
+        : base(new PostgresDialect(schema))
+    {
+        this.url = url;
+        ownsDataSource = dataSource is null;
+        this.dataSource = dataSource ?? Build(url, poolSize);
+    }
+
+    public override string Description => url.Masked;
+
+    public new PostgresDialect Dialect => (PostgresDialect)base.Dialect;
+
+    public NpgsqlDataSource DataSource => dataSource;
+
+    internal static NpgsqlDataSource Build(PostgresUrl url, int poolSize)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(url.Builder.ConnectionString)
+        {
+            MaxPoolSize = poolSize,
+            NoResetOnClose = true,
+            MaxAutoPrepare = Math.Max(url.Builder.MaxAutoPrepare, 128),
+            AutoPrepareMinUsages = 2,
+        };
+        if (string.IsNullOrEmpty(builder.ApplicationName))
+        {
+            builder.ApplicationName = "dbos-dotnet";
+        }
+
+        return new NpgsqlDataSourceBuilder(builder.ConnectionString).Build();
+    }
+
+    public override async Task<T> WriteAsync<T>(Func<ISqlSession, CancellationToken, ValueTask<T>> work, CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connectionScope = connection.ConfigureAwait(false);
+        var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transactionScope = transaction.ConfigureAwait(false);
+        var result = await work(new PostgresSession(connection, transaction), cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return result;
+    }
+
+    public override async Task<T> ReadAsync<T>(Func<ISqlSession, CancellationToken, ValueTask<T>> work, CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connectionScope = connection.ConfigureAwait(false);
+        return await work(new PostgresSession(connection, null), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs a single write statement in autocommit: one round trip, no BEGIN/COMMIT.</summary>
+    public override async Task<int> ExecuteAsync(string sql, object?[] args, CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connectionScope = connection.ConfigureAwait(false);
+        return await new PostgresSession(connection, null).ExecuteAsync(sql, args, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs a single write statement with RETURNING in autocommit.</summary>
+    public override async Task<List<T>> ExecuteQueryAsync<T>(string sql, object?[] args, Func<DbDataReader, T> map, CancellationToken cancellationToken)
+    {
+        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var connectionScope = connection.ConfigureAwait(false);
+        return await new PostgresSession(connection, null).QueryAsync(sql, args, map, cancellationToken).ConfigureAwait(false);
+    }
+
+    internal async Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsConnectFailure(ex))
+        {
+            throw ConnectError(url, ex);
+        }
+    }
+
+    public override async Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        NpgsqlConnection connection;
+        try
+        {
+            connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InvalidCatalogName && ownsDataSource)
+        {
+            await CreateDatabaseAsync(cancellationToken).ConfigureAwait(false);
+            connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsConnectFailure(ex))
+        {
+            throw ConnectError(url, ex);
+        }
+
+        await using (connection.ConfigureAwait(false))
+        {
+            await RunMigrationsAsync(connection, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Types created by migrations must be visible to pooled connections opened before them.
+        if (ownsDataSource)
+        {
+            NpgsqlConnection.ClearPool(new NpgsqlConnection(dataSource.ConnectionString));
+        }
+    }
+
+    private async Task RunMigrationsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        var schema = Dialect.Schema;
+        var latest = PostgresSchema.LatestVersion;
+
+        // Fast path: already current, nothing to lock.
+        var current = await ReadVersionAsync(connection, schema, cancellationToken).ConfigureAwait(false);
+        CheckVersion(current, latest);
+        if (current == latest)
+        {
+            return;
+        }
+
+        await ExecuteAsync(connection, $"SELECT pg_advisory_lock({MigrationLockKey})", cancellationToken).ConfigureAwait(false);
+        try
+        {
+            current = await ReadVersionAsync(connection, schema, cancellationToken).ConfigureAwait(false);
+            CheckVersion(current, latest);
+            foreach (var (version, migration) in PostgresSchema.Migrations(schema))
+            {
+                if (version <= current)
+                {
+                    continue;
+                }
+
+                var setVersion = current == 0 && version == PostgresSchema.BaselineVersion
+                    ? $"INSERT INTO {Dialect.QuotedSchema}.\"dbos_migrations\" (\"version\") VALUES ({version})"
+                    : $"UPDATE {Dialect.QuotedSchema}.\"dbos_migrations\" SET \"version\" = {version}";
+                if (migration.Online)
+                {
+                    foreach (var statement in migration.Statements)
+                    {
+                        await ExecuteAsync(connection, statement, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    await ExecuteAsync(connection, setVersion, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+                    await using var transactionScope = transaction.ConfigureAwait(false);
+                    foreach (var statement in migration.Statements)
+                    {
+                        await ExecuteAsync(connection, statement, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    await ExecuteAsync(connection, setVersion, cancellationToken).ConfigureAwait(false);
+                    await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                current = version;
+            }
+        }
+        finally
+        {
+            await ExecuteAsync(connection, $"SELECT pg_advisory_unlock({MigrationLockKey})", CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private void CheckVersion(int current, int latest)
+    {
+        if (current > latest)
+        {
+            throw new DbosDatabaseException(
+                $"The system database {url.Masked} (schema \"{Dialect.Schema}\") has schema version {current}, newer than the {latest} this version of DBOS for .NET knows; upgrade the Dbos package. Nothing was changed.");
+        }
+
+        if (current is > 0 and < PostgresSchema.BaselineVersion)
+        {
+            throw new DbosDatabaseException(
+                $"The system database {url.Masked} (schema \"{Dialect.Schema}\") has schema version {current}, from an older release of another DBOS implementation that predates the shared schema; migrate it with a current DBOS release first (for example `dbos migrate`). Nothing was changed.");
+        }
+    }
+
+    private static async Task<int> ReadVersionAsync(NpgsqlConnection connection, string schema, CancellationToken cancellationToken)
+    {
+        var command = new NpgsqlCommand("SELECT to_regclass(quote_ident($1) || '.dbos_migrations') IS NOT NULL", connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        command.Parameters.Add(new NpgsqlParameter { Value = schema });
+        var exists = (bool)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        if (!exists)
+        {
+            return 0;
+        }
+
+        var read = new NpgsqlCommand($"SELECT max(\"version\") FROM {PostgresSchema.Quote(schema)}.\"dbos_migrations\"", connection);
+        await using var readScope = read.ConfigureAwait(false);
+        var value = await read.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        return value is null or DBNull ? 0 : Convert.ToInt32(value, CultureInfo.InvariantCulture);
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        var command = new NpgsqlCommand(sql, connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task CreateDatabaseAsync(CancellationToken cancellationToken)
+    {
+        var adminUrl = url.WithDatabase("postgres");
+        var admin = new NpgsqlConnection(adminUrl.Builder.ConnectionString);
+        await using var adminScope = admin.ConfigureAwait(false);
+        try
+        {
+            await admin.OpenAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsConnectFailure(ex))
+        {
+            throw ConnectError(adminUrl, ex, $"The database \"{url.Database}\" does not exist and cannot be created");
+        }
+
+        try
+        {
+            await ExecuteAsync(admin, $"CREATE DATABASE {PostgresSchema.Quote(url.Database)}", cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.DuplicateDatabase or PostgresErrorCodes.UniqueViolation)
+        {
+            // Another process created it at the same moment.
+        }
+        catch (PostgresException ex)
+        {
+            throw new DbosDatabaseException($"The database \"{url.Database}\" does not exist and cannot be created on {adminUrl.Masked}: {Scrub(ex.MessageText)}", ex);
+        }
+    }
+
+    private static bool IsConnectFailure(Exception ex) =>
+        ex is NpgsqlException or SocketException or TimeoutException or System.Security.Authentication.AuthenticationException;
+
+    private DbosDatabaseException ConnectError(PostgresUrl target, Exception ex, string? prefix = null)
+    {
+        var reason = ex is PostgresException pg ? pg.MessageText : ex.Message;
+        if (ex.InnerException is { } inner && ex is not PostgresException)
+        {
+            reason += ": " + inner.Message;
+        }
+
+        return new DbosDatabaseException($"{prefix ?? "Cannot connect to the system database"} at {target.Masked}: {Scrub(reason)}", ex);
+    }
+
+    /// <summary>Removes the password from text that may echo connection settings.</summary>
+    private string Scrub(string text) =>
+        url.Password is { Length: >= 3 } password ? text.Replace(password, DatabaseUrl.PasswordMask, StringComparison.Ordinal) : text;
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (ownsDataSource)
+        {
+            await dataSource.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>Runs statements on one Postgres connection with positional parameters.</summary>
+internal sealed class PostgresSession(NpgsqlConnection connection, NpgsqlTransaction? transaction) : ISqlSession
+{
+    public async ValueTask<int> ExecuteAsync(string sql, object?[] args, CancellationToken cancellationToken)
+    {
+        var command = Create(sql, args);
+        await using var commandScope = command.ConfigureAwait(false);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<List<T>> QueryAsync<T>(string sql, object?[] args, Func<DbDataReader, T> map, CancellationToken cancellationToken)
+    {
+        var command = Create(sql, args);
+        await using var commandScope = command.ConfigureAwait(false);
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using var readerScope = reader.ConfigureAwait(false);
+        var rows = new List<T>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            rows.Add(map(reader));
+        }
+
+        return rows;
+    }
+
+    private NpgsqlCommand Create(string sql, object?[] args)
+    {
+        var command = new NpgsqlCommand(sql, connection, transaction);
+        foreach (var arg in args)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = arg ?? DBNull.Value });
+        }
+
+        return command;
+    }
+}

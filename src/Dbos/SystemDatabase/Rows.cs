@@ -1,0 +1,176 @@
+namespace Dbos.SystemDatabase;
+
+/// <summary>The status strings of the shared schema.</summary>
+internal static class StatusNames
+{
+    public const string Pending = "PENDING";
+    public const string Success = "SUCCESS";
+    public const string Error = "ERROR";
+    public const string Cancelled = "CANCELLED";
+    public const string Enqueued = "ENQUEUED";
+    public const string Delayed = "DELAYED";
+    public const string MaxRecoveryAttemptsExceeded = "MAX_RECOVERY_ATTEMPTS_EXCEEDED";
+
+    /// <summary>The queue that recovered, resumed and forked workflows run on (not a row in the queues table).</summary>
+    public const string InternalQueue = "_dbos_internal_queue";
+
+    public static bool IsTerminal(string status) => status is Success or Error or Cancelled or MaxRecoveryAttemptsExceeded;
+}
+
+/// <summary>The names the shared schema records for operations other than user steps.</summary>
+internal static class OperationNames
+{
+    public const string Sleep = "DBOS.sleep";
+    public const string Now = "DBOS.now";
+    public const string RandomUuid = "DBOS.randomUUID";
+    public const string GetResult = "DBOS.getResult";
+}
+
+/// <summary>A new <c>workflow_status</c> row.</summary>
+internal sealed class NewWorkflowRow
+{
+    public required string WorkflowId { get; init; }
+
+    public required string Status { get; init; }
+
+    public required string Name { get; init; }
+
+    public string? QueueName { get; init; }
+
+    public string? ExecutorId { get; init; }
+
+    public string? ApplicationVersion { get; init; }
+
+    public string? ApplicationName { get; init; }
+
+    public long RecoveryAttempts { get; init; }
+
+    public long? TimeoutMs { get; init; }
+
+    public long? DeadlineEpochMs { get; init; }
+
+    public string? ParentWorkflowId { get; init; }
+
+    public required string CreatorXid { get; init; }
+
+    public string? OwnerXid { get; init; }
+
+    public required string Serialization { get; init; }
+
+    public required string Inputs { get; init; }
+}
+
+/// <summary>The row a start found or created; <c>Inserted</c> says whether this call created it (and so runs the workflow).</summary>
+internal sealed record StartResult(bool Inserted, string Status, string? Name, string? QueueName, string? Serialization);
+
+/// <summary>A recorded operation (<c>operation_outputs</c> row).</summary>
+internal sealed record OperationRow(
+    int FunctionId,
+    string Name,
+    string? Output,
+    string? Error,
+    string? ChildWorkflowId,
+    long? StartedAtEpochMs,
+    long? CompletedAtEpochMs,
+    string? Serialization);
+
+/// <summary>A workflow's status with its outcome.</summary>
+internal sealed record OutcomeRow(string Status, string? Output, string? Error, string? Serialization, string? Name);
+
+/// <summary>A workflow this process claimed from a queue, with what it needs to run.</summary>
+internal sealed record ClaimedRow(
+    string WorkflowId,
+    string Name,
+    long RecoveryAttempts,
+    long? DeadlineEpochMs,
+    string? Serialization,
+    string? ParentWorkflowId,
+    string? Inputs);
+
+/// <summary>A full <c>workflow_status</c> row as listed.</summary>
+internal sealed record StatusRow
+{
+    public required string WorkflowId { get; init; }
+
+    public required string Status { get; init; }
+
+    public string? Name { get; init; }
+
+    public string? QueueName { get; init; }
+
+    public string? ExecutorId { get; init; }
+
+    public string? ApplicationVersion { get; init; }
+
+    public string? ApplicationName { get; init; }
+
+    public long CreatedAt { get; init; }
+
+    public long UpdatedAt { get; init; }
+
+    public long? StartedAtEpochMs { get; init; }
+
+    public long? CompletedAt { get; init; }
+
+    public long RecoveryAttempts { get; init; }
+
+    public long? TimeoutMs { get; init; }
+
+    public long? DeadlineEpochMs { get; init; }
+
+    public string? ParentWorkflowId { get; init; }
+
+    public string? ForkedFrom { get; init; }
+
+    public bool WasForkedFrom { get; init; }
+
+    public string? DeduplicationId { get; init; }
+
+    public int Priority { get; init; }
+
+    public string? Serialization { get; init; }
+
+    public string? Inputs { get; init; }
+
+    public string? Output { get; init; }
+
+    public string? Error { get; init; }
+}
+
+/// <summary>Filters for listing workflows; null means "any".</summary>
+internal sealed record StatusQuery
+{
+    public IReadOnlyList<string>? WorkflowIds { get; init; }
+
+    public IReadOnlyList<string>? Statuses { get; init; }
+
+    public IReadOnlyList<string>? Names { get; init; }
+
+    public IReadOnlyList<string>? QueueNames { get; init; }
+
+    public string? ApplicationVersion { get; init; }
+
+    public string? ApplicationName { get; init; }
+
+    public string? ExecutorId { get; init; }
+
+    public string? ParentWorkflowId { get; init; }
+
+    public string? WorkflowIdPrefix { get; init; }
+
+    public long? CreatedFromEpochMs { get; init; }
+
+    public long? CreatedToEpochMs { get; init; }
+
+    public bool QueuedOnly { get; init; }
+
+    public int? Limit { get; init; }
+
+    public int? Offset { get; init; }
+
+    public bool Descending { get; init; }
+
+    public bool LoadInput { get; init; } = true;
+
+    public bool LoadOutput { get; init; } = true;
+}

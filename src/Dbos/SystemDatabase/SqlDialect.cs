@@ -1,0 +1,55 @@
+namespace Dbos.SystemDatabase;
+
+/// <summary>The few places where Postgres and SQLite SQL differ; everything else is written once.</summary>
+internal abstract class SqlDialect
+{
+    /// <summary>Whether this is Postgres (row locks, data-modifying CTEs, arrays, LISTEN/NOTIFY).</summary>
+    public abstract bool IsPostgres { get; }
+
+    /// <summary>The current time in epoch milliseconds, on the database's clock.</summary>
+    public abstract string NowMs { get; }
+
+    /// <summary>Row locking for claims: <c>FOR UPDATE SKIP LOCKED</c> on Postgres; SQLite writers are already serialized.</summary>
+    public abstract string ForUpdateSkipLocked { get; }
+
+    /// <summary>The qualified name of a system table.</summary>
+    public abstract string Table(string name);
+
+    /// <summary>A condition that <paramref name="column"/> is one of the strings in parameter <c>$n</c> (bound as a string array).</summary>
+    public abstract string InList(string column, int parameter);
+}
+
+internal sealed class PostgresDialect(string schema) : SqlDialect
+{
+    private readonly string quotedSchema = "\"" + schema.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+
+    public string Schema { get; } = schema;
+
+    public string QuotedSchema => quotedSchema;
+
+    public override bool IsPostgres => true;
+
+    public override string NowMs => "(EXTRACT(EPOCH FROM now()) * 1000)::bigint";
+
+    public override string ForUpdateSkipLocked => " FOR UPDATE SKIP LOCKED";
+
+    public override string Table(string name) => quotedSchema + "." + name;
+
+    public override string InList(string column, int parameter) => $"{column} = ANY(${parameter})";
+}
+
+internal sealed class SqliteDialect : SqlDialect
+{
+    public static SqliteDialect Instance { get; } = new();
+
+    public override bool IsPostgres => false;
+
+    public override string NowMs => "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
+
+    public override string ForUpdateSkipLocked => string.Empty;
+
+    public override string Table(string name) => name;
+
+    // Arrays are bound as a JSON array text on SQLite (see SqliteExecutor).
+    public override string InList(string column, int parameter) => $"{column} IN (SELECT value FROM json_each(${parameter}))";
+}

@@ -1,0 +1,53 @@
+using System.Data.Common;
+
+namespace Dbos.SystemDatabase;
+
+/// <summary>Statements run one after the other on one connection, inside a transaction when the session writes.</summary>
+internal interface ISqlSession
+{
+    /// <summary>Runs a statement and returns the number of rows it changed.</summary>
+    ValueTask<int> ExecuteAsync(string sql, object?[] args, CancellationToken cancellationToken);
+
+    /// <summary>Runs a statement (a query, or a write with RETURNING) and maps each row.</summary>
+    ValueTask<List<T>> QueryAsync<T>(string sql, object?[] args, Func<DbDataReader, T> map, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Runs SQL against one system database. Statements are written once, in the shared dialect
+/// (<see cref="SqlDialect"/>): positional parameters <c>$1…$n</c>, with the few differences supplied by the dialect.
+/// </summary>
+internal abstract class SqlExecutor : IAsyncDisposable
+{
+    protected SqlExecutor(SqlDialect dialect) => Dialect = dialect;
+
+    public SqlDialect Dialect { get; }
+
+    /// <summary>A description of the database for messages, with any password masked.</summary>
+    public abstract string Description { get; }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> in one transaction: committed when it returns, rolled back when it throws.
+    /// On SQLite the work must complete synchronously (every session call does), so it can share a commit with other writers.
+    /// </summary>
+    public abstract Task<T> WriteAsync<T>(Func<ISqlSession, CancellationToken, ValueTask<T>> work, CancellationToken cancellationToken);
+
+    /// <summary>Runs read-only work on a connection of its own, outside any write transaction.</summary>
+    public abstract Task<T> ReadAsync<T>(Func<ISqlSession, CancellationToken, ValueTask<T>> work, CancellationToken cancellationToken);
+
+    /// <summary>Runs one write statement as its own transaction (one round trip on Postgres).</summary>
+    public virtual Task<int> ExecuteAsync(string sql, object?[] args, CancellationToken cancellationToken) =>
+        WriteAsync((session, ct) => session.ExecuteAsync(sql, args, ct), cancellationToken);
+
+    /// <summary>Runs one write statement with RETURNING as its own transaction.</summary>
+    public virtual Task<List<T>> ExecuteQueryAsync<T>(string sql, object?[] args, Func<DbDataReader, T> map, CancellationToken cancellationToken) =>
+        WriteAsync((session, ct) => session.QueryAsync(sql, args, map, ct), cancellationToken);
+
+    /// <summary>Runs one query.</summary>
+    public Task<List<T>> QueryAsync<T>(string sql, object?[] args, Func<DbDataReader, T> map, CancellationToken cancellationToken) =>
+        ReadAsync((session, ct) => session.QueryAsync(sql, args, map, ct), cancellationToken);
+
+    /// <summary>Creates the database if needed and brings its schema to the current version.</summary>
+    public abstract Task MigrateAsync(CancellationToken cancellationToken);
+
+    public abstract ValueTask DisposeAsync();
+}

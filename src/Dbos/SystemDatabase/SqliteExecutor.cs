@@ -1,0 +1,430 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text.Json;
+using Dbos.Internal;
+using Microsoft.Data.Sqlite;
+
+namespace Dbos.SystemDatabase;
+
+/// <summary>
+/// The SQLite system database. One connection writes; concurrent writes are combined into one transaction
+/// (one commit for many checkpoints), and the caller that finds the writer idle runs its write at once on its own
+/// thread, so a sequential workflow pays for one commit per checkpoint and nothing more. Waiting writers do not
+/// block a thread. Reads use pooled connections of their own (WAL lets them run beside the writer).
+/// </summary>
+internal sealed class SqliteExecutor : SqlExecutor
+{
+    private const int BusyTimeoutMs = 30_000;
+
+    private readonly SqliteUrl url;
+    private readonly string connectionString;
+    private readonly SqliteSynchronous synchronous;
+    private readonly object gate = new();
+    private List<WriteRequest> pending = [];
+    private bool writing;
+    private bool disposed;
+    private SqliteConnection? writer;
+    private SqliteSession? writerSession;
+
+    public SqliteExecutor(SqliteUrl url, SqliteSynchronous synchronous)
+        : base(SqliteDialect.Instance)
+    {
+        this.url = url;
+        this.synchronous = synchronous;
+        connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = url.FilePath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Cache = SqliteCacheMode.Private,
+            Pooling = true,
+            ForeignKeys = true,
+            DefaultTimeout = BusyTimeoutMs / 1000,
+        }.ToString();
+    }
+
+    public override string Description => url.Masked;
+
+    public string FilePath => url.FilePath;
+
+    public override Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        var directory = Path.GetDirectoryName(url.FilePath);
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        EnsureWriter();
+        return WriteAsync((session, ct) => new ValueTask<int>(ApplyMigrations((SqliteSession)session)), cancellationToken);
+    }
+
+    private static int ApplyMigrations(SqliteSession session)
+    {
+        var hasTable = session.Scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'dbos_migrations'") is long n && n > 0;
+        var current = hasTable ? Convert.ToInt32(session.Scalar("SELECT coalesce(max(version), 0) FROM dbos_migrations") ?? 0L, CultureInfo.InvariantCulture) : 0;
+        var latest = SqliteSchema.Migrations.Count;
+        if (current > latest)
+        {
+            throw new SchemaTooNewException(current, latest);
+        }
+
+        for (var version = current + 1; version <= latest; version++)
+        {
+            foreach (var statement in SqliteSchema.Migrations[version - 1])
+            {
+                session.Execute(statement, []);
+            }
+
+            session.Execute("DELETE FROM dbos_migrations", []);
+            session.Execute("INSERT INTO dbos_migrations (version) VALUES ($1)", [(long)version]);
+        }
+
+        return current;
+    }
+
+    public override Task<T> WriteAsync<T>(Func<ISqlSession, CancellationToken, ValueTask<T>> work, CancellationToken cancellationToken)
+    {
+        var request = new WriteRequest<T>(work, cancellationToken);
+        lock (gate)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            pending.Add(request);
+            if (writing)
+            {
+                return request.Task;
+            }
+
+            writing = true;
+        }
+
+        // The writer was idle: run this write (and any that arrived meanwhile) here, then hand the rest to the pool.
+        DrainOnce();
+        if (!FinishDrain())
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static self => self.DrainLoop(), this, preferLocal: false);
+        }
+
+        return request.Task;
+    }
+
+    public override Task<T> ReadAsync<T>(Func<ISqlSession, CancellationToken, ValueTask<T>> work, CancellationToken cancellationToken)
+    {
+        try
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            using var connection = OpenConnection(writerConnection: false);
+            using var session = new SqliteSession(connection);
+            var result = work(session, cancellationToken);
+            return Task.FromResult(SqliteSession.Completed(result));
+        }
+        catch (Exception ex)
+        {
+            return Task.FromException<T>(Translate(ex));
+        }
+    }
+
+    private void DrainLoop()
+    {
+        do
+        {
+            DrainOnce();
+        }
+        while (!FinishDrain());
+    }
+
+    /// <summary>Returns true when no writes are left (and marks the writer idle), false when more arrived.</summary>
+    private bool FinishDrain()
+    {
+        lock (gate)
+        {
+            if (pending.Count == 0)
+            {
+                writing = false;
+                return true;
+            }
+
+            return false;
+        }
+    }
+
+    private void DrainOnce()
+    {
+        List<WriteRequest> batch;
+        lock (gate)
+        {
+            batch = pending;
+            pending = [];
+        }
+
+        batch.RemoveAll(static r => r.CancelIfRequested());
+        if (batch.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            var session = EnsureWriter();
+            session.Execute("BEGIN IMMEDIATE", []);
+            var single = batch.Count == 1;
+            foreach (var request in batch)
+            {
+                if (!single)
+                {
+                    session.Execute("SAVEPOINT w", []);
+                }
+
+                try
+                {
+                    request.Run(session);
+                    if (!single)
+                    {
+                        session.Execute("RELEASE w", []);
+                    }
+                }
+                catch (Exception ex) when (!single)
+                {
+                    request.Failed(Translate(ex));
+                    session.Execute("ROLLBACK TO w", []);
+                    session.Execute("RELEASE w", []);
+                }
+            }
+
+            session.Execute("COMMIT", []);
+            foreach (var request in batch)
+            {
+                request.Publish();
+            }
+        }
+        catch (Exception ex)
+        {
+            RollBackQuietly();
+            var error = Translate(ex);
+            foreach (var request in batch)
+            {
+                request.Fail(error);
+            }
+        }
+    }
+
+    private void RollBackQuietly()
+    {
+        try
+        {
+            if (writer is not null && !writer.AutoCommit())
+            {
+                writerSession!.Execute("ROLLBACK", []);
+            }
+        }
+        catch (SqliteException)
+        {
+            // The connection is unusable; the next write reopens it.
+            writerSession?.Dispose();
+            writer?.Dispose();
+            writer = null;
+            writerSession = null;
+        }
+    }
+
+    private SqliteSession EnsureWriter()
+    {
+        lock (gate)
+        {
+            if (writerSession is not null)
+            {
+                return writerSession;
+            }
+
+            writer = OpenConnection(writerConnection: true);
+            writerSession = new SqliteSession(writer);
+            return writerSession;
+        }
+    }
+
+    private SqliteConnection OpenConnection(bool writerConnection)
+    {
+        var connection = new SqliteConnection(connectionString);
+        try
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = writerConnection
+                ? $"PRAGMA busy_timeout = {BusyTimeoutMs}; PRAGMA journal_mode = WAL; PRAGMA synchronous = {(synchronous == SqliteSynchronous.Full ? "FULL" : "NORMAL")};"
+                : $"PRAGMA busy_timeout = {BusyTimeoutMs};";
+            command.ExecuteNonQuery();
+            return connection;
+        }
+        catch (SqliteException ex)
+        {
+            connection.Dispose();
+            throw new DbosDatabaseException($"Cannot open the SQLite system database {url.Masked}: {ex.Message}", ex);
+        }
+    }
+
+    private Exception Translate(Exception ex) => ex switch
+    {
+        DbosException or OperationCanceledException => ex,
+        SchemaTooNewException tooNew => new DbosDatabaseException(
+            $"The system database {url.Masked} has schema version {tooNew.Found}, newer than the {tooNew.Known} this version of DBOS for .NET knows; upgrade the Dbos package. Nothing was changed.",
+            ex),
+        _ => ex,
+    };
+
+    public override ValueTask DisposeAsync()
+    {
+        lock (gate)
+        {
+            disposed = true;
+            writerSession?.Dispose();
+            writer?.Dispose();
+            writerSession = null;
+            writer = null;
+        }
+
+        SqliteConnection.ClearPool(new SqliteConnection(connectionString));
+        return ValueTask.CompletedTask;
+    }
+
+    private abstract class WriteRequest
+    {
+        public abstract bool CancelIfRequested();
+
+        public abstract void Run(SqliteSession session);
+
+        public abstract void Failed(Exception error);
+
+        public abstract void Publish();
+
+        public abstract void Fail(Exception error);
+    }
+
+    private sealed class WriteRequest<T>(Func<ISqlSession, CancellationToken, ValueTask<T>> work, CancellationToken cancellationToken) : WriteRequest
+    {
+        private readonly TaskCompletionSource<T> completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private T? result;
+        private Exception? error;
+
+        public Task<T> Task => completion.Task;
+
+        public override bool CancelIfRequested() => cancellationToken.IsCancellationRequested && completion.TrySetCanceled(cancellationToken);
+
+        public override void Run(SqliteSession session)
+        {
+            error = null;
+            result = SqliteSession.Completed(work(session, cancellationToken));
+        }
+
+        public override void Failed(Exception error) => this.error = error;
+
+        public override void Publish()
+        {
+            if (error is null)
+            {
+                completion.TrySetResult(result!);
+            }
+            else
+            {
+                completion.TrySetException(error);
+            }
+        }
+
+        public override void Fail(Exception error) => completion.TrySetException(this.error ?? error);
+    }
+}
+
+/// <summary>A schema version newer than this library knows.</summary>
+internal sealed class SchemaTooNewException(int found, int known) : Exception($"Schema version {found} is newer than {known}.")
+{
+    public int Found { get; } = found;
+
+    public int Known { get; } = known;
+}
+
+/// <summary>Runs statements synchronously on one SQLite connection, reusing prepared commands.</summary>
+internal sealed class SqliteSession(SqliteConnection connection) : ISqlSession, IDisposable
+{
+    private readonly Dictionary<string, SqliteCommand> commands = new(StringComparer.Ordinal);
+
+    public static T Completed<T>(ValueTask<T> task)
+    {
+        if (!task.IsCompleted)
+        {
+            throw new InvalidOperationException("SQLite work must complete synchronously.");
+        }
+
+        return task.GetAwaiter().GetResult();
+    }
+
+    public int Execute(string sql, object?[] args) => Prepare(sql, args).ExecuteNonQuery();
+
+    public object? Scalar(string sql) => Prepare(sql, []).ExecuteScalar();
+
+    public ValueTask<int> ExecuteAsync(string sql, object?[] args, CancellationToken cancellationToken) => new(Execute(sql, args));
+
+    public ValueTask<List<T>> QueryAsync<T>(string sql, object?[] args, Func<DbDataReader, T> map, CancellationToken cancellationToken)
+    {
+        using var reader = Prepare(sql, args).ExecuteReader();
+        var rows = new List<T>();
+        while (reader.Read())
+        {
+            rows.Add(map(reader));
+        }
+
+        return new(rows);
+    }
+
+    private SqliteCommand Prepare(string sql, object?[] args)
+    {
+        if (!commands.TryGetValue(sql, out var command))
+        {
+            command = connection.CreateCommand();
+            command.CommandText = sql;
+            commands[sql] = command;
+        }
+
+        var parameters = command.Parameters;
+        if (parameters.Count != args.Length)
+        {
+            parameters.Clear();
+            for (var i = 0; i < args.Length; i++)
+            {
+                parameters.Add(new SqliteParameter("$" + (i + 1).ToString(CultureInfo.InvariantCulture), DBNull.Value));
+            }
+        }
+
+        for (var i = 0; i < args.Length; i++)
+        {
+            parameters[i].Value = args[i] switch
+            {
+                null => DBNull.Value,
+                string[] list => JsonSerializer.Serialize(list, SqliteJsonContext.Default.StringArray),
+                bool b => b ? 1L : 0L,
+                var value => value,
+            };
+        }
+
+        return command;
+    }
+
+    public void Dispose()
+    {
+        foreach (var command in commands.Values)
+        {
+            command.Dispose();
+        }
+
+        commands.Clear();
+    }
+}
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(string[]))]
+internal sealed partial class SqliteJsonContext : System.Text.Json.Serialization.JsonSerializerContext;
+
+internal static class SqliteConnectionExtensions
+{
+    /// <summary>Whether the connection is outside a transaction.</summary>
+    public static bool AutoCommit(this SqliteConnection connection)
+    {
+        return SQLitePCL.raw.sqlite3_get_autocommit(connection.Handle) != 0;
+    }
+}

@@ -1,0 +1,581 @@
+using System.Data.Common;
+using System.Text;
+
+namespace Dbos.SystemDatabase;
+
+/// <summary>
+/// Every statement DBOS runs against the system database, written once for both dialects. Each checkpoint on the
+/// hot path is one statement (one round trip on Postgres): a start inserts or reads the status row, a step is one
+/// conditional insert, a completion one conditional update.
+/// </summary>
+internal sealed class SystemDatabase : IAsyncDisposable
+{
+    private const string StatusColumns =
+        "ws.workflow_uuid, ws.status, ws.name, ws.queue_name, ws.executor_id, ws.application_version, ws.application_name, " +
+        "ws.created_at, ws.updated_at, ws.started_at_epoch_ms, ws.completed_at, ws.recovery_attempts, ws.workflow_timeout_ms, " +
+        "ws.workflow_deadline_epoch_ms, ws.parent_workflow_id, ws.forked_from, ws.was_forked_from, ws.deduplication_id, ws.priority, ws.serialization";
+
+    private const string OperationColumns =
+        "function_id, function_name, output, error, child_workflow_id, started_at_epoch_ms, completed_at_epoch_ms, serialization";
+
+    private readonly SqlExecutor executor;
+    private readonly SqlDialect d;
+    private readonly string applicationName;
+
+    private readonly string insertStatusSql;
+    private readonly string insertInputSql;
+    private readonly string startSql;
+    private readonly string recordOperationSql;
+    private readonly string completeStatusSql;
+    private readonly string completeOutputSql;
+    private readonly string completeSql;
+    private readonly string outcomeSql;
+    private readonly string operationsSql;
+    private readonly string operationSql;
+
+    public SystemDatabase(SqlExecutor executor, string applicationName)
+    {
+        this.executor = executor;
+        this.applicationName = applicationName;
+        d = executor.Dialect;
+        var ws = d.Table("workflow_status");
+
+        insertStatusSql =
+            $"INSERT INTO {ws} AS ws (workflow_uuid, status, name, class_name, config_name, queue_name, authenticated_user, assumed_role, " +
+            "authenticated_roles, executor_id, application_version, application_id, recovery_attempts, workflow_timeout_ms, " +
+            "workflow_deadline_epoch_ms, parent_workflow_id, serialization, creator_xid, owner_xid, application_name) " +
+            "VALUES ($1, $2, $3, NULL, NULL, $4, '', '', '[]', $5, $6, '', $7, $8, $9, $10, $11, $12, $13, $14) " +
+            "ON CONFLICT (workflow_uuid) DO UPDATE SET creator_xid = ws.creator_xid " +
+            "RETURNING ws.status, ws.name, ws.queue_name, ws.creator_xid, ws.serialization";
+        insertInputSql =
+            $"INSERT INTO {d.Table("workflow_input")} (workflow_uuid, inputs) SELECT $1, $2 " +
+            $"WHERE EXISTS (SELECT 1 FROM {ws} WHERE workflow_uuid = $1 AND creator_xid = $3) ON CONFLICT (workflow_uuid) DO NOTHING";
+
+        // Postgres runs both inserts as one statement; the input is written only by the start that created the row.
+        startSql =
+            $"WITH ins AS ({insertStatusSql}), inp AS (INSERT INTO {d.Table("workflow_input")} (workflow_uuid, inputs) " +
+            "SELECT $1, $15 FROM ins WHERE ins.creator_xid = $12 ON CONFLICT (workflow_uuid) DO NOTHING) " +
+            "SELECT status, name, queue_name, creator_xid, serialization FROM ins";
+
+        recordOperationSql =
+            $"INSERT INTO {d.Table("operation_outputs")} (workflow_uuid, function_id, function_name, output, error, child_workflow_id, " +
+            "started_at_epoch_ms, completed_at_epoch_ms, serialization, application_name) " +
+            "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 " +
+            $"WHERE EXISTS (SELECT 1 FROM {ws} WHERE workflow_uuid = $1 AND status = 'PENDING' AND owner_xid = $11) " +
+            "ON CONFLICT (workflow_uuid, function_id) DO NOTHING";
+
+        completeStatusSql =
+            $"UPDATE {ws} SET status = $2, updated_at = {d.NowMs}, completed_at = {d.NowMs}, deduplication_id = NULL, owner_xid = NULL " +
+            "WHERE workflow_uuid = $1 AND status = 'PENDING' AND owner_xid = $3 RETURNING workflow_uuid";
+        completeOutputSql =
+            $"INSERT INTO {d.Table("workflow_output")} (workflow_uuid, output, error) VALUES ($1, $4, $5) " +
+            "ON CONFLICT (workflow_uuid) DO UPDATE SET output = excluded.output, error = excluded.error";
+        completeSql =
+            $"WITH upd AS ({completeStatusSql}) INSERT INTO {d.Table("workflow_output")} (workflow_uuid, output, error) " +
+            "SELECT workflow_uuid, $4, $5 FROM upd ON CONFLICT (workflow_uuid) DO UPDATE SET output = excluded.output, error = excluded.error";
+
+        outcomeSql =
+            $"SELECT ws.status, COALESCE(wo.output, ws.output), COALESCE(wo.error, ws.error), ws.serialization, ws.name FROM {ws} ws " +
+            $"LEFT JOIN {d.Table("workflow_output")} wo ON wo.workflow_uuid = ws.workflow_uuid WHERE ws.workflow_uuid = $1";
+
+        operationsSql = $"SELECT {OperationColumns} FROM {d.Table("operation_outputs")} WHERE workflow_uuid = $1 ORDER BY function_id";
+        operationSql = $"SELECT {OperationColumns} FROM {d.Table("operation_outputs")} WHERE workflow_uuid = $1 AND function_id = $2";
+    }
+
+    public SqlDialect Dialect => d;
+
+    public SqlExecutor Executor => executor;
+
+    public string Description => executor.Description;
+
+    public Task MigrateAsync(CancellationToken cancellationToken) => executor.MigrateAsync(cancellationToken);
+
+    /// <summary>Inserts a workflow's status and input, or finds the existing row with that ID.</summary>
+    public async Task<StartResult> StartWorkflowAsync(NewWorkflowRow row, CancellationToken cancellationToken)
+    {
+        var args = StartArgs(row);
+        object?[] inputArgs = [row.WorkflowId, row.Inputs, row.CreatorXid];
+        List<StartRow> rows;
+        if (d.IsPostgres)
+        {
+            rows = await executor.ExecuteQueryAsync(startSql, args, ReadStart, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            rows = await executor.WriteAsync(
+                async (session, ct) =>
+                {
+                    var result = await session.QueryAsync(insertStatusSql, args[..14], ReadStart, ct).ConfigureAwait(false);
+                    await session.ExecuteAsync(insertInputSql, inputArgs, ct).ConfigureAwait(false);
+                    return result;
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        var r = rows[0];
+        return new StartResult(r.Creator == row.CreatorXid, r.Status, r.Name, r.Queue, r.Serialization);
+    }
+
+    /// <summary>
+    /// Starts a child workflow and records it as the parent's operation <paramref name="functionId"/>, in one transaction.
+    /// Returns null when the parent no longer owns its execution (cancelled, or taken over), so nothing was recorded.
+    /// </summary>
+    public Task<StartResult?> StartChildWorkflowAsync(NewWorkflowRow child, string parentOwnerXid, int functionId, long nowEpochMs, CancellationToken cancellationToken)
+    {
+        var startArgs = StartArgs(child);
+        var recordArgs = OperationArgs(child.ParentWorkflowId!, functionId, child.Name, null, null, child.WorkflowId, nowEpochMs, nowEpochMs, null, parentOwnerXid);
+        return executor.WriteAsync<StartResult?>(
+            async (session, ct) =>
+            {
+                var recorded = await session.ExecuteAsync(recordOperationSql, recordArgs, ct).ConfigureAwait(false);
+                if (recorded == 0)
+                {
+                    return null;
+                }
+
+                var rows = await session.QueryAsync(insertStatusSql, startArgs[..14], ReadStart, ct).ConfigureAwait(false);
+                await session.ExecuteAsync(insertInputSql, [child.WorkflowId, child.Inputs, child.CreatorXid], ct).ConfigureAwait(false);
+                var r = rows[0];
+                return new StartResult(r.Creator == child.CreatorXid, r.Status, r.Name, r.Queue, r.Serialization);
+            },
+            cancellationToken);
+    }
+
+    private static object?[] StartArgs(NewWorkflowRow row) =>
+    [
+        row.WorkflowId, row.Status, row.Name, row.QueueName, row.ExecutorId, row.ApplicationVersion, row.RecoveryAttempts,
+        row.TimeoutMs, row.DeadlineEpochMs, row.ParentWorkflowId, row.Serialization, row.CreatorXid, row.OwnerXid,
+        row.ApplicationName, row.Inputs,
+    ];
+
+    private static StartRow ReadStart(DbDataReader r) =>
+        new(r.GetString(0), NullableString(r, 1), NullableString(r, 2), NullableString(r, 3), NullableString(r, 4));
+
+    private sealed record StartRow(string Status, string? Name, string? Queue, string? Creator, string? Serialization);
+
+    /// <summary>
+    /// Records an operation's outcome while <paramref name="ownerXid"/> still owns the pending workflow.
+    /// Returns false when nothing was written: the operation was already recorded, or the execution lost its ownership.
+    /// </summary>
+    public async Task<bool> RecordOperationAsync(
+        string workflowId,
+        int functionId,
+        string name,
+        string? output,
+        string? error,
+        string? childWorkflowId,
+        long startedAtEpochMs,
+        long completedAtEpochMs,
+        string? serialization,
+        string ownerXid,
+        CancellationToken cancellationToken)
+    {
+        var args = OperationArgs(workflowId, functionId, name, output, error, childWorkflowId, startedAtEpochMs, completedAtEpochMs, serialization, ownerXid);
+        return await executor.ExecuteAsync(recordOperationSql, args, cancellationToken).ConfigureAwait(false) == 1;
+    }
+
+    private object?[] OperationArgs(
+        string workflowId, int functionId, string name, string? output, string? error, string? childWorkflowId, long startedAt, long completedAt, string? serialization, string ownerXid) =>
+        [workflowId, functionId, name, output, error, childWorkflowId, startedAt, completedAt, serialization, applicationName, ownerXid];
+
+    /// <summary>Writes a workflow's outcome if it is still pending and owned by this execution. Returns whether it was written.</summary>
+    public async Task<bool> CompleteWorkflowAsync(string workflowId, string ownerXid, string status, string? output, string? error, CancellationToken cancellationToken)
+    {
+        object?[] args = [workflowId, status, ownerXid, output, error];
+        if (d.IsPostgres)
+        {
+            return await executor.ExecuteAsync(completeSql, args, cancellationToken).ConfigureAwait(false) == 1;
+        }
+
+        return await executor.WriteAsync(
+            async (session, ct) =>
+            {
+                var updated = await session.QueryAsync(completeStatusSql, args, static r => r.GetString(0), ct).ConfigureAwait(false);
+                if (updated.Count == 0)
+                {
+                    return false;
+                }
+
+                await session.ExecuteAsync(completeOutputSql, args, ct).ConfigureAwait(false);
+                return true;
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<OutcomeRow?> GetOutcomeAsync(string workflowId, CancellationToken cancellationToken)
+    {
+        var rows = await executor.QueryAsync(
+            outcomeSql,
+            [workflowId],
+            static r => new OutcomeRow(r.GetString(0), NullableString(r, 1), NullableString(r, 2), NullableString(r, 3), NullableString(r, 4)),
+            cancellationToken).ConfigureAwait(false);
+        return rows.Count == 0 ? null : rows[0];
+    }
+
+    public Task<List<OperationRow>> GetOperationsAsync(string workflowId, CancellationToken cancellationToken) =>
+        executor.QueryAsync(operationsSql, [workflowId], ReadOperation, cancellationToken);
+
+    public async Task<OperationRow?> GetOperationAsync(string workflowId, int functionId, CancellationToken cancellationToken)
+    {
+        var rows = await executor.QueryAsync(operationSql, [workflowId, functionId], ReadOperation, cancellationToken).ConfigureAwait(false);
+        return rows.Count == 0 ? null : rows[0];
+    }
+
+    private static OperationRow ReadOperation(DbDataReader r) => new(
+        r.GetInt32(0), r.GetString(1), NullableString(r, 2), NullableString(r, 3), NullableString(r, 4), NullableLong(r, 5), NullableLong(r, 6), NullableString(r, 7));
+
+    /// <summary>
+    /// Moves this executor's pending workflows of this application version back to their queues (the internal queue
+    /// for those started directly), in one statement, so they are dispatched under the queues' rules.
+    /// </summary>
+    public Task<List<string>> RequeuePendingAsync(string executorId, string applicationVersion, CancellationToken cancellationToken) =>
+        executor.ExecuteQueryAsync(
+            $"UPDATE {d.Table("workflow_status")} SET started_at_epoch_ms = NULL, status = 'ENQUEUED', owner_xid = NULL, updated_at = {d.NowMs}, " +
+            "queue_name = COALESCE(queue_name, $4) " +
+            "WHERE status = 'PENDING' AND executor_id = $1 AND application_version = $2 AND (application_name = $3 OR application_name IS NULL) " +
+            "RETURNING workflow_uuid",
+            [executorId, applicationVersion, applicationName, StatusNames.InternalQueue],
+            static r => r.GetString(0),
+            cancellationToken);
+
+    /// <summary>
+    /// Claims up to <paramref name="limit"/> enqueued workflows of <paramref name="queueName"/> that this process can run,
+    /// oldest first within a priority: they become PENDING, owned by <paramref name="ownerXid"/>, and count a recovery attempt.
+    /// </summary>
+    public async Task<List<ClaimedRow>> ClaimAsync(
+        string queueName, string ownerXid, string executorId, string applicationVersion, string[] names, int limit, CancellationToken cancellationToken)
+    {
+        var ws = d.Table("workflow_status");
+        var claimSql =
+            $"UPDATE {ws} SET status = 'PENDING', owner_xid = $1, executor_id = $2, application_version = $3, started_at_epoch_ms = {d.NowMs}, " +
+            $"application_name = COALESCE(application_name, $4), recovery_attempts = recovery_attempts + 1, updated_at = {d.NowMs}, " +
+            "workflow_deadline_epoch_ms = CASE WHEN workflow_timeout_ms IS NOT NULL AND workflow_deadline_epoch_ms IS NULL " +
+            $"THEN {d.NowMs} + workflow_timeout_ms ELSE workflow_deadline_epoch_ms END " +
+            $"WHERE workflow_uuid IN (SELECT workflow_uuid FROM {ws} WHERE status = 'ENQUEUED' AND queue_name = $5 " +
+            "AND (application_version = $3 OR application_version IS NULL) AND (application_name = $4 OR application_name IS NULL) " +
+            $"AND {d.InList("name", 6)} ORDER BY priority, created_at LIMIT $7{d.ForUpdateSkipLocked}) AND status = 'ENQUEUED' " +
+            "RETURNING workflow_uuid, name, recovery_attempts, workflow_deadline_epoch_ms, serialization, parent_workflow_id";
+        var inputsSql =
+            $"SELECT ws.workflow_uuid, COALESCE(wi.inputs, ws.inputs) FROM {ws} ws LEFT JOIN {d.Table("workflow_input")} wi " +
+            $"ON wi.workflow_uuid = ws.workflow_uuid WHERE {d.InList("ws.workflow_uuid", 1)}";
+        return await executor.WriteAsync(
+            async (session, ct) =>
+            {
+                var claimed = await session.QueryAsync(
+                    claimSql,
+                    [ownerXid, executorId, applicationVersion, applicationName, queueName, names, limit],
+                    static r => new ClaimedRow(r.GetString(0), r.GetString(1), r.GetInt64(2), NullableLong(r, 3), NullableString(r, 4), NullableString(r, 5), null),
+                    ct).ConfigureAwait(false);
+                if (claimed.Count == 0)
+                {
+                    return claimed;
+                }
+
+                var ids = claimed.Select(c => c.WorkflowId).ToArray();
+                var inputs = (await session.QueryAsync(inputsSql, [ids], static r => (r.GetString(0), NullableString(r, 1)), ct).ConfigureAwait(false))
+                    .ToDictionary(p => p.Item1, p => p.Item2, StringComparer.Ordinal);
+                return claimed.Select(c => c with { Inputs = inputs.GetValueOrDefault(c.WorkflowId) }).ToList();
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Marks a claimed workflow as having used up its recovery attempts.</summary>
+    public Task<int> DeadLetterAsync(string workflowId, CancellationToken cancellationToken) =>
+        executor.ExecuteAsync(
+            $"UPDATE {d.Table("workflow_status")} SET status = 'MAX_RECOVERY_ATTEMPTS_EXCEEDED', owner_xid = NULL, deduplication_id = NULL, " +
+            $"started_at_epoch_ms = NULL, queue_name = NULL, updated_at = {d.NowMs}, completed_at = {d.NowMs} WHERE workflow_uuid = $1 AND status = 'PENDING'",
+            [workflowId],
+            cancellationToken);
+
+    /// <summary>Cancels workflows that have not finished. Returns the IDs that were cancelled.</summary>
+    public Task<List<string>> CancelAsync(string[] workflowIds, CancellationToken cancellationToken) =>
+        executor.ExecuteQueryAsync(
+            $"UPDATE {d.Table("workflow_status")} SET status = 'CANCELLED', owner_xid = NULL, queue_name = NULL, deduplication_id = NULL, " +
+            $"started_at_epoch_ms = NULL, updated_at = {d.NowMs}, completed_at = {d.NowMs} " +
+            $"WHERE {d.InList("workflow_uuid", 1)} AND status NOT IN ('SUCCESS', 'ERROR') RETURNING workflow_uuid",
+            [workflowIds],
+            static r => r.GetString(0),
+            cancellationToken);
+
+    /// <summary>Cancels workflows whose deadline has passed (those of this application). Returns their IDs.</summary>
+    public Task<List<string>> CancelIfDeadlinePassedAsync(string workflowId, long nowEpochMs, CancellationToken cancellationToken) =>
+        executor.ExecuteQueryAsync(
+            $"UPDATE {d.Table("workflow_status")} SET status = 'CANCELLED', owner_xid = NULL, queue_name = NULL, deduplication_id = NULL, " +
+            $"started_at_epoch_ms = NULL, updated_at = {d.NowMs}, completed_at = {d.NowMs} " +
+            "WHERE workflow_uuid = $1 AND status IN ('ENQUEUED', 'PENDING', 'DELAYED') AND workflow_deadline_epoch_ms IS NOT NULL " +
+            "AND workflow_deadline_epoch_ms <= $2 RETURNING workflow_uuid",
+            [workflowId, nowEpochMs],
+            static r => r.GetString(0),
+            cancellationToken);
+
+    /// <summary>Puts unfinished workflows back on a queue with a fresh budget of recovery attempts. Returns the IDs resumed.</summary>
+    public Task<List<string>> ResumeAsync(string[] workflowIds, string queueName, CancellationToken cancellationToken) =>
+        executor.ExecuteQueryAsync(
+            $"UPDATE {d.Table("workflow_status")} SET status = 'ENQUEUED', owner_xid = NULL, queue_name = $2, recovery_attempts = 0, " +
+            $"workflow_deadline_epoch_ms = NULL, deduplication_id = NULL, started_at_epoch_ms = NULL, updated_at = {d.NowMs}, completed_at = NULL " +
+            $"WHERE {d.InList("workflow_uuid", 1)} AND status NOT IN ('SUCCESS', 'ERROR') RETURNING workflow_uuid",
+            [workflowIds, queueName],
+            static r => r.GetString(0),
+            cancellationToken);
+
+    /// <summary>
+    /// Creates <paramref name="newWorkflowId"/> as a copy of <paramref name="workflowId"/> that reuses the recorded outcomes of
+    /// operations before <paramref name="startStep"/>, and enqueues it. Returns false if the original does not exist.
+    /// </summary>
+    public Task<bool> ForkAsync(string workflowId, string newWorkflowId, int startStep, string? applicationVersion, string queueName, CancellationToken cancellationToken)
+    {
+        var ws = d.Table("workflow_status");
+        return executor.WriteAsync(
+            async (session, ct) =>
+            {
+                var inserted = await session.ExecuteAsync(
+                    $"INSERT INTO {ws} (workflow_uuid, status, name, class_name, config_name, queue_name, authenticated_user, assumed_role, " +
+                    "authenticated_roles, application_version, application_id, forked_from, serialization, attributes, application_name) " +
+                    "SELECT $2, 'ENQUEUED', name, class_name, config_name, $3, authenticated_user, assumed_role, authenticated_roles, " +
+                    "COALESCE($4, application_version), NULL, workflow_uuid, serialization, attributes, COALESCE(application_name, $5) " +
+                    $"FROM {ws} WHERE workflow_uuid = $1",
+                    [workflowId, newWorkflowId, queueName, applicationVersion, applicationName],
+                    ct).ConfigureAwait(false);
+                if (inserted == 0)
+                {
+                    return false;
+                }
+
+                await session.ExecuteAsync(
+                    $"INSERT INTO {d.Table("workflow_input")} (workflow_uuid, inputs) SELECT $2, COALESCE(wi.inputs, ws.inputs) FROM {ws} ws " +
+                    $"LEFT JOIN {d.Table("workflow_input")} wi ON wi.workflow_uuid = ws.workflow_uuid WHERE ws.workflow_uuid = $1",
+                    [workflowId, newWorkflowId],
+                    ct).ConfigureAwait(false);
+                await session.ExecuteAsync($"UPDATE {ws} SET was_forked_from = TRUE WHERE workflow_uuid = $1", [workflowId], ct).ConfigureAwait(false);
+                if (startStep > 0)
+                {
+                    object?[] copyArgs = [workflowId, newWorkflowId, startStep];
+                    await session.ExecuteAsync(
+                        $"INSERT INTO {d.Table("operation_outputs")} (workflow_uuid, function_id, function_name, output, error, child_workflow_id, " +
+                        "started_at_epoch_ms, completed_at_epoch_ms, serialization, application_name) " +
+                        $"SELECT $2, function_id, function_name, output, error, child_workflow_id, started_at_epoch_ms, completed_at_epoch_ms, serialization, $4 " +
+                        $"FROM {d.Table("operation_outputs")} WHERE workflow_uuid = $1 AND function_id < $3",
+                        [workflowId, newWorkflowId, startStep, applicationName],
+                        ct).ConfigureAwait(false);
+                    await session.ExecuteAsync(
+                        $"INSERT INTO {d.Table("streams")} (workflow_uuid, key, value, \"offset\", function_id, serialization) " +
+                        $"SELECT $2, key, value, \"offset\", function_id, serialization FROM {d.Table("streams")} WHERE workflow_uuid = $1 AND function_id < $3",
+                        copyArgs,
+                        ct).ConfigureAwait(false);
+                    await session.ExecuteAsync(
+                        $"INSERT INTO {d.Table("workflow_events_history")} (workflow_uuid, function_id, key, value, serialization) " +
+                        $"SELECT $2, function_id, key, value, serialization FROM {d.Table("workflow_events_history")} WHERE workflow_uuid = $1 AND function_id < $3",
+                        copyArgs,
+                        ct).ConfigureAwait(false);
+                    await session.ExecuteAsync(
+                        $"INSERT INTO {d.Table("workflow_events")} (workflow_uuid, key, value, serialization) " +
+                        "SELECT $2, key, value, serialization FROM (SELECT key, value, serialization, " +
+                        "ROW_NUMBER() OVER (PARTITION BY key ORDER BY function_id DESC) AS rn " +
+                        $"FROM {d.Table("workflow_events_history")} WHERE workflow_uuid = $1 AND function_id < $3) latest WHERE rn = 1",
+                        copyArgs,
+                        ct).ConfigureAwait(false);
+                }
+
+                return true;
+            },
+            cancellationToken);
+    }
+
+    /// <summary>Deletes workflows and everything recorded for them. Returns the number of workflows deleted.</summary>
+    public Task<int> DeleteAsync(string[] workflowIds, CancellationToken cancellationToken) =>
+        executor.WriteAsync(
+            async (session, ct) =>
+            {
+                foreach (var table in (string[])["workflow_input", "workflow_output", "operation_outputs"])
+                {
+                    await session.ExecuteAsync($"DELETE FROM {d.Table(table)} WHERE {d.InList("workflow_uuid", 1)}", [workflowIds], ct).ConfigureAwait(false);
+                }
+
+                return await session.ExecuteAsync($"DELETE FROM {d.Table("workflow_status")} WHERE {d.InList("workflow_uuid", 1)}", [workflowIds], ct).ConfigureAwait(false);
+            },
+            cancellationToken);
+
+    /// <summary>The IDs of the workflows started by <paramref name="workflowIds"/>, and by those, all the way down.</summary>
+    public Task<List<string>> GetDescendantsAsync(string[] workflowIds, CancellationToken cancellationToken) =>
+        executor.ReadAsync(
+            async (session, ct) =>
+            {
+                var found = new List<string>();
+                var seen = new HashSet<string>(workflowIds, StringComparer.Ordinal);
+                var frontier = workflowIds;
+                while (frontier.Length > 0)
+                {
+                    var children = await session.QueryAsync(
+                        $"SELECT workflow_uuid FROM {d.Table("workflow_status")} WHERE {d.InList("parent_workflow_id", 1)}",
+                        [frontier],
+                        static r => r.GetString(0),
+                        ct).ConfigureAwait(false);
+                    frontier = children.Where(seen.Add).ToArray();
+                    found.AddRange(frontier);
+                }
+
+                return found;
+            },
+            cancellationToken);
+
+    /// <summary>Records this application version (claiming an unowned row of the same name), as other DBOS implementations do at launch.</summary>
+    public Task RegisterApplicationVersionAsync(string version, CancellationToken cancellationToken)
+    {
+        var table = d.Table("application_versions");
+        return executor.WriteAsync(
+            async (session, ct) =>
+            {
+                var claimed = await session.ExecuteAsync(
+                    $"UPDATE {table} SET application_name = $2 WHERE version_name = $1 AND application_name IS NULL", [version, applicationName], ct).ConfigureAwait(false);
+                if (claimed == 0)
+                {
+                    await session.ExecuteAsync(
+                        $"INSERT INTO {table} (version_id, version_name, application_name) VALUES ($3, $1, $2) ON CONFLICT DO NOTHING",
+                        [version, applicationName, Guid.NewGuid().ToString()],
+                        ct).ConfigureAwait(false);
+                }
+
+                return 0;
+            },
+            cancellationToken);
+    }
+
+    /// <summary>Lists workflow status rows matching <paramref name="query"/>.</summary>
+    public Task<List<StatusRow>> ListWorkflowsAsync(StatusQuery query, CancellationToken cancellationToken)
+    {
+        var sql = new StringBuilder("SELECT ").Append(StatusColumns);
+        sql.Append(query.LoadInput ? ", COALESCE(wi.inputs, ws.inputs)" : ", NULL");
+        sql.Append(query.LoadOutput ? ", COALESCE(wo.output, ws.output), COALESCE(wo.error, ws.error)" : ", NULL, NULL");
+        sql.Append(" FROM ").Append(d.Table("workflow_status")).Append(" ws");
+        if (query.LoadInput)
+        {
+            sql.Append(" LEFT JOIN ").Append(d.Table("workflow_input")).Append(" wi ON wi.workflow_uuid = ws.workflow_uuid");
+        }
+
+        if (query.LoadOutput)
+        {
+            sql.Append(" LEFT JOIN ").Append(d.Table("workflow_output")).Append(" wo ON wo.workflow_uuid = ws.workflow_uuid");
+        }
+
+        var args = new List<object?>();
+        var conditions = new List<string>();
+        void Add(string condition, object? value)
+        {
+            args.Add(value);
+            conditions.Add(condition.Replace("$?", "$" + args.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
+        }
+
+        void AddList(string column, IReadOnlyList<string>? values)
+        {
+            if (values is not null)
+            {
+                args.Add(values.ToArray());
+                conditions.Add(d.InList(column, args.Count));
+            }
+        }
+
+        AddList("ws.workflow_uuid", query.WorkflowIds);
+        AddList("ws.status", query.Statuses);
+        AddList("ws.name", query.Names);
+        AddList("ws.queue_name", query.QueueNames);
+        if (query.ApplicationVersion is not null)
+        {
+            Add("ws.application_version = $?", query.ApplicationVersion);
+        }
+
+        if (query.ApplicationName is not null)
+        {
+            Add("(ws.application_name = $? OR ws.application_name IS NULL)", query.ApplicationName);
+        }
+
+        if (query.ExecutorId is not null)
+        {
+            Add("ws.executor_id = $?", query.ExecutorId);
+        }
+
+        if (query.ParentWorkflowId is not null)
+        {
+            Add("ws.parent_workflow_id = $?", query.ParentWorkflowId);
+        }
+
+        if (query.WorkflowIdPrefix is not null)
+        {
+            Add("ws.workflow_uuid LIKE $?", EscapeLike(query.WorkflowIdPrefix) + "%");
+        }
+
+        if (query.CreatedFromEpochMs is { } from)
+        {
+            Add("ws.created_at >= $?", from);
+        }
+
+        if (query.CreatedToEpochMs is { } to)
+        {
+            Add("ws.created_at <= $?", to);
+        }
+
+        if (query.QueuedOnly)
+        {
+            conditions.Add("ws.queue_name IS NOT NULL AND ws.status IN ('ENQUEUED', 'PENDING', 'DELAYED')");
+        }
+
+        if (conditions.Count > 0)
+        {
+            sql.Append(" WHERE ").AppendJoin(" AND ", conditions);
+        }
+
+        sql.Append(" ORDER BY ws.created_at ").Append(query.Descending ? "DESC" : "ASC").Append(", ws.workflow_uuid ").Append(query.Descending ? "DESC" : "ASC");
+        if (query.Limit is { } limit)
+        {
+            args.Add((long)limit);
+            sql.Append(" LIMIT $").Append(args.Count);
+        }
+        else if (query.Offset is not null && !d.IsPostgres)
+        {
+            sql.Append(" LIMIT -1");
+        }
+
+        if (query.Offset is { } offset)
+        {
+            args.Add((long)offset);
+            sql.Append(" OFFSET $").Append(args.Count);
+        }
+
+        return executor.QueryAsync(sql.ToString(), args.ToArray(), ReadStatus, cancellationToken);
+    }
+
+    private static string EscapeLike(string text) =>
+        text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal);
+
+    private static StatusRow ReadStatus(DbDataReader r) => new()
+    {
+        WorkflowId = r.GetString(0),
+        Status = r.GetString(1),
+        Name = NullableString(r, 2),
+        QueueName = NullableString(r, 3),
+        ExecutorId = NullableString(r, 4),
+        ApplicationVersion = NullableString(r, 5),
+        ApplicationName = NullableString(r, 6),
+        CreatedAt = r.GetInt64(7),
+        UpdatedAt = r.GetInt64(8),
+        StartedAtEpochMs = NullableLong(r, 9),
+        CompletedAt = NullableLong(r, 10),
+        RecoveryAttempts = NullableLong(r, 11) ?? 0,
+        TimeoutMs = NullableLong(r, 12),
+        DeadlineEpochMs = NullableLong(r, 13),
+        ParentWorkflowId = NullableString(r, 14),
+        ForkedFrom = NullableString(r, 15),
+        WasForkedFrom = r.GetBoolean(16),
+        DeduplicationId = NullableString(r, 17),
+        Priority = r.GetInt32(18),
+        Serialization = NullableString(r, 19),
+        Inputs = NullableString(r, 20),
+        Output = NullableString(r, 21),
+        Error = NullableString(r, 22),
+    };
+
+    private static string? NullableString(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
+
+    private static long? NullableLong(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetInt64(i);
+
+    public ValueTask DisposeAsync() => executor.DisposeAsync();
+}
