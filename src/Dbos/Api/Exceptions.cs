@@ -201,9 +201,15 @@ public sealed class MaxRecoveryAttemptsExceededException : DbosException
         MaxRecoveryAttempts = maxRecoveryAttempts;
     }
 
+    internal MaxRecoveryAttemptsExceededException(string workflowId, string message)
+        : base(message)
+    {
+        WorkflowId = workflowId;
+    }
+
     /// <summary>The workflow that exceeded its recovery attempts.</summary>
     public string WorkflowId { get; }
 
-    /// <summary>The limit that was exceeded.</summary>
+    /// <summary>The limit that was exceeded (0 when not known to this process).</summary>
     public int MaxRecoveryAttempts { get; }
 }

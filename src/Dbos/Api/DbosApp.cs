@@ -1,0 +1,312 @@
+using Dbos.Execution;
+using Dbos.Internal;
+using Dbos.Serialization;
+using Dbos.SystemDatabase;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+
+namespace Dbos;
+
+/// <summary>
+/// A DBOS application: registers workflows and steps, launches (migrating the system database and recovering pending
+/// work), and manages workflows. Create one per process with <see cref="Create"/>, register, then <see cref="LaunchAsync"/>.
+/// </summary>
+public sealed class DbosApp : IAsyncDisposable
+{
+    private readonly WorkflowEngine engine;
+
+    private DbosApp(DbosConfig config, SystemDatabase.SystemDatabase database, string executorId)
+    {
+        Config = config;
+        var logger = (config.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Dbos");
+        engine = new WorkflowEngine(config, database, new ValueCodec(config.Serializer ?? PortableJsonSerializer.Default), config.TimeProvider ?? TimeProvider.System, logger, executorId);
+    }
+
+    /// <summary>The configuration this application was created with.</summary>
+    public DbosConfig Config { get; }
+
+    /// <summary>The application's name.</summary>
+    public string Name => Config.Name;
+
+    /// <summary>This process's executor ID.</summary>
+    public string ExecutorId => engine.ExecutorId;
+
+    /// <summary>The application version (known once launched).</summary>
+    public string ApplicationVersion => engine.ApplicationVersion;
+
+    /// <summary>The system database, with any password masked.</summary>
+    public string SystemDatabase => engine.Database.Description;
+
+    /// <summary>
+    /// Creates an application from <paramref name="config"/>. Validates the configuration (a clear
+    /// <see cref="DbosConfigurationException"/> names any problem) but does not touch the database until <see cref="LaunchAsync"/>.
+    /// </summary>
+    /// <param name="config">The configuration.</param>
+    /// <returns>The application, ready for registrations.</returns>
+    /// <exception cref="DbosConfigurationException">The configuration is invalid.</exception>
+    public static DbosApp Create(DbosConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        if (string.IsNullOrWhiteSpace(config.Name))
+        {
+            throw new DbosConfigurationException("DbosConfig.Name is required: it names the application in the system database.");
+        }
+
+        if (config.SystemDatabasePoolSize < 1)
+        {
+            throw new DbosConfigurationException($"DbosConfig.SystemDatabasePoolSize must be at least 1 (it is {config.SystemDatabasePoolSize}).");
+        }
+
+        if (config.MaxRecoveryAttempts < 1)
+        {
+            throw new DbosConfigurationException($"DbosConfig.MaxRecoveryAttempts must be at least 1 (it is {config.MaxRecoveryAttempts}).");
+        }
+
+        if (config.PollingInterval <= TimeSpan.Zero)
+        {
+            throw new DbosConfigurationException("DbosConfig.PollingInterval must be positive.");
+        }
+
+        if (string.IsNullOrWhiteSpace(config.SystemDatabaseSchema))
+        {
+            throw new DbosConfigurationException("DbosConfig.SystemDatabaseSchema must not be empty.");
+        }
+
+        if (config.ApplicationDatabaseUrl is not null)
+        {
+            DatabaseUrl.Parse(config.ApplicationDatabaseUrl, "DbosConfig.ApplicationDatabaseUrl");
+        }
+
+        var executorId = config.ExecutorId ?? Environment.GetEnvironmentVariable(DbosConfig.ExecutorIdVariable) ?? "local";
+        return new DbosApp(config, new SystemDatabase.SystemDatabase(CreateExecutor(config), config.Name), executorId);
+    }
+
+    /// <summary>The system database URL in effect: the configured one, else <c>DBOS_SYSTEM_DATABASE_URL</c>, else a SQLite file named after the application.</summary>
+    internal static (string Url, string Setting) ResolveSystemDatabaseUrl(DbosConfig config)
+    {
+        if (config.SystemDatabaseUrl is not null)
+        {
+            return (config.SystemDatabaseUrl, "DbosConfig.SystemDatabaseUrl");
+        }
+
+        if (Environment.GetEnvironmentVariable(DbosConfig.SystemDatabaseUrlVariable) is { Length: > 0 } fromEnvironment)
+        {
+            return (fromEnvironment, DbosConfig.SystemDatabaseUrlVariable);
+        }
+
+        if (config.Name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
+        {
+            throw new DbosConfigurationException(
+                $"No system database URL is configured, and the application name '{config.Name}' cannot name a SQLite file; set DbosConfig.SystemDatabaseUrl.");
+        }
+
+        return ($"sqlite:///{config.Name}.sqlite", "the default system database URL");
+    }
+
+    private static SqlExecutor CreateExecutor(DbosConfig config)
+    {
+        if (config.SystemDatabaseDataSource is { } dataSource)
+        {
+            return new PostgresExecutor(PostgresUrl.FromConnectionString(dataSource.ConnectionString), config.SystemDatabaseSchema, config.SystemDatabasePoolSize, dataSource);
+        }
+
+        var (url, setting) = ResolveSystemDatabaseUrl(config);
+        return DatabaseUrl.Parse(url, setting) switch
+        {
+            SqliteUrl sqlite => new SqliteExecutor(sqlite, config.SqliteSynchronous),
+            PostgresUrl postgres => new PostgresExecutor(postgres, config.SystemDatabaseSchema, config.SystemDatabasePoolSize, null),
+            _ => throw new DbosConfigurationException($"{setting} is not a supported database URL."),
+        };
+    }
+
+    /// <summary>Registers a workflow that takes an input.</summary>
+    /// <typeparam name="TInput">The input's type; must be serializable.</typeparam>
+    /// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
+    /// <param name="name">The workflow's name, recorded with each run; it must stay the same across versions of the code.</param>
+    /// <param name="body">The workflow's code: deterministic, doing its side effects in steps.</param>
+    /// <param name="options">Workflow options.</param>
+    /// <returns>A reference used to start the workflow.</returns>
+    public Workflow<TInput, TResult> RegisterWorkflow<TInput, TResult>(string name, Func<WorkflowContext, TInput, Task<TResult>> body, WorkflowOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return new Workflow<TInput, TResult>(engine.Register(
+            name,
+            typeof(TInput),
+            hasInput: true,
+            typeof(TResult),
+            async (context, input) => await body(context, (TInput)input!).ConfigureAwait(false),
+            body.Method,
+            options));
+    }
+
+    /// <summary>Registers a workflow without input.</summary>
+    /// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
+    /// <param name="name">The workflow's name, recorded with each run; it must stay the same across versions of the code.</param>
+    /// <param name="body">The workflow's code: deterministic, doing its side effects in steps.</param>
+    /// <param name="options">Workflow options.</param>
+    /// <returns>A reference used to start the workflow.</returns>
+    public Workflow<TResult> RegisterWorkflow<TResult>(string name, Func<WorkflowContext, Task<TResult>> body, WorkflowOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return new Workflow<TResult>(engine.Register(
+            name,
+            typeof(object),
+            hasInput: false,
+            typeof(TResult),
+            async (context, _) => await body(context).ConfigureAwait(false),
+            body.Method,
+            options));
+    }
+
+    /// <summary>Registers a step that takes an input. Inside a workflow its result is checkpointed; elsewhere it simply runs.</summary>
+    /// <typeparam name="TInput">The input's type.</typeparam>
+    /// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
+    /// <param name="name">The step's name, recorded with its result.</param>
+    /// <param name="function">The step's code.</param>
+    /// <param name="options">Retry options. Default: no retries.</param>
+    /// <returns>A reference used to run the step.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A retry setting is zero or negative.</exception>
+    public Step<TInput, TResult> RegisterStep<TInput, TResult>(string name, Func<TInput, CancellationToken, Task<TResult>> function, StepOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(function);
+        options ??= StepOptions.Default;
+        options.Validate(name);
+        return new Step<TInput, TResult>(name, function, options);
+    }
+
+    /// <summary>Registers a step without input. Inside a workflow its result is checkpointed; elsewhere it simply runs.</summary>
+    /// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
+    /// <param name="name">The step's name, recorded with its result.</param>
+    /// <param name="function">The step's code.</param>
+    /// <param name="options">Retry options. Default: no retries.</param>
+    /// <returns>A reference used to run the step.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A retry setting is zero or negative.</exception>
+    public Step<TResult> RegisterStep<TResult>(string name, Func<CancellationToken, Task<TResult>> function, StepOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(function);
+        options ??= StepOptions.Default;
+        options.Validate(name);
+        return new Step<TResult>(name, function, options);
+    }
+
+    /// <summary>
+    /// Connects to the system database (creating a missing Postgres database), brings its schema to the current version,
+    /// re-enqueues this executor's pending workflows of this application version, and starts running them.
+    /// </summary>
+    /// <param name="cancellationToken">Stops the launch.</param>
+    /// <returns>A task that completes when the application is ready to start workflows.</returns>
+    /// <exception cref="DbosDatabaseException">The database cannot be reached or has a schema from a newer version.</exception>
+    public Task LaunchAsync(CancellationToken cancellationToken = default) => engine.LaunchAsync(cancellationToken);
+
+    /// <summary>A handle to an existing workflow, by ID.</summary>
+    /// <typeparam name="TResult">The workflow's result type.</typeparam>
+    /// <param name="workflowId">The workflow's ID.</param>
+    /// <param name="cancellationToken">Stops the lookup.</param>
+    /// <returns>A handle to the workflow.</returns>
+    /// <exception cref="WorkflowNotFoundException">No workflow has this ID.</exception>
+    public async Task<WorkflowHandle<TResult>> RetrieveWorkflowAsync<TResult>(string workflowId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workflowId);
+        await engine.GetExistingStatusAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle<TResult>(engine, workflowId);
+    }
+
+    /// <summary>Reads one workflow's status.</summary>
+    /// <param name="workflowId">The workflow's ID.</param>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The status, or null if no workflow has this ID.</returns>
+    public Task<WorkflowStatus?> GetWorkflowStatusAsync(string workflowId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workflowId);
+        return engine.GetStatusAsync(workflowId, cancellationToken);
+    }
+
+    /// <summary>Lists workflows, oldest first unless asked otherwise.</summary>
+    /// <param name="options">Filters and paging; null lists every workflow.</param>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The matching workflows.</returns>
+    public Task<IReadOnlyList<WorkflowStatus>> ListWorkflowsAsync(ListWorkflowsOptions? options = null, CancellationToken cancellationToken = default) =>
+        engine.ListWorkflowsAsync(options ?? new ListWorkflowsOptions(), cancellationToken);
+
+    /// <summary>Lists the recorded operations (steps, sleeps, child workflows…) of a workflow, in order.</summary>
+    /// <param name="workflowId">The workflow's ID.</param>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The operations, by function ID.</returns>
+    /// <exception cref="WorkflowNotFoundException">No workflow has this ID.</exception>
+    public Task<IReadOnlyList<StepInfo>> ListWorkflowStepsAsync(string workflowId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workflowId);
+        return engine.ListStepsAsync(workflowId, cancellationToken);
+    }
+
+    /// <summary>
+    /// Cancels a workflow: it is marked <c>CANCELLED</c>, stops at its next step boundary, and is never recovered
+    /// (until resumed). Cancelling a finished workflow does nothing.
+    /// </summary>
+    /// <param name="workflowId">The workflow's ID.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A task that completes when the cancellation is recorded.</returns>
+    /// <exception cref="WorkflowNotFoundException">No workflow has this ID.</exception>
+    public Task CancelWorkflowAsync(string workflowId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workflowId);
+        return engine.CancelAsync(workflowId, cancellationToken);
+    }
+
+    /// <summary>
+    /// Resumes a cancelled (or dead-lettered, or pending) workflow: it continues from its last recorded step, with a fresh
+    /// budget of recovery attempts. Resuming a finished workflow does nothing.
+    /// </summary>
+    /// <param name="workflowId">The workflow's ID.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A handle to the workflow.</returns>
+    /// <exception cref="WorkflowNotFoundException">No workflow has this ID, or its name is not registered in this application.</exception>
+    public async Task<WorkflowHandle> ResumeWorkflowAsync(string workflowId, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workflowId);
+        await engine.ResumeAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle(engine, workflowId);
+    }
+
+    /// <summary>
+    /// Starts a new workflow that re-runs <paramref name="workflowId"/> from operation <paramref name="startStep"/>: the
+    /// recorded outcomes of the operations before it are copied and reused, the rest runs again.
+    /// </summary>
+    /// <param name="workflowId">The original workflow's ID.</param>
+    /// <param name="startStep">The function ID to re-run from (0 re-runs everything).</param>
+    /// <param name="options">The new workflow's ID and application version.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A handle to the new workflow.</returns>
+    /// <exception cref="WorkflowNotFoundException">No workflow has this ID.</exception>
+    public async Task<WorkflowHandle> ForkWorkflowAsync(string workflowId, int startStep, ForkOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workflowId);
+        var newId = await engine.ForkAsync(workflowId, startStep, options, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle(engine, newId);
+    }
+
+    /// <summary>Deletes a workflow and everything recorded for it (and, if asked, the workflows it started).</summary>
+    /// <param name="workflowId">The workflow's ID.</param>
+    /// <param name="deleteChildren">Also delete its child workflows, recursively.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A task that completes when the rows are deleted.</returns>
+    public Task DeleteWorkflowAsync(string workflowId, bool deleteChildren = false, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workflowId);
+        return engine.DeleteAsync(workflowId, deleteChildren, cancellationToken);
+    }
+
+    /// <summary>
+    /// Stops taking work, stops running workflows at their next step boundary without recording anything (they stay
+    /// pending and are recovered at the next launch), and closes the system database.
+    /// </summary>
+    /// <returns>A task that completes when everything is closed.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        await engine.DisposeAsync().ConfigureAwait(false);
+        await engine.Database.DisposeAsync().ConfigureAwait(false);
+    }
+}

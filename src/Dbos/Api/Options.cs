@@ -1,0 +1,167 @@
+namespace Dbos;
+
+/// <summary>How a step is retried when it throws.</summary>
+public sealed record StepOptions
+{
+    /// <summary>How many times the step may run before its error is recorded (1 = no retries). Default 1.</summary>
+    public int MaxAttempts { get; init; } = 1;
+
+    /// <summary>The wait before the first retry, in seconds. Default 1.</summary>
+    public double IntervalSeconds { get; init; } = 1;
+
+    /// <summary>Each retry waits this many times longer than the one before. Default 2.</summary>
+    public double BackoffRate { get; init; } = 2;
+
+    /// <summary>The longest wait between two attempts, in seconds. Default 3600.</summary>
+    public double MaxIntervalSeconds { get; init; } = 3600;
+
+    internal static StepOptions Default { get; } = new();
+
+    /// <summary>The wait after failed attempt <paramref name="attempt"/> (1-based).</summary>
+    internal TimeSpan DelayAfter(int attempt) =>
+        TimeSpan.FromSeconds(Math.Min(MaxIntervalSeconds, IntervalSeconds * Math.Pow(BackoffRate, attempt - 1)));
+
+    internal void Validate(string stepName)
+    {
+        if (MaxAttempts < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxAttempts), MaxAttempts, $"Step '{stepName}': MaxAttempts must be at least 1.");
+        }
+
+        if (!(IntervalSeconds > 0) || double.IsInfinity(IntervalSeconds))
+        {
+            throw new ArgumentOutOfRangeException(nameof(IntervalSeconds), IntervalSeconds, $"Step '{stepName}': IntervalSeconds must be a positive number of seconds.");
+        }
+
+        if (!(BackoffRate >= 1) || double.IsInfinity(BackoffRate))
+        {
+            throw new ArgumentOutOfRangeException(nameof(BackoffRate), BackoffRate, $"Step '{stepName}': BackoffRate must be at least 1.");
+        }
+
+        if (!(MaxIntervalSeconds > 0))
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxIntervalSeconds), MaxIntervalSeconds, $"Step '{stepName}': MaxIntervalSeconds must be positive.");
+        }
+    }
+}
+
+/// <summary>Options of a registered workflow.</summary>
+public sealed record WorkflowOptions
+{
+    /// <summary>
+    /// How many times the workflow may be recovered without finishing before it is moved to
+    /// <c>MAX_RECOVERY_ATTEMPTS_EXCEEDED</c>. Default: <see cref="DbosConfig.MaxRecoveryAttempts"/>.
+    /// </summary>
+    public int? MaxRecoveryAttempts { get; init; }
+
+    internal static WorkflowOptions Default { get; } = new();
+
+    internal void Validate(string workflowName)
+    {
+        if (MaxRecoveryAttempts is < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxRecoveryAttempts), MaxRecoveryAttempts, $"Workflow '{workflowName}': MaxRecoveryAttempts must be at least 1.");
+        }
+    }
+}
+
+/// <summary>Options for starting one workflow.</summary>
+public sealed record StartOptions
+{
+    /// <summary>
+    /// The workflow's ID: the identity of the work. Starting twice with the same ID runs the workflow once and returns
+    /// the same result. Default: a new GUID (inside a workflow: derived from the parent's ID, so recovery finds the same child).
+    /// </summary>
+    public string? WorkflowId { get; init; }
+
+    /// <summary>
+    /// Cancel the workflow (and the children that inherit its deadline) if it has not finished this long after it starts.
+    /// Default: no timeout of its own; a child inherits its parent's deadline.
+    /// </summary>
+    public TimeSpan? Timeout { get; init; }
+
+    internal void Validate()
+    {
+        if (WorkflowId is { } id && string.IsNullOrWhiteSpace(id))
+        {
+            throw new ArgumentException("A workflow ID, when given, must not be empty.", nameof(WorkflowId));
+        }
+
+        if (Timeout is { } timeout && timeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Timeout), timeout, "A workflow timeout must be positive.");
+        }
+    }
+}
+
+/// <summary>Options for forking a workflow.</summary>
+public sealed record ForkOptions
+{
+    /// <summary>The new workflow's ID. Default: a new GUID.</summary>
+    public string? NewWorkflowId { get; init; }
+
+    /// <summary>The application version to run the fork under. Default: the original's.</summary>
+    public string? ApplicationVersion { get; init; }
+}
+
+/// <summary>Filters and paging for listing workflows. Every filter left null matches everything.</summary>
+public sealed record ListWorkflowsOptions
+{
+    /// <summary>Only these workflow IDs.</summary>
+    public IReadOnlyList<string>? WorkflowIds { get; init; }
+
+    /// <summary>Only workflows whose ID starts with this text.</summary>
+    public string? WorkflowIdPrefix { get; init; }
+
+    /// <summary>Only workflows in one of these states.</summary>
+    public IReadOnlyList<WorkflowState>? Status { get; init; }
+
+    /// <summary>Only workflows registered under this name.</summary>
+    public string? Name { get; init; }
+
+    /// <summary>Only workflows on this queue.</summary>
+    public string? QueueName { get; init; }
+
+    /// <summary>Only workflows created at or after this time.</summary>
+    public DateTimeOffset? StartTime { get; init; }
+
+    /// <summary>Only workflows created at or before this time.</summary>
+    public DateTimeOffset? EndTime { get; init; }
+
+    /// <summary>Only workflows of this application version.</summary>
+    public string? ApplicationVersion { get; init; }
+
+    /// <summary>Only workflows last run by this executor.</summary>
+    public string? ExecutorId { get; init; }
+
+    /// <summary>Only children of this workflow.</summary>
+    public string? ParentWorkflowId { get; init; }
+
+    /// <summary>At most this many workflows.</summary>
+    public int? Limit { get; init; }
+
+    /// <summary>Skip this many workflows first.</summary>
+    public int? Offset { get; init; }
+
+    /// <summary>Newest first (default: oldest first, by creation time).</summary>
+    public bool SortDescending { get; init; }
+
+    /// <summary>Whether to load each workflow's input. Default true.</summary>
+    public bool LoadInput { get; init; } = true;
+
+    /// <summary>Whether to load each workflow's output and error. Default true.</summary>
+    public bool LoadOutput { get; init; } = true;
+
+    internal void Validate()
+    {
+        if (Limit is < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Limit), Limit, "Limit must not be negative.");
+        }
+
+        if (Offset is < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Offset), Offset, "Offset must not be negative.");
+        }
+    }
+}

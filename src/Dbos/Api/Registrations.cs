@@ -1,0 +1,137 @@
+using Dbos.Execution;
+
+namespace Dbos;
+
+/// <summary>A registered workflow that takes a <typeparamref name="TInput"/> and returns a <typeparamref name="TResult"/>.</summary>
+/// <typeparam name="TInput">The input's type; must be serializable.</typeparam>
+/// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
+public sealed class Workflow<TInput, TResult>
+{
+    private readonly WorkflowRegistration registration;
+
+    internal Workflow(WorkflowRegistration registration) => this.registration = registration;
+
+    /// <summary>The name the workflow is registered under.</summary>
+    public string Name => registration.Name;
+
+    /// <summary>
+    /// Starts the workflow and returns at once with a handle. Inside another workflow this starts a child workflow,
+    /// recorded as a step of the parent.
+    /// </summary>
+    /// <param name="input">The workflow's input.</param>
+    /// <param name="options">The workflow ID, timeout and other start options.</param>
+    /// <param name="cancellationToken">Stops the start (not the workflow).</param>
+    /// <returns>A handle to the workflow.</returns>
+    /// <exception cref="DbosSerializationException">The input cannot be serialized; nothing was recorded.</exception>
+    /// <exception cref="WorkflowConflictException">The ID is used by a workflow with another name.</exception>
+    public async Task<WorkflowHandle<TResult>> StartAsync(TInput input, StartOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var id = await registration.Engine.StartAsync(registration, input, options, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle<TResult>(registration.Engine, id);
+    }
+
+    /// <summary>Starts the workflow and waits for its result.</summary>
+    /// <param name="input">The workflow's input.</param>
+    /// <param name="options">The workflow ID, timeout and other start options.</param>
+    /// <param name="cancellationToken">Stops waiting (not the workflow).</param>
+    /// <returns>The workflow's result.</returns>
+    public async Task<TResult> RunAsync(TInput input, StartOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var handle = await StartAsync(input, options, cancellationToken).ConfigureAwait(false);
+        return await handle.GetResultAsync(cancellationToken).ConfigureAwait(false);
+    }
+}
+
+/// <summary>A registered workflow without input that returns a <typeparamref name="TResult"/>.</summary>
+/// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
+public sealed class Workflow<TResult>
+{
+    private readonly WorkflowRegistration registration;
+
+    internal Workflow(WorkflowRegistration registration) => this.registration = registration;
+
+    /// <summary>The name the workflow is registered under.</summary>
+    public string Name => registration.Name;
+
+    /// <summary>Starts the workflow and returns at once with a handle (a child workflow when called inside a workflow).</summary>
+    /// <param name="options">The workflow ID, timeout and other start options.</param>
+    /// <param name="cancellationToken">Stops the start (not the workflow).</param>
+    /// <returns>A handle to the workflow.</returns>
+    public async Task<WorkflowHandle<TResult>> StartAsync(StartOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var id = await registration.Engine.StartAsync(registration, null, options, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle<TResult>(registration.Engine, id);
+    }
+
+    /// <summary>Starts the workflow and waits for its result.</summary>
+    /// <param name="options">The workflow ID, timeout and other start options.</param>
+    /// <param name="cancellationToken">Stops waiting (not the workflow).</param>
+    /// <returns>The workflow's result.</returns>
+    public async Task<TResult> RunAsync(StartOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var handle = await StartAsync(options, cancellationToken).ConfigureAwait(false);
+        return await handle.GetResultAsync(cancellationToken).ConfigureAwait(false);
+    }
+}
+
+/// <summary>
+/// A registered step that takes a <typeparamref name="TInput"/> and returns a <typeparamref name="TResult"/>. Called inside
+/// a workflow it is checkpointed; called anywhere else it simply runs.
+/// </summary>
+/// <typeparam name="TInput">The input's type.</typeparam>
+/// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
+public sealed class Step<TInput, TResult>
+{
+    private readonly Func<TInput, CancellationToken, Task<TResult>> function;
+    private readonly StepOptions options;
+
+    internal Step(string name, Func<TInput, CancellationToken, Task<TResult>> function, StepOptions options)
+    {
+        Name = name;
+        this.function = function;
+        this.options = options;
+    }
+
+    /// <summary>The step's name, recorded with its result.</summary>
+    public string Name { get; }
+
+    /// <summary>Runs the step: checkpointed inside a workflow, directly elsewhere.</summary>
+    /// <param name="input">The step's input.</param>
+    /// <param name="cancellationToken">Signalled to the step's code (together with the workflow's cancellation).</param>
+    /// <returns>The step's result.</returns>
+    /// <exception cref="StepFailedException">Inside a workflow: the step failed after its retries.</exception>
+    public Task<TResult> RunAsync(TInput input, CancellationToken cancellationToken = default)
+    {
+        var workflow = WorkflowExecution.Current;
+        return workflow is null
+            ? function(input, cancellationToken)
+            : workflow.RunStepAsync(Name, ct => function(input, ct), options, cancellationToken);
+    }
+}
+
+/// <summary>A registered step without input. Called inside a workflow it is checkpointed; elsewhere it simply runs.</summary>
+/// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
+public sealed class Step<TResult>
+{
+    private readonly Func<CancellationToken, Task<TResult>> function;
+    private readonly StepOptions options;
+
+    internal Step(string name, Func<CancellationToken, Task<TResult>> function, StepOptions options)
+    {
+        Name = name;
+        this.function = function;
+        this.options = options;
+    }
+
+    /// <summary>The step's name, recorded with its result.</summary>
+    public string Name { get; }
+
+    /// <summary>Runs the step: checkpointed inside a workflow, directly elsewhere.</summary>
+    /// <param name="cancellationToken">Signalled to the step's code (together with the workflow's cancellation).</param>
+    /// <returns>The step's result.</returns>
+    public Task<TResult> RunAsync(CancellationToken cancellationToken = default)
+    {
+        var workflow = WorkflowExecution.Current;
+        return workflow is null ? function(cancellationToken) : workflow.RunStepAsync(Name, function, options, cancellationToken);
+    }
+}

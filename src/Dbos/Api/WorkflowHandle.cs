@@ -1,0 +1,55 @@
+using Dbos.Execution;
+
+namespace Dbos;
+
+/// <summary>A reference to a workflow, in this process or any other, by its ID.</summary>
+public class WorkflowHandle
+{
+    internal WorkflowHandle(WorkflowEngine engine, string workflowId)
+    {
+        Engine = engine;
+        WorkflowId = workflowId;
+    }
+
+    /// <summary>The workflow's ID.</summary>
+    public string WorkflowId { get; }
+
+    internal WorkflowEngine Engine { get; }
+
+    /// <summary>Reads the workflow's current status.</summary>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The status, or null if the workflow no longer exists.</returns>
+    public Task<WorkflowStatus?> GetStatusAsync(CancellationToken cancellationToken = default) =>
+        Engine.GetStatusAsync(WorkflowId, cancellationToken);
+
+    /// <summary>
+    /// Waits for the workflow to finish and returns its result as a <typeparamref name="T"/>. Inside a workflow the wait
+    /// is recorded, so a re-execution gets the same result without waiting again.
+    /// </summary>
+    /// <typeparam name="T">The result's type.</typeparam>
+    /// <param name="cancellationToken">Stops waiting (the workflow keeps running).</param>
+    /// <returns>The workflow's result.</returns>
+    /// <exception cref="WorkflowFailedException">The workflow ended with an error.</exception>
+    /// <exception cref="WorkflowCancelledException">The workflow was cancelled or timed out.</exception>
+    /// <exception cref="MaxRecoveryAttemptsExceededException">The workflow used up its recovery attempts.</exception>
+    public Task<T> GetResultAsync<T>(CancellationToken cancellationToken = default) =>
+        Engine.GetResultAsync<T>(WorkflowId, cancellationToken);
+}
+
+/// <summary>A reference to a workflow whose result is a <typeparamref name="TResult"/>.</summary>
+/// <typeparam name="TResult">The workflow's result type.</typeparam>
+public sealed class WorkflowHandle<TResult> : WorkflowHandle
+{
+    internal WorkflowHandle(WorkflowEngine engine, string workflowId)
+        : base(engine, workflowId)
+    {
+    }
+
+    /// <summary>Waits for the workflow to finish and returns its result.</summary>
+    /// <param name="cancellationToken">Stops waiting (the workflow keeps running).</param>
+    /// <returns>The workflow's result.</returns>
+    /// <exception cref="WorkflowFailedException">The workflow ended with an error.</exception>
+    /// <exception cref="WorkflowCancelledException">The workflow was cancelled or timed out.</exception>
+    /// <exception cref="MaxRecoveryAttemptsExceededException">The workflow used up its recovery attempts.</exception>
+    public Task<TResult> GetResultAsync(CancellationToken cancellationToken = default) => GetResultAsync<TResult>(cancellationToken);
+}

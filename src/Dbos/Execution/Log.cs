@@ -1,0 +1,34 @@
+using Microsoft.Extensions.Logging;
+
+namespace Dbos.Execution;
+
+/// <summary>Every message the library logs, with stable event IDs.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1, LogLevel.Information, "DBOS launched: application {ApplicationName}, executor {ExecutorId}, version {ApplicationVersion}, system database {Database}")]
+    public static partial void Launched(ILogger logger, string applicationName, string executorId, string applicationVersion, string database);
+
+    [LoggerMessage(2, LogLevel.Information, "Recovering {Count} pending workflow(s) of executor {ExecutorId}")]
+    public static partial void Recovering(ILogger logger, int count, string executorId);
+
+    [LoggerMessage(3, LogLevel.Warning, "Workflow {WorkflowId} step {StepName} failed (attempt {Attempt} of {MaxAttempts}), retrying in {DelaySeconds} s: {Message}")]
+    public static partial void StepRetry(ILogger logger, string workflowId, string stepName, int attempt, int maxAttempts, double delaySeconds, string message);
+
+    [LoggerMessage(4, LogLevel.Warning, "Workflow {WorkflowId} ({WorkflowName}) failed: {ErrorName}: {Message}")]
+    public static partial void WorkflowFailed(ILogger logger, string workflowId, string workflowName, string errorName, string message);
+
+    [LoggerMessage(5, LogLevel.Error, "Workflow {WorkflowId} exceeded its maximum of {MaxRecoveryAttempts} recovery attempts and will not be recovered until resumed")]
+    public static partial void DeadLettered(ILogger logger, string workflowId, int maxRecoveryAttempts);
+
+    [LoggerMessage(6, LogLevel.Information, "Workflow {WorkflowId} passed its deadline and was cancelled")]
+    public static partial void TimedOut(ILogger logger, string workflowId);
+
+    [LoggerMessage(7, LogLevel.Error, "DBOS background task {Task} failed; it will retry")]
+    public static partial void BackgroundFailure(ILogger logger, string task, Exception exception);
+
+    [LoggerMessage(8, LogLevel.Information, "Workflow {WorkflowId} stopped without recording an outcome: {Reason}")]
+    public static partial void Superseded(ILogger logger, string workflowId, string reason);
+
+    [LoggerMessage(9, LogLevel.Error, "Workflow {WorkflowId} ({WorkflowName}) cannot start: {Message}")]
+    public static partial void CannotStart(ILogger logger, string workflowId, string workflowName, string message);
+}

@@ -1,0 +1,619 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Reflection;
+using System.Security.Cryptography;
+using System.Text;
+using Dbos.Serialization;
+using Dbos.SystemDatabase;
+using Microsoft.Extensions.Logging;
+
+namespace Dbos.Execution;
+
+/// <summary>
+/// The durable-execution rules: starting workflows (once per ID), running their bodies, recording outcomes only while
+/// the execution still owns the workflow, recovery through the internal queue, timeouts, and the management operations.
+/// It talks to the system database only through <see cref="SystemDatabase.SystemDatabase"/>, never to a driver.
+/// </summary>
+internal sealed class WorkflowEngine : IAsyncDisposable
+{
+    private const int ClaimBatchSize = 100;
+
+    private readonly DbosConfig config;
+    private readonly Dictionary<string, WorkflowRegistration> workflows = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, RunningWorkflow> running = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource shutdown = new();
+    private TaskCompletionSource dispatchSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task? dispatcher;
+    private string[] workflowNames = [];
+    private volatile bool launched;
+
+    public WorkflowEngine(DbosConfig config, SystemDatabase.SystemDatabase database, ValueCodec codec, TimeProvider time, ILogger logger, string executorId)
+    {
+        this.config = config;
+        Database = database;
+        Codec = codec;
+        Time = time;
+        Logger = logger;
+        ExecutorId = executorId;
+    }
+
+    public SystemDatabase.SystemDatabase Database { get; }
+
+    public ValueCodec Codec { get; }
+
+    public TimeProvider Time { get; }
+
+    public ILogger Logger { get; }
+
+    public string ExecutorId { get; }
+
+    public string ApplicationName => config.Name;
+
+    public string ApplicationVersion { get; private set; } = string.Empty;
+
+    public bool IsLaunched => launched;
+
+    public WorkflowRegistration Register(string name, Type inputType, bool hasInput, Type outputType, Func<WorkflowContext, object?, Task<object?>> invoke, MethodInfo method, WorkflowOptions? options)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        options ??= WorkflowOptions.Default;
+        options.Validate(name);
+        lock (workflows)
+        {
+            if (launched)
+            {
+                throw new InvalidOperationException($"Workflow '{name}' must be registered before LaunchAsync.");
+            }
+
+            if (workflows.ContainsKey(name))
+            {
+                throw new InvalidOperationException($"A workflow named '{name}' is already registered.");
+            }
+
+            var registration = new WorkflowRegistration(this, name, inputType, hasInput, outputType, invoke, method, options);
+            workflows.Add(name, registration);
+            return registration;
+        }
+    }
+
+    public async Task LaunchAsync(CancellationToken cancellationToken)
+    {
+        lock (workflows)
+        {
+            if (launched)
+            {
+                throw new InvalidOperationException("This DBOS application is already launched.");
+            }
+
+            workflowNames = [.. workflows.Keys];
+            ApplicationVersion = config.ApplicationVersion
+                ?? Environment.GetEnvironmentVariable(DbosConfig.ApplicationVersionVariable)
+                ?? ComputeVersion(config.Name, workflows.Values);
+        }
+
+        await Database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+        await Database.RegisterApplicationVersionAsync(ApplicationVersion, cancellationToken).ConfigureAwait(false);
+        launched = true;
+        Log.Launched(Logger, ApplicationName, ExecutorId, ApplicationVersion, Database.Description);
+
+        if (config.RecoverPendingWorkflows)
+        {
+            var requeued = await Database.RequeuePendingAsync(ExecutorId, ApplicationVersion, cancellationToken).ConfigureAwait(false);
+            if (requeued.Count > 0)
+            {
+                Log.Recovering(Logger, requeued.Count, ExecutorId);
+            }
+        }
+
+        dispatcher = Task.Run(() => DispatchLoopAsync(shutdown.Token), CancellationToken.None);
+    }
+
+    /// <summary>A version that changes whenever the code of a registered workflow (or anything in its assembly) changes.</summary>
+    private static string ComputeVersion(string applicationName, IEnumerable<WorkflowRegistration> registrations)
+    {
+        var text = new StringBuilder("dbos-dotnet|").Append(applicationName);
+        foreach (var registration in registrations.OrderBy(r => r.Name, StringComparer.Ordinal))
+        {
+            text.Append('|').Append(registration.Name).Append(':').Append(registration.Method.Module.ModuleVersionId.ToString("N"))
+                .Append(':').Append(registration.Method.MetadataToken.ToString(CultureInfo.InvariantCulture));
+        }
+
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..32];
+    }
+
+    private void EnsureLaunched()
+    {
+        if (!launched)
+        {
+            throw new InvalidOperationException("Call LaunchAsync before starting or managing workflows.");
+        }
+
+        ObjectDisposedException.ThrowIf(shutdown.IsCancellationRequested, this);
+    }
+
+    private long NowMs() => Time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>Starts a workflow (a child when called inside a workflow). Returns its ID.</summary>
+    public async Task<string> StartAsync(WorkflowRegistration registration, object? input, StartOptions? options, CancellationToken cancellationToken)
+    {
+        EnsureLaunched();
+        options?.Validate();
+        if (WorkflowExecution.Current is { } parent)
+        {
+            return await parent.StartChildAsync(registration, input, options, cancellationToken).ConfigureAwait(false);
+        }
+
+        var workflowId = options?.WorkflowId ?? Guid.NewGuid().ToString();
+        if (running.TryGetValue(workflowId, out var existing))
+        {
+            CheckSameWorkflow(workflowId, existing.Execution.Registration.Name, registration.Name);
+            return workflowId;
+        }
+
+        var inputs = Codec.EncodeInputs(input, registration.InputType, registration.HasInput, $"input of workflow '{registration.Name}'");
+        var deadline = options?.Timeout is { } timeout ? Time.GetUtcNow() + timeout : (DateTimeOffset?)null;
+        var owner = Guid.NewGuid().ToString();
+        var row = NewRow(registration, workflowId, owner, inputs, options?.Timeout, deadline, parentWorkflowId: null);
+        var started = await Database.StartWorkflowAsync(row, cancellationToken).ConfigureAwait(false);
+        if (!started.Inserted)
+        {
+            CheckSameWorkflow(workflowId, started.Name, registration.Name);
+            return workflowId;
+        }
+
+        Launch(new WorkflowExecution(this, registration, workflowId, owner, deadline, recorded: null), input);
+        return workflowId;
+    }
+
+    private NewWorkflowRow NewRow(WorkflowRegistration registration, string workflowId, string owner, string inputs, TimeSpan? timeout, DateTimeOffset? deadline, string? parentWorkflowId) => new()
+    {
+        WorkflowId = workflowId,
+        Status = StatusNames.Pending,
+        Name = registration.Name,
+        ExecutorId = ExecutorId,
+        ApplicationVersion = ApplicationVersion,
+        ApplicationName = ApplicationName,
+        RecoveryAttempts = 1,
+        TimeoutMs = timeout is { } t ? (long)t.TotalMilliseconds : null,
+        DeadlineEpochMs = deadline?.ToUnixTimeMilliseconds(),
+        ParentWorkflowId = parentWorkflowId,
+        CreatorXid = owner,
+        OwnerXid = owner,
+        Serialization = Codec.Format,
+        Inputs = inputs,
+    };
+
+    private static void CheckSameWorkflow(string workflowId, string? existingName, string requestedName)
+    {
+        if (!string.Equals(existingName, requestedName, StringComparison.Ordinal))
+        {
+            throw new WorkflowConflictException(
+                $"Workflow ID '{workflowId}' is already used by workflow '{existingName}'; it cannot be started as '{requestedName}'. Nothing was changed.");
+        }
+    }
+
+    /// <summary>
+    /// Starts a child workflow recorded as operation <paramref name="functionId"/> of <paramref name="parent"/>. Returns null
+    /// when the parent no longer owns its workflow; otherwise the start and, if this call created the child, how to run it.
+    /// </summary>
+    public async Task<(StartResult? Started, Action? Launch)> StartChildAsync(
+        WorkflowExecution parent, int functionId, WorkflowRegistration registration, string childId, object? input, TimeSpan? timeout, DateTimeOffset? deadline, CancellationToken cancellationToken)
+    {
+        var inputs = Codec.EncodeInputs(input, registration.InputType, registration.HasInput, $"input of workflow '{registration.Name}'");
+        var owner = Guid.NewGuid().ToString();
+        var row = NewRow(registration, childId, owner, inputs, timeout, deadline, parent.WorkflowId);
+        var started = await Database.StartChildWorkflowAsync(row, parent.OwnerXid, functionId, NowMs(), cancellationToken).ConfigureAwait(false);
+        if (started is null)
+        {
+            return (null, null);
+        }
+
+        if (!started.Inserted)
+        {
+            CheckSameWorkflow(childId, started.Name, registration.Name);
+            return (started, null);
+        }
+
+        return (started, () => Launch(new WorkflowExecution(this, registration, childId, owner, deadline, recorded: null), input));
+    }
+
+    /// <summary>Runs an execution in the background, tracked so that waiters in this process get its outcome directly.</summary>
+    private void Launch(WorkflowExecution execution, object? input)
+    {
+        var run = new RunningWorkflow(execution);
+        if (running.TryGetValue(execution.WorkflowId, out var previous))
+        {
+            previous.Execution.Abandon("another execution of the same workflow started");
+        }
+
+        running[execution.WorkflowId] = run;
+        _ = Task.Run(() => RunAsync(run, input), CancellationToken.None);
+    }
+
+    private async Task RunAsync(RunningWorkflow run, object? input)
+    {
+        var execution = run.Execution;
+        var registration = execution.Registration;
+        WorkflowExecution.Enter(execution);
+        ITimer? deadlineTimer = null;
+        WorkflowOutcome outcome = new WorkflowOutcome.InDatabase();
+        try
+        {
+            if (execution.Deadline is { } deadline)
+            {
+                var due = deadline - Time.GetUtcNow();
+                deadlineTimer = Time.CreateTimer(_ => _ = OnDeadlineAsync(execution), null, due > TimeSpan.Zero ? due : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+            }
+
+            object? output;
+            try
+            {
+                output = await registration.Invoke(execution, input).ConfigureAwait(false);
+            }
+            catch (Exception) when (execution.IsStopped)
+            {
+                if (execution.IsSuperseded)
+                {
+                    Log.Superseded(Logger, execution.WorkflowId, "it no longer owns the workflow");
+                }
+
+                return;
+            }
+            catch (Exception ex) when (ex is not ExecutionSupersededException)
+            {
+                outcome = await RecordFailureAsync(execution, ex).ConfigureAwait(false);
+                return;
+            }
+
+            string encoded;
+            try
+            {
+                encoded = Codec.Encode(output, registration.OutputType, $"output of workflow '{execution.WorkflowId}'");
+            }
+            catch (DbosSerializationException ex)
+            {
+                outcome = await RecordFailureAsync(execution, ex).ConfigureAwait(false);
+                return;
+            }
+
+            if (await Database.CompleteWorkflowAsync(execution.WorkflowId, execution.OwnerXid, StatusNames.Success, encoded, null, CancellationToken.None).ConfigureAwait(false))
+            {
+                outcome = new WorkflowOutcome.Succeeded(output, encoded, Codec.Format);
+            }
+        }
+        catch (ExecutionSupersededException ex)
+        {
+            Log.Superseded(Logger, execution.WorkflowId, ex.Message);
+        }
+        catch (Exception ex)
+        {
+            // The outcome could not be written (the database is unreachable): leave the workflow pending for recovery.
+            Log.BackgroundFailure(Logger, $"completing workflow {execution.WorkflowId}", ex);
+        }
+        finally
+        {
+            if (deadlineTimer is not null)
+            {
+                await deadlineTimer.DisposeAsync().ConfigureAwait(false);
+            }
+
+            running.TryRemove(new KeyValuePair<string, RunningWorkflow>(execution.WorkflowId, run));
+            run.Complete(outcome);
+            execution.Dispose();
+        }
+    }
+
+    private async Task<WorkflowOutcome> RecordFailureAsync(WorkflowExecution execution, Exception error)
+    {
+        var name = WorkflowExecution.ErrorName(error);
+        Log.WorkflowFailed(Logger, execution.WorkflowId, execution.WorkflowName, name, error.Message);
+        var written = await Database.CompleteWorkflowAsync(
+            execution.WorkflowId, execution.OwnerXid, StatusNames.Error, null, ValueCodec.EncodeError(error), CancellationToken.None).ConfigureAwait(false);
+        return written
+            ? new WorkflowOutcome.Failed(new WorkflowFailedException(execution.WorkflowId, name, error.Message, (error as DbosRecordedException)?.ErrorCode, error))
+            : new WorkflowOutcome.InDatabase();
+    }
+
+    private async Task OnDeadlineAsync(WorkflowExecution execution)
+    {
+        try
+        {
+            var cancelled = await Database.CancelIfDeadlinePassedAsync(execution.WorkflowId, NowMs(), CancellationToken.None).ConfigureAwait(false);
+            if (cancelled.Count > 0)
+            {
+                Log.TimedOut(Logger, execution.WorkflowId);
+                execution.Cancel("cancelled because its timeout passed");
+            }
+        }
+        catch (Exception ex)
+        {
+            Log.BackgroundFailure(Logger, $"timing out workflow {execution.WorkflowId}", ex);
+        }
+    }
+
+    /// <summary>The result of a workflow; inside a workflow the wait is recorded as an operation.</summary>
+    public Task<T> GetResultAsync<T>(string workflowId, CancellationToken cancellationToken) =>
+        WorkflowExecution.Current is { } execution
+            ? execution.AwaitResultAsync<T>(workflowId, cancellationToken)
+            : AwaitOutcomeAsync<T>(workflowId, cancellationToken);
+
+    /// <summary>Waits for a workflow's outcome: directly when it runs in this process, otherwise by polling its row.</summary>
+    public async Task<T> AwaitOutcomeAsync<T>(string workflowId, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task<WorkflowOutcome>? local = null;
+            if (running.TryGetValue(workflowId, out var run))
+            {
+                var outcome = await run.Completion.WaitAsync(cancellationToken).ConfigureAwait(false);
+                switch (outcome)
+                {
+                    case WorkflowOutcome.Succeeded succeeded:
+                        return succeeded.Value is T value || (succeeded.Value is null && default(T) is null)
+                            ? (T)succeeded.Value!
+                            : (T)Codec.Decode(succeeded.Encoded, succeeded.Serialization, typeof(T), $"output of workflow '{workflowId}'")!;
+                    case WorkflowOutcome.Failed failed:
+                        throw failed.Error;
+                }
+            }
+
+            var row = await Database.GetOutcomeAsync(workflowId, cancellationToken).ConfigureAwait(false)
+                ?? throw new WorkflowNotFoundException($"No workflow with ID '{workflowId}' exists.");
+            switch (row.Status)
+            {
+                case StatusNames.Success:
+                    return (T)Codec.Decode(row.Output, row.Serialization, typeof(T), $"output of workflow '{workflowId}'")!;
+                case StatusNames.Error:
+                    var error = ValueCodec.DecodeError(row.Error ?? "{}");
+                    throw new WorkflowFailedException(workflowId, error.Name, error.Message, error.Code);
+                case StatusNames.Cancelled:
+                    throw new WorkflowCancelledException(workflowId, $"Workflow '{workflowId}' was cancelled.");
+                case StatusNames.MaxRecoveryAttemptsExceeded:
+                    throw new MaxRecoveryAttemptsExceededException(workflowId, MaxRecoveryAttemptsOf(row.Name));
+            }
+
+            if (running.TryGetValue(workflowId, out run))
+            {
+                local = run.Completion;
+            }
+
+            var delay = Task.Delay(config.PollingInterval, Time, cancellationToken);
+            await (local is null ? delay : Task.WhenAny(delay, local)).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+
+    private int MaxRecoveryAttemptsOf(string? workflowName) =>
+        (workflowName is not null && workflows.TryGetValue(workflowName, out var registration) ? registration.Options.MaxRecoveryAttempts : null)
+        ?? config.MaxRecoveryAttempts;
+
+    private void WakeDispatcher() => Interlocked.Exchange(ref dispatchSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+    /// <summary>Claims and runs workflows of the internal queue: recovered, resumed and forked ones.</summary>
+    private async Task DispatchLoopAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var signal = Volatile.Read(ref dispatchSignal).Task;
+            var claimed = 0;
+            try
+            {
+                claimed = await ClaimAndDispatchAsync(StatusNames.InternalQueue, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                Log.BackgroundFailure(Logger, "dispatching the internal queue", ex);
+            }
+
+            if (claimed < ClaimBatchSize)
+            {
+                try
+                {
+                    await Task.WhenAny(signal, Task.Delay(config.PollingInterval, Time, cancellationToken)).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private async Task<int> ClaimAndDispatchAsync(string queueName, CancellationToken cancellationToken)
+    {
+        if (workflowNames.Length == 0)
+        {
+            return 0;
+        }
+
+        var owner = Guid.NewGuid().ToString();
+        var claimed = await Database.ClaimAsync(queueName, owner, ExecutorId, ApplicationVersion, workflowNames, ClaimBatchSize, cancellationToken).ConfigureAwait(false);
+        foreach (var row in claimed)
+        {
+            await DispatchClaimedAsync(row, owner).ConfigureAwait(false);
+        }
+
+        return claimed.Count;
+    }
+
+    private async Task DispatchClaimedAsync(ClaimedRow row, string owner)
+    {
+        var registration = workflows[row.Name];
+        var maxRecoveryAttempts = registration.Options.MaxRecoveryAttempts ?? config.MaxRecoveryAttempts;
+        if (row.RecoveryAttempts > maxRecoveryAttempts + 1)
+        {
+            await Database.DeadLetterAsync(row.WorkflowId, CancellationToken.None).ConfigureAwait(false);
+            Log.DeadLettered(Logger, row.WorkflowId, maxRecoveryAttempts);
+            return;
+        }
+
+        object? input;
+        try
+        {
+            input = Codec.DecodeInputs(row.Inputs, row.Serialization, registration.InputType, registration.HasInput, $"workflow '{row.WorkflowId}'");
+        }
+        catch (DbosSerializationException ex)
+        {
+            Log.CannotStart(Logger, row.WorkflowId, row.Name, ex.Message);
+            await Database.CompleteWorkflowAsync(row.WorkflowId, owner, StatusNames.Error, null, ValueCodec.EncodeError(ex), CancellationToken.None).ConfigureAwait(false);
+            return;
+        }
+
+        var operations = await Database.GetOperationsAsync(row.WorkflowId, CancellationToken.None).ConfigureAwait(false);
+        var recorded = operations.ToDictionary(o => o.FunctionId);
+        var deadline = row.DeadlineEpochMs is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : (DateTimeOffset?)null;
+        Launch(new WorkflowExecution(this, registration, row.WorkflowId, owner, deadline, recorded), input);
+    }
+
+    public async Task<WorkflowStatus?> GetStatusAsync(string workflowId, CancellationToken cancellationToken)
+    {
+        var rows = await Database.ListWorkflowsAsync(new StatusQuery { WorkflowIds = [workflowId] }, cancellationToken).ConfigureAwait(false);
+        return rows.Count == 0 ? null : new WorkflowStatus(rows[0], Codec);
+    }
+
+    public async Task<WorkflowStatus> GetExistingStatusAsync(string workflowId, CancellationToken cancellationToken) =>
+        await GetStatusAsync(workflowId, cancellationToken).ConfigureAwait(false)
+        ?? throw new WorkflowNotFoundException($"No workflow with ID '{workflowId}' exists.");
+
+    public async Task<IReadOnlyList<WorkflowStatus>> ListWorkflowsAsync(ListWorkflowsOptions options, CancellationToken cancellationToken)
+    {
+        options.Validate();
+        var query = new StatusQuery
+        {
+            WorkflowIds = options.WorkflowIds,
+            WorkflowIdPrefix = options.WorkflowIdPrefix,
+            Statuses = options.Status?.Select(WorkflowStates.ToName).ToArray(),
+            Names = options.Name is null ? null : [options.Name],
+            QueueNames = options.QueueName is null ? null : [options.QueueName],
+            CreatedFromEpochMs = options.StartTime?.ToUnixTimeMilliseconds(),
+            CreatedToEpochMs = options.EndTime?.ToUnixTimeMilliseconds(),
+            ApplicationVersion = options.ApplicationVersion,
+            ExecutorId = options.ExecutorId,
+            ParentWorkflowId = options.ParentWorkflowId,
+            Limit = options.Limit,
+            Offset = options.Offset,
+            Descending = options.SortDescending,
+            LoadInput = options.LoadInput,
+            LoadOutput = options.LoadOutput,
+        };
+        var rows = await Database.ListWorkflowsAsync(query, cancellationToken).ConfigureAwait(false);
+        return rows.Select(r => new WorkflowStatus(r, Codec)).ToList();
+    }
+
+    public async Task<IReadOnlyList<StepInfo>> ListStepsAsync(string workflowId, CancellationToken cancellationToken)
+    {
+        await GetExistingStatusAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        var rows = await Database.GetOperationsAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        return rows.Select(r => new StepInfo(r, Codec)).ToList();
+    }
+
+    public async Task CancelAsync(string workflowId, CancellationToken cancellationToken)
+    {
+        EnsureLaunched();
+        var cancelled = await Database.CancelAsync([workflowId], cancellationToken).ConfigureAwait(false);
+        if (cancelled.Count == 0)
+        {
+            // Already finished: nothing to do; missing: say so.
+            await GetExistingStatusAsync(workflowId, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        if (running.TryGetValue(workflowId, out var run))
+        {
+            run.Execution.Cancel("cancelled");
+        }
+    }
+
+    public async Task ResumeAsync(string workflowId, CancellationToken cancellationToken)
+    {
+        EnsureLaunched();
+        var status = await GetExistingStatusAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        if (!workflows.ContainsKey(status.Name))
+        {
+            throw new WorkflowNotFoundException(
+                $"Workflow '{workflowId}' is a '{status.Name}' workflow, which is not registered in this application; it cannot be resumed here. Nothing was changed.");
+        }
+
+        var resumed = await Database.ResumeAsync([workflowId], StatusNames.InternalQueue, cancellationToken).ConfigureAwait(false);
+        if (resumed.Count > 0)
+        {
+            if (running.TryGetValue(workflowId, out var run))
+            {
+                run.Execution.Abandon("the workflow was resumed");
+            }
+
+            WakeDispatcher();
+        }
+    }
+
+    public async Task<string> ForkAsync(string workflowId, int startStep, ForkOptions? options, CancellationToken cancellationToken)
+    {
+        EnsureLaunched();
+        ArgumentOutOfRangeException.ThrowIfNegative(startStep);
+        if (options?.NewWorkflowId is { } given && string.IsNullOrWhiteSpace(given))
+        {
+            throw new ArgumentException("The new workflow ID, when given, must not be empty.", nameof(options));
+        }
+
+        var newId = options?.NewWorkflowId ?? Guid.NewGuid().ToString();
+        if (!await Database.ForkAsync(workflowId, newId, startStep, options?.ApplicationVersion, StatusNames.InternalQueue, cancellationToken).ConfigureAwait(false))
+        {
+            throw new WorkflowNotFoundException($"No workflow with ID '{workflowId}' exists; nothing was forked.");
+        }
+
+        WakeDispatcher();
+        return newId;
+    }
+
+    public async Task DeleteAsync(string workflowId, bool deleteChildren, CancellationToken cancellationToken)
+    {
+        EnsureLaunched();
+        string[] ids = [workflowId];
+        if (deleteChildren)
+        {
+            ids = [.. ids, .. await Database.GetDescendantsAsync(ids, cancellationToken).ConfigureAwait(false)];
+        }
+
+        foreach (var id in ids)
+        {
+            if (running.TryGetValue(id, out var run))
+            {
+                run.Execution.Abandon("the workflow was deleted");
+            }
+        }
+
+        await Database.DeleteAsync(ids, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Stops dispatching, stops running executions without recording anything (they stay pending for recovery), and waits for them.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (shutdown.IsCancellationRequested)
+        {
+            return;
+        }
+
+        await shutdown.CancelAsync().ConfigureAwait(false);
+        if (dispatcher is not null)
+        {
+            await dispatcher.ConfigureAwait(false);
+        }
+
+        var runs = running.Values.ToList();
+        foreach (var run in runs)
+        {
+            run.Execution.Abandon("the application is shutting down");
+        }
+
+        try
+        {
+            await Task.WhenAll(runs.Select(r => r.Completion)).WaitAsync(TimeSpan.FromSeconds(10), Time).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Workflows that ignore cancellation keep running; they can no longer record anything useful.
+        }
+
+        shutdown.Dispose();
+    }
+}

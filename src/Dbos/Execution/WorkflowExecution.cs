@@ -1,0 +1,384 @@
+using System.Globalization;
+using Dbos.Serialization;
+using Dbos.SystemDatabase;
+using Microsoft.Extensions.Logging;
+
+namespace Dbos.Execution;
+
+/// <summary>This execution no longer owns its workflow (another execution took it over, or the app is shutting down): stop without recording anything.</summary>
+internal sealed class ExecutionSupersededException(string workflowId, string reason)
+    : Exception($"Execution of workflow '{workflowId}' stopped: {reason}.");
+
+/// <summary>
+/// One execution of one workflow: the durable operations of <see cref="WorkflowContext"/>. Operations take function
+/// IDs 0, 1, 2… in call order; on a re-execution, an operation whose ID is already recorded returns the recorded
+/// outcome (after checking it has the same name) instead of running again.
+/// </summary>
+internal sealed class WorkflowExecution : WorkflowContext
+{
+    private static readonly AsyncLocal<WorkflowExecution?> Ambient = new();
+
+    private readonly WorkflowEngine engine;
+    private readonly IReadOnlyDictionary<int, OperationRow>? recorded;
+    private readonly CancellationTokenSource cancellation = new();
+    private int nextFunctionId = -1;
+    private volatile string? stopReason;
+    private volatile bool superseded;
+
+    public WorkflowExecution(
+        WorkflowEngine engine,
+        WorkflowRegistration registration,
+        string workflowId,
+        string ownerXid,
+        DateTimeOffset? deadline,
+        IReadOnlyDictionary<int, OperationRow>? recorded)
+    {
+        this.engine = engine;
+        Registration = registration;
+        WorkflowId = workflowId;
+        OwnerXid = ownerXid;
+        Deadline = deadline;
+        this.recorded = recorded is { Count: > 0 } ? recorded : null;
+    }
+
+    /// <summary>The workflow running on this async flow (null inside steps and outside workflows).</summary>
+    public static new WorkflowExecution? Current => Ambient.Value;
+
+    public WorkflowRegistration Registration { get; }
+
+    public override string WorkflowId { get; }
+
+    public override string WorkflowName => Registration.Name;
+
+    public override CancellationToken CancellationToken => cancellation.Token;
+
+    /// <summary>The token that proves this execution still owns the workflow's row.</summary>
+    public string OwnerXid { get; }
+
+    /// <summary>When the workflow is cancelled for taking too long, if it has a timeout.</summary>
+    public DateTimeOffset? Deadline { get; }
+
+    /// <summary>Whether this execution was told to stop (cancelled, timed out, superseded, shutting down).</summary>
+    public bool IsStopped => cancellation.IsCancellationRequested;
+
+    /// <summary>Whether it stopped because it no longer owns the workflow, rather than because the workflow was cancelled.</summary>
+    public bool IsSuperseded => superseded;
+
+    public static void Enter(WorkflowExecution execution) => Ambient.Value = execution;
+
+    /// <summary>Stops the execution because the workflow was cancelled (its row already says so).</summary>
+    public void Cancel(string reason) => Stop(reason, supersede: false);
+
+    /// <summary>Stops the execution without recording anything: the workflow stays as it is in the database.</summary>
+    public void Abandon(string reason) => Stop(reason, supersede: true);
+
+    private void Stop(string reason, bool supersede)
+    {
+        stopReason ??= reason;
+        superseded |= supersede;
+        try
+        {
+            cancellation.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The execution already finished.
+        }
+    }
+
+    public void Dispose() => cancellation.Dispose();
+
+    private Exception StoppedException() => superseded
+        ? new ExecutionSupersededException(WorkflowId, stopReason ?? "stopped")
+        : new WorkflowCancelledException(WorkflowId, $"Workflow '{WorkflowId}' was {stopReason ?? "cancelled"}.");
+
+    private void ThrowIfStopped()
+    {
+        if (cancellation.IsCancellationRequested)
+        {
+            throw StoppedException();
+        }
+    }
+
+    private int NextFunctionId() => Interlocked.Increment(ref nextFunctionId);
+
+    private long NowMs() => engine.Time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>The recorded outcome at <paramref name="functionId"/>, if any, after checking it was recorded under the same name.</summary>
+    private OperationRow? Replay(int functionId, string name)
+    {
+        if (recorded is null || !recorded.TryGetValue(functionId, out var row))
+        {
+            return null;
+        }
+
+        if (!string.Equals(row.Name, name, StringComparison.Ordinal))
+        {
+            throw new NonDeterministicWorkflowException(
+                $"Workflow '{WorkflowId}' recorded operation {functionId} as '{row.Name}', but its re-execution called '{name}' at that position. " +
+                "The workflow's code is not deterministic, or it changed while the workflow was running.");
+        }
+
+        return row;
+    }
+
+    /// <summary>Records an operation's outcome; if this execution no longer owns the workflow, stops it.</summary>
+    private async Task RecordAsync(int functionId, string name, string? output, string? error, string? childWorkflowId, long startedAt, long? completedAt, string? serialization)
+    {
+        var written = await engine.Database.RecordOperationAsync(
+            WorkflowId, functionId, name, output, error, childWorkflowId, startedAt, completedAt ?? NowMs(), serialization, OwnerXid, CancellationToken.None).ConfigureAwait(false);
+        if (!written)
+        {
+            await StopForLostOwnershipAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A write was refused: find out whether the workflow was cancelled or taken over, and stop accordingly.</summary>
+    private async Task StopForLostOwnershipAsync()
+    {
+        var row = await engine.Database.GetOutcomeAsync(WorkflowId, CancellationToken.None).ConfigureAwait(false);
+        if (row?.Status == StatusNames.Cancelled)
+        {
+            Cancel("cancelled");
+        }
+        else
+        {
+            Abandon("another execution recorded this workflow's progress first; it adopts that execution's outcome");
+        }
+
+        throw StoppedException();
+    }
+
+    public override async Task<T> RunStepAsync<T>(string name, Func<CancellationToken, Task<T>> step, StepOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(step);
+        options ??= StepOptions.Default;
+        options.Validate(name);
+        ThrowIfStopped();
+
+        var functionId = NextFunctionId();
+        if (Replay(functionId, name) is { } row)
+        {
+            return ReplayStep<T>(row, name);
+        }
+
+        var startedAt = NowMs();
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellation.Token, cancellationToken);
+        List<Exception> failures = [];
+        for (var attempt = 1; ; attempt++)
+        {
+            T result;
+            try
+            {
+                result = await InvokeOutsideWorkflowAsync(step, linked.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                ThrowIfStopped();
+                cancellationToken.ThrowIfCancellationRequested();
+                failures.Add(ex);
+                if (attempt >= options.MaxAttempts)
+                {
+                    break;
+                }
+
+                var delay = options.DelayAfter(attempt);
+                Log.StepRetry(engine.Logger, WorkflowId, name, attempt, options.MaxAttempts, delay.TotalSeconds, ex.Message);
+                try
+                {
+                    await Task.Delay(delay, engine.Time, linked.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    ThrowIfStopped();
+                    throw;
+                }
+
+                continue;
+            }
+
+            var output = engine.Codec.Encode(result, typeof(T), $"result of step '{name}' in workflow '{WorkflowId}'");
+            await RecordAsync(functionId, name, output, null, null, startedAt, null, engine.Codec.Format).ConfigureAwait(false);
+            return result;
+        }
+
+        var failure = StepFailure(name, failures);
+        await RecordAsync(functionId, name, null, ValueCodec.EncodeError(failure), null, startedAt, null, engine.Codec.Format).ConfigureAwait(false);
+        throw failure;
+    }
+
+    private static StepFailedException StepFailure(string name, List<Exception> failures)
+    {
+        var last = failures[^1];
+        var lastName = ErrorName(last);
+        if (failures.Count == 1)
+        {
+            return new StepFailedException(name, lastName, last.Message, null, (last as DbosRecordedException)?.ErrorCode, last);
+        }
+
+        var attempts = failures.Select(f => $"{ErrorName(f)}: {f.Message}").ToList();
+        var message = $"Step '{name}' failed after {failures.Count} attempts. Last error: {last.Message}. Errors: " +
+            string.Join("; ", attempts.Select((a, i) => $"[{i + 1}] {a}"));
+        return new StepFailedException(name, lastName, message, attempts, (last as DbosRecordedException)?.ErrorCode, last);
+    }
+
+    internal static string ErrorName(Exception ex) => ex is DbosRecordedException recorded ? recorded.ErrorName : ex.GetType().Name;
+
+    private T ReplayStep<T>(OperationRow row, string name)
+    {
+        if (row.Error is not null)
+        {
+            var error = ValueCodec.DecodeError(row.Error);
+            throw new StepFailedException(name, error.Name, error.Message, error.AttemptErrors, error.Code);
+        }
+
+        return (T)engine.Codec.Decode(row.Output, row.Serialization, typeof(T), $"recorded result of step '{name}' in workflow '{WorkflowId}'")!;
+    }
+
+    /// <summary>Runs code outside the workflow's ambient context, so steps called from it run plainly.</summary>
+    private static async Task<T> InvokeOutsideWorkflowAsync<T>(Func<CancellationToken, Task<T>> function, CancellationToken cancellationToken)
+    {
+        Ambient.Value = null;
+        return await function(cancellationToken).ConfigureAwait(false);
+    }
+
+    public override async Task SleepAsync(TimeSpan duration, CancellationToken cancellationToken = default)
+    {
+        ThrowIfStopped();
+        var functionId = NextFunctionId();
+        long wakeAt;
+        if (Replay(functionId, OperationNames.Sleep) is { } row)
+        {
+            wakeAt = long.Parse(row.Output ?? "0", NumberStyles.Integer, CultureInfo.InvariantCulture);
+        }
+        else
+        {
+            if (duration <= TimeSpan.Zero)
+            {
+                return;
+            }
+
+            var now = NowMs();
+            wakeAt = now + (long)Math.Ceiling(duration.TotalMilliseconds);
+            await RecordAsync(functionId, OperationNames.Sleep, wakeAt.ToString(CultureInfo.InvariantCulture), null, null, now, wakeAt, PortableJsonSerializer.FormatName).ConfigureAwait(false);
+        }
+
+        var remaining = wakeAt - NowMs();
+        if (remaining > 0)
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellation.Token, cancellationToken);
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(remaining), engine.Time, linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                ThrowIfStopped();
+                throw;
+            }
+        }
+    }
+
+    public override async Task<DateTimeOffset> NowAsync(CancellationToken cancellationToken = default)
+    {
+        var text = await RecordValueAsync(OperationNames.Now, () => NowMs().ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
+        return DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(text, NumberStyles.Integer, CultureInfo.InvariantCulture));
+    }
+
+    public override async Task<Guid> NewGuidAsync(CancellationToken cancellationToken = default)
+    {
+        var text = await RecordValueAsync(OperationNames.RandomUuid, () => "\"" + Guid.NewGuid().ToString() + "\"").ConfigureAwait(false);
+        return Guid.Parse(text.AsSpan().Trim('"'));
+    }
+
+    /// <summary>Records a value computed now (as portable JSON text), or returns the one recorded before.</summary>
+    private async Task<string> RecordValueAsync(string name, Func<string> produce)
+    {
+        ThrowIfStopped();
+        var functionId = NextFunctionId();
+        if (Replay(functionId, name) is { } row)
+        {
+            return row.Output ?? throw new DbosSerializationException($"Operation {functionId} ('{name}') of workflow '{WorkflowId}' has no recorded value.");
+        }
+
+        var startedAt = NowMs();
+        var value = produce();
+        await RecordAsync(functionId, name, value, null, null, startedAt, null, PortableJsonSerializer.FormatName).ConfigureAwait(false);
+        return value;
+    }
+
+    /// <summary>Starts a child workflow, recorded as this workflow's next operation. Returns the child's ID.</summary>
+    public async Task<string> StartChildAsync(WorkflowRegistration child, object? input, StartOptions? options, CancellationToken cancellationToken)
+    {
+        ThrowIfStopped();
+        var functionId = NextFunctionId();
+        if (Replay(functionId, child.Name) is { } row)
+        {
+            if (row.Error is not null)
+            {
+                var error = ValueCodec.DecodeError(row.Error);
+                throw new WorkflowFailedException(row.ChildWorkflowId ?? string.Empty, error.Name, error.Message, error.Code);
+            }
+
+            return row.ChildWorkflowId ?? throw new NonDeterministicWorkflowException(
+                $"Workflow '{WorkflowId}' recorded operation {functionId} as '{child.Name}' without a child workflow ID.");
+        }
+
+        var childId = options?.WorkflowId ?? $"{WorkflowId}-{functionId.ToString(CultureInfo.InvariantCulture)}";
+        var deadline = options?.Timeout is { } timeout ? engine.Time.GetUtcNow() + timeout : Deadline;
+        var (started, launch) = await engine.StartChildAsync(this, functionId, child, childId, input, options?.Timeout, deadline, cancellationToken).ConfigureAwait(false);
+        if (started is null)
+        {
+            await StopForLostOwnershipAsync().ConfigureAwait(false);
+        }
+
+        launch?.Invoke();
+        return childId;
+    }
+
+    /// <summary>Waits for another workflow's result, recorded as this workflow's next operation.</summary>
+    public async Task<T> AwaitResultAsync<T>(string workflowId, CancellationToken cancellationToken)
+    {
+        ThrowIfStopped();
+        var functionId = NextFunctionId();
+        if (Replay(functionId, OperationNames.GetResult) is { } row)
+        {
+            if (row.Error is not null)
+            {
+                throw AwaitedError(workflowId, ValueCodec.DecodeError(row.Error));
+            }
+
+            return (T)engine.Codec.Decode(row.Output, row.Serialization, typeof(T), $"recorded result of workflow '{workflowId}'")!;
+        }
+
+        var startedAt = NowMs();
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellation.Token, cancellationToken);
+        T result;
+        try
+        {
+            result = await engine.AwaitOutcomeAsync<T>(workflowId, linked.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is WorkflowFailedException or MaxRecoveryAttemptsExceededException or WorkflowCancelledException)
+        {
+            await RecordAsync(functionId, OperationNames.GetResult, null, ValueCodec.EncodeError(ex), workflowId, startedAt, null, engine.Codec.Format).ConfigureAwait(false);
+            throw;
+        }
+        catch (OperationCanceledException)
+        {
+            ThrowIfStopped();
+            throw;
+        }
+
+        var output = engine.Codec.Encode(result, typeof(T), $"result of workflow '{workflowId}'");
+        await RecordAsync(functionId, OperationNames.GetResult, output, null, workflowId, startedAt, null, engine.Codec.Format).ConfigureAwait(false);
+        return result;
+    }
+
+    private static Exception AwaitedError(string workflowId, RecordedError error) => error.Name switch
+    {
+        nameof(WorkflowCancelledException) => new WorkflowCancelledException(workflowId, error.Message),
+        nameof(MaxRecoveryAttemptsExceededException) => new MaxRecoveryAttemptsExceededException(workflowId, error.Message),
+        _ => new WorkflowFailedException(workflowId, error.Name, error.Message, error.Code),
+    };
+}

@@ -1,0 +1,186 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+
+namespace Dbos.Serialization;
+
+/// <summary>An error as recorded in the system database.</summary>
+internal sealed record RecordedError(string Name, string Message, string? Code, IReadOnlyList<string> AttemptErrors);
+
+/// <summary>
+/// Encodes the values DBOS stores (workflow inputs, outputs, errors, step results) in the configured format, and
+/// decodes rows by the format named in their <c>serialization</c> column: <c>portable_json</c>, the configured
+/// serializer's own, and values written by the TypeScript SDK's default format where they are plain JSON inside.
+/// </summary>
+internal sealed class ValueCodec(IDbosSerializer serializer)
+{
+    private const string SuperJsonFormat = "js_superjson";
+    private static readonly PortableJsonSerializer Portable = PortableJsonSerializer.Default;
+
+    public IDbosSerializer Serializer { get; } = serializer;
+
+    /// <summary>The format name written with every value this application stores.</summary>
+    public string Format => Serializer.Name;
+
+    private bool IsPortable => Serializer is PortableJsonSerializer;
+
+    /// <summary>Encodes a workflow's input: <c>{"positionalArgs":[input]}</c> in portable JSON (no input: an empty list).</summary>
+    public string EncodeInputs(object? input, Type type, bool hasInput, string what)
+    {
+        var value = hasInput ? Encode(input, type, what) : null;
+        if (!IsPortable)
+        {
+            return value ?? Serializer.Serialize(null, typeof(object));
+        }
+
+        return value is null ? """{"positionalArgs":[]}""" : string.Concat("""{"positionalArgs":[""", value, "]}");
+    }
+
+    /// <summary>Decodes the first positional argument of a stored input (default when there is none).</summary>
+    public object? DecodeInputs(string? text, string? format, Type type, bool hasInput, string what)
+    {
+        if (!hasInput || text is null)
+        {
+            return null;
+        }
+
+        if (format == Serializer.Name && !IsPortable)
+        {
+            return Decode(text, format, type, what);
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            var root = document.RootElement;
+            var args = format == SuperJsonFormat && root.ValueKind == JsonValueKind.Object && root.TryGetProperty("json", out var sj) ? sj
+                : root.ValueKind == JsonValueKind.Object && root.TryGetProperty("positionalArgs", out var pa) ? pa
+                : root;
+            if (args.ValueKind != JsonValueKind.Array)
+            {
+                throw new JsonException("the stored input has no list of positional arguments");
+            }
+
+            return args.GetArrayLength() == 0 ? null : Portable.FromElement(args[0], type);
+        }
+        catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException)
+        {
+            throw new DbosSerializationException($"The stored input of {what} cannot be read as {type.Name} (format '{format ?? "unspecified"}'): {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Encodes a value in the configured format.</summary>
+    public string Encode(object? value, Type type, string what)
+    {
+        try
+        {
+            return Serializer.Serialize(value, type);
+        }
+        catch (Exception ex) when (ex is not DbosException and not OutOfMemoryException)
+        {
+            throw new DbosSerializationException($"The {what} cannot be serialized as {type.Name}: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Decodes a value stored in <paramref name="format"/> (null text decodes to null).</summary>
+    public object? Decode(string? text, string? format, Type type, string what)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            if (format is null || format == Serializer.Name)
+            {
+                return Serializer.Deserialize(text, type);
+            }
+
+            if (format == PortableJsonSerializer.FormatName)
+            {
+                return Portable.Deserialize(text, type);
+            }
+
+            if (format == SuperJsonFormat)
+            {
+                using var document = JsonDocument.Parse(text);
+                return document.RootElement.TryGetProperty("json", out var json) ? Portable.FromElement(json, type) : null;
+            }
+        }
+        catch (Exception ex) when (ex is not DbosException and not OutOfMemoryException)
+        {
+            throw new DbosSerializationException($"The stored {what} cannot be read as {type.Name} (format '{format ?? Serializer.Name}'): {ex.Message}", ex);
+        }
+
+        throw new DbosSerializationException($"The stored {what} is in the format '{format}', which this application cannot read (it reads '{Serializer.Name}' and '{PortableJsonSerializer.FormatName}').");
+    }
+
+    /// <summary>Encodes an exception as <c>{"name","message","code","data"}</c>, the portable error shape.</summary>
+    public static string EncodeError(Exception exception)
+    {
+        var recorded = exception as DbosRecordedException;
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("name", recorded?.ErrorName ?? exception.GetType().Name);
+            writer.WriteString("message", exception.Message);
+            if (recorded?.ErrorCode is { } code)
+            {
+                writer.WriteString("code", code);
+            }
+
+            if (exception is StepFailedException { AttemptErrors.Count: > 0 } step)
+            {
+                writer.WriteStartObject("data");
+                writer.WriteStartArray("attemptErrors");
+                foreach (var attempt in step.AttemptErrors)
+                {
+                    writer.WriteStringValue(attempt);
+                }
+
+                writer.WriteEndArray();
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    /// <summary>Decodes a recorded error; text that is not the portable shape becomes the message of an error named <c>Error</c>.</summary>
+    public static RecordedError DecodeError(string text)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            var root = document.RootElement;
+            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("__dbos_serializer", out _) && root.TryGetProperty("json", out var inner))
+            {
+                root = inner;
+            }
+
+            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("message", out var message))
+            {
+                var name = root.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! : "Error";
+                var code = root.TryGetProperty("code", out var c) && c.ValueKind is not JsonValueKind.Null ? c.ToString() : null;
+                var attempts = new List<string>();
+                if (root.TryGetProperty("data", out var data) && data.ValueKind == JsonValueKind.Object
+                    && data.TryGetProperty("attemptErrors", out var list) && list.ValueKind == JsonValueKind.Array)
+                {
+                    attempts.AddRange(list.EnumerateArray().Select(e => e.ToString()));
+                }
+
+                return new RecordedError(name, message.ValueKind == JsonValueKind.String ? message.GetString()! : message.ToString(), code, attempts);
+            }
+        }
+        catch (JsonException)
+        {
+            // Not JSON: fall through to the raw text.
+        }
+
+        return new RecordedError("Error", text, null, []);
+    }
+}
