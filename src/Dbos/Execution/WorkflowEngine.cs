@@ -400,7 +400,11 @@ internal sealed class WorkflowEngine : IAsyncDisposable
             {
                 claimed = await ClaimAndDispatchAsync(StatusNames.InternalQueue, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
             {
                 Log.BackgroundFailure(Logger, "dispatching the internal queue", ex);
             }

@@ -46,7 +46,7 @@ internal sealed class SystemDatabase : IAsyncDisposable
             "workflow_deadline_epoch_ms, parent_workflow_id, serialization, creator_xid, owner_xid, application_name) " +
             "VALUES ($1, $2, $3, NULL, NULL, $4, '', '', '[]', $5, $6, '', $7, $8, $9, $10, $11, $12, $13, $14) " +
             "ON CONFLICT (workflow_uuid) DO UPDATE SET creator_xid = ws.creator_xid " +
-            "RETURNING ws.status, ws.name, ws.queue_name, ws.creator_xid, ws.serialization";
+            "RETURNING status, name, queue_name, creator_xid, serialization";
         insertInputSql =
             $"INSERT INTO {d.Table("workflow_input")} (workflow_uuid, inputs) SELECT $1, $2 " +
             $"WHERE EXISTS (SELECT 1 FROM {ws} WHERE workflow_uuid = $1 AND creator_xid = $3) ON CONFLICT (workflow_uuid) DO NOTHING";
