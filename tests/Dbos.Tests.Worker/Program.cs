@@ -5,6 +5,7 @@
 // Usage: Dbos.Tests.Worker <command> [workflowId]
 //   run <workflow> <id>   launch (recovering pending work), start <workflow> with ID <id>, print its result
 //   await <id>            launch (recovering pending work), wait for workflow <id>, print its result
+//   resume <id>           launch, resume workflow <id>, print its result
 //   which-db              launch with the default configuration and print the system database in use
 // Environment:
 //   DBOS_TEST_URL, DBOS_TEST_SCHEMA   the system database (unset: DBOS_SYSTEM_DATABASE_URL or the default)
@@ -73,7 +74,7 @@ var crashing = dbos.RegisterWorkflow("crash-always", async (WorkflowContext ctx,
     if (!noCrash)
     {
         Console.WriteLine("crashing");
-        Environment.FailFast("crash-always crashes its process on purpose");
+        System.Diagnostics.Process.GetCurrentProcess().Kill();
     }
 
     return input;
@@ -113,6 +114,14 @@ try
             {
                 var handle = await dbos.RetrieveWorkflowAsync<JsonElement>(args[1]);
                 var result = await handle.GetResultAsync();
+                Console.WriteLine($"result {result.GetRawText()}");
+                break;
+            }
+
+        case "resume":
+            {
+                var handle = await dbos.ResumeWorkflowAsync(args[1]);
+                var result = await handle.GetResultAsync<JsonElement>();
                 Console.WriteLine($"result {result.GetRawText()}");
                 break;
             }
