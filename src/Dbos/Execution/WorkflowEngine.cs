@@ -342,11 +342,11 @@ internal sealed class WorkflowEngine : IAsyncDisposable
     {
         while (true)
         {
-            Task<WorkflowOutcome>? local = null;
             if (running.TryGetValue(workflowId, out var run))
             {
-                var outcome = await run.Completion.WaitAsync(cancellationToken).ConfigureAwait(false);
-                switch (outcome)
+                // A run stopped by a cancel may still be unwinding: its outcome is already in the database.
+                await Task.WhenAny(run.Completion, run.Execution.Stopped).WaitAsync(cancellationToken).ConfigureAwait(false);
+                switch (run.Completion.IsCompleted ? run.Completion.Result : null)
                 {
                     case WorkflowOutcome.Succeeded succeeded:
                         return succeeded.Value is T value || (succeeded.Value is null && default(T) is null)
@@ -372,13 +372,8 @@ internal sealed class WorkflowEngine : IAsyncDisposable
                     throw new MaxRecoveryAttemptsExceededException(workflowId, MaxRecoveryAttemptsOf(row.Name));
             }
 
-            if (running.TryGetValue(workflowId, out run))
-            {
-                local = run.Completion;
-            }
-
             var delay = Task.Delay(config.PollingInterval, Time, cancellationToken);
-            await (local is null ? delay : Task.WhenAny(delay, local)).ConfigureAwait(false);
+            await (running.TryGetValue(workflowId, out run) && !run.Execution.IsStopped ? Task.WhenAny(delay, run.Completion, run.Execution.Stopped) : delay).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
         }
     }

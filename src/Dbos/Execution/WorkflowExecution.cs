@@ -21,6 +21,7 @@ internal sealed class WorkflowExecution : WorkflowContext
     private readonly WorkflowEngine engine;
     private readonly IReadOnlyDictionary<int, OperationRow>? recorded;
     private readonly CancellationTokenSource cancellation = new();
+    private readonly TaskCompletionSource stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int nextFunctionId = -1;
     private volatile string? stopReason;
     private volatile bool superseded;
@@ -61,6 +62,9 @@ internal sealed class WorkflowExecution : WorkflowContext
     /// <summary>Whether this execution was told to stop (cancelled, timed out, superseded, shutting down).</summary>
     public bool IsStopped => cancellation.IsCancellationRequested;
 
+    /// <summary>Completes when the execution is told to stop; its outcome is then whatever the database says.</summary>
+    public Task Stopped => stopped.Task;
+
     /// <summary>Whether it stopped because it no longer owns the workflow, rather than because the workflow was cancelled.</summary>
     public bool IsSuperseded => superseded;
 
@@ -76,6 +80,7 @@ internal sealed class WorkflowExecution : WorkflowContext
     {
         stopReason ??= reason;
         superseded |= supersede;
+        stopped.TrySetResult();
         try
         {
             cancellation.Cancel();
