@@ -138,7 +138,17 @@ internal sealed class PostgresExecutor : SqlExecutor
             return;
         }
 
-        await ExecuteAsync(connection, $"SELECT pg_advisory_lock({MigrationLockKey})", cancellationToken).ConfigureAwait(false);
+        // Poll for the lock rather than block on it: a session blocked inside pg_advisory_lock holds a snapshot, which a
+        // CREATE INDEX CONCURRENTLY run by the lock's holder would wait for, deadlocking the two.
+        var lockCommand = new NpgsqlCommand($"SELECT pg_try_advisory_lock({MigrationLockKey})", connection);
+        await using (lockCommand.ConfigureAwait(false))
+        {
+            while (!(bool)(await lockCommand.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(false);
+            }
+        }
+
         try
         {
             current = await ReadVersionAsync(connection, schema, cancellationToken).ConfigureAwait(false);

@@ -1,0 +1,158 @@
+using Dbos.Tests.Infrastructure;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Dbos.Tests;
+
+/// <summary>Scenarios 12, 18, 48 and 53: step retries with backoff, workflow timeouts, and outcomes of cancelled runs.</summary>
+public class StepAndTimeoutTests
+{
+    private static async Task WaitForAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Timed out waiting until {what}.");
+            }
+
+            await Task.Delay(10);
+        }
+    }
+
+    [Theory, BothBackends]
+    public async Task A_step_that_fails_twice_succeeds_on_its_third_attempt_after_growing_waits(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        var clock = new FakeTimeProvider(new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var config = db.Config();
+        config.TimeProvider = clock;
+        await using var dbos = DbosApp.Create(config);
+        var attempts = 0;
+        var flaky = dbos.RegisterStep(
+            "flaky",
+            (string s, CancellationToken _) => ++attempts < 3 ? Task.FromException<string>(new TimeoutException($"try {attempts}")) : Task.FromResult(s + attempts),
+            new StepOptions { MaxAttempts = 3, IntervalSeconds = 1, BackoffRate = 2 });
+        var workflow = dbos.RegisterWorkflow("retrying", (WorkflowContext ctx, string s) => flaky.RunAsync(s));
+        await dbos.LaunchAsync();
+
+        var result = (await workflow.StartAsync("ok", new StartOptions { WorkflowId = "retry-1" })).GetResultAsync();
+        await WaitForAsync(() => attempts == 1, "the first attempt ran");
+        clock.Advance(TimeSpan.FromSeconds(0.99));
+        await Task.Delay(100);
+        Assert.Equal(1, attempts);
+        clock.Advance(TimeSpan.FromSeconds(0.01));
+        await WaitForAsync(() => attempts == 2, "the second attempt ran after 1 s");
+        clock.Advance(TimeSpan.FromSeconds(1.99));
+        await Task.Delay(100);
+        Assert.Equal(2, attempts);
+        clock.Advance(TimeSpan.FromSeconds(0.01));
+
+        Assert.Equal("ok3", await result.WaitAsync(TimeSpan.FromSeconds(10)));
+        var step = Assert.Single(await dbos.ListWorkflowStepsAsync("retry-1"));
+        Assert.Equal(("flaky", "ok3", null), (step.Name, step.GetOutput<string>(), step.Error));
+    }
+
+    [Theory, BothBackends]
+    public async Task A_step_that_exhausts_its_attempts_fails_the_workflow_with_every_attempts_error_and_no_final_wait(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        var clock = new FakeTimeProvider(new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var config = db.Config();
+        config.TimeProvider = clock;
+        await using var dbos = DbosApp.Create(config);
+        var attempts = 0;
+        var flaky = dbos.RegisterStep(
+            "flaky",
+            (string s, CancellationToken _) => ++attempts < 3 ? Task.FromException<string>(new TimeoutException($"try {attempts}")) : Task.FromResult(s),
+            new StepOptions { MaxAttempts = 2, IntervalSeconds = 5 });
+        var workflow = dbos.RegisterWorkflow("giving-up", (WorkflowContext ctx, string s) => flaky.RunAsync(s));
+        await dbos.LaunchAsync();
+
+        var result = (await workflow.StartAsync("x", new StartOptions { WorkflowId = "retry-2" })).GetResultAsync();
+        await WaitForAsync(() => attempts == 1, "the first attempt ran");
+        clock.Advance(TimeSpan.FromSeconds(5));
+
+        // The second attempt is the last: the workflow fails without waiting another interval.
+        var ex = await Assert.ThrowsAsync<WorkflowFailedException>(() => result.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(2, attempts);
+        Assert.Equal("TimeoutException", ex.ErrorName);
+        Assert.Contains("failed after 2 attempts", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("[1] TimeoutException: try 1", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("[2] TimeoutException: try 2", ex.Message, StringComparison.Ordinal);
+
+        var step = Assert.Single(await dbos.ListWorkflowStepsAsync("retry-2"));
+        Assert.Equal("TimeoutException", step.Error!.Name);
+        Assert.Contains("\"attemptErrors\":[\"TimeoutException: try 1\",\"TimeoutException: try 2\"]", step.RawError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Zero_or_negative_retry_settings_are_refused_with_a_message_naming_the_setting()
+    {
+        var dbos = DbosApp.Create(new DbosConfig { Name = "settings", SystemDatabaseUrl = "sqlite:///unused.sqlite" });
+        Task<int> Step(int x, CancellationToken _) => Task.FromResult(x);
+
+        Assert.Contains("MaxAttempts", Assert.Throws<ArgumentOutOfRangeException>(() => dbos.RegisterStep<int, int>("a", Step, new StepOptions { MaxAttempts = 0 })).Message, StringComparison.Ordinal);
+        Assert.Contains("IntervalSeconds", Assert.Throws<ArgumentOutOfRangeException>(() => dbos.RegisterStep<int, int>("b", Step, new StepOptions { IntervalSeconds = 0 })).Message, StringComparison.Ordinal);
+        Assert.Contains("IntervalSeconds", Assert.Throws<ArgumentOutOfRangeException>(() => dbos.RegisterStep<int, int>("c", Step, new StepOptions { IntervalSeconds = -1 })).Message, StringComparison.Ordinal);
+        Assert.Contains("BackoffRate", Assert.Throws<ArgumentOutOfRangeException>(() => dbos.RegisterStep<int, int>("d", Step, new StepOptions { BackoffRate = 0 })).Message, StringComparison.Ordinal);
+        Assert.Contains("MaxRecoveryAttempts", Assert.Throws<ArgumentOutOfRangeException>(() => dbos.RegisterWorkflow("e", (WorkflowContext c, int x) => Task.FromResult(x), new WorkflowOptions { MaxRecoveryAttempts = 0 })).Message, StringComparison.Ordinal);
+    }
+
+    [Theory, BothBackends]
+    public async Task A_workflow_past_its_timeout_is_cancelled_with_the_children_that_inherit_its_deadline(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var dbos = DbosApp.Create(db.Config());
+        var child = dbos.RegisterWorkflow("slow-child", async (WorkflowContext ctx, int seconds) =>
+        {
+            await ctx.SleepAsync(TimeSpan.FromSeconds(seconds));
+            return seconds;
+        });
+        var parent = dbos.RegisterWorkflow("impatient", async (WorkflowContext ctx, int seconds) =>
+        {
+            var handle = await child.StartAsync(seconds);
+            return await handle.GetResultAsync();
+        });
+        await dbos.LaunchAsync();
+
+        var handle = await parent.StartAsync(60, new StartOptions { WorkflowId = "timed", Timeout = TimeSpan.FromMilliseconds(500) });
+        var ex = await Assert.ThrowsAsync<WorkflowCancelledException>(() => handle.GetResultAsync().WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Equal("timed", ex.WorkflowId);
+
+        await Eventually.StatusAsync(db, "timed-0", "CANCELLED");
+        var parentStatus = (await dbos.GetWorkflowStatusAsync("timed"))!;
+        var childStatus = (await dbos.GetWorkflowStatusAsync("timed-0"))!;
+        Assert.Equal((WorkflowState.Cancelled, TimeSpan.FromMilliseconds(500)), (parentStatus.State, parentStatus.Timeout));
+        Assert.Equal(parentStatus.Deadline, childStatus.Deadline);
+        Assert.Equal("timed", childStatus.ParentWorkflowId);
+        await Assert.ThrowsAsync<WorkflowCancelledException>(async () => await (await dbos.RetrieveWorkflowAsync<int>("timed-0")).GetResultAsync());
+    }
+
+    [Theory, BothBackends]
+    public async Task A_workflow_cancelled_while_its_body_runs_stays_cancelled_when_the_body_finishes(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var dbos = DbosApp.Create(db.Config());
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var workflow = dbos.RegisterWorkflow("stubborn", async (WorkflowContext ctx, int x) =>
+        {
+            entered.SetResult();
+            await release.Task;
+            return x;
+        });
+        await dbos.LaunchAsync();
+
+        var handle = await workflow.StartAsync(1, new StartOptions { WorkflowId = "stubborn-1" });
+        await entered.Task;
+        await dbos.CancelWorkflowAsync("stubborn-1");
+        release.SetResult();
+
+        await Assert.ThrowsAsync<WorkflowCancelledException>(() => handle.GetResultAsync());
+        await Task.Delay(200);
+        var status = (await dbos.GetWorkflowStatusAsync("stubborn-1"))!;
+        Assert.Equal((WorkflowState.Cancelled, null), (status.State, status.RawOutput));
+        Assert.Equal(0, await db.CountAsync("SELECT count(*) FROM {workflow_output} WHERE workflow_uuid = 'stubborn-1'"));
+    }
+}
