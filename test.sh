@@ -9,6 +9,18 @@ if [ -z "${DBOS_TEST_POSTGRES_URL:-}" ]; then
   DBOS_TEST_POSTGRES_URL=$(scripts/ensure-postgres.sh)
   export DBOS_TEST_POSTGRES_URL
 fi
-echo "Postgres for tests: ${DBOS_TEST_POSTGRES_URL%%:*}://…@${DBOS_TEST_POSTGRES_URL##*@}"
+echo "Postgres for the tests: ${DBOS_TEST_POSTGRES_URL%%//*}//…@${DBOS_TEST_POSTGRES_URL##*@}"
 
-dotnet test Dbos.slnx -c Release --logger "console;verbosity=normal" "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+dotnet test Dbos.slnx -c Release "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+# One plain closing line for the whole run, summed over the test projects.
+awk '/(Passed|Failed)! +- +Failed:/ {
+       gsub(",", ""); for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) }
+       seen = 1 }
+     END { if (seen) printf "%d passed, %d failed, %d skipped\n", p, f, s; else print "no test results found" }' "$log"
+exit "$status"

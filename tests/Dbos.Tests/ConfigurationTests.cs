@@ -68,7 +68,7 @@ public class ConfigurationTests
         }
         finally
         {
-            await DropDatabaseAsync(name);
+            await TestDatabase.DropPostgresDatabaseAsync(name);
         }
     }
 
@@ -144,14 +144,5 @@ public class ConfigurationTests
         Assert.Contains("Nothing was changed", ex.Message, StringComparison.Ordinal);
         Assert.Equal(999L, Assert.Single(await db.QueryAsync("SELECT version FROM {dbos_migrations}", r => r.GetInt64(0))));
         Assert.Equal("\"recorded\"", Assert.Single(await db.QueryAsync("SELECT output FROM {workflow_output} WHERE workflow_uuid = 'keep-me'", r => r.GetString(0))));
-    }
-
-    private static async Task DropDatabaseAsync(string name)
-    {
-        NpgsqlConnection.ClearAllPools();
-        await using var admin = new NpgsqlConnection(TestDatabase.ConnectionString(TestDatabase.PostgresUrl("postgres")));
-        await admin.OpenAsync();
-        await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {name} WITH (FORCE)", admin);
-        await drop.ExecuteNonQueryAsync();
     }
 }

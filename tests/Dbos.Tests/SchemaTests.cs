@@ -40,11 +40,7 @@ public partial class SchemaTests
         }
         finally
         {
-            NpgsqlConnection.ClearAllPools();
-            await using var admin = new NpgsqlConnection(TestDatabase.ConnectionString(TestDatabase.PostgresUrl("postgres")));
-            await admin.OpenAsync();
-            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {name} WITH (FORCE)", admin);
-            await drop.ExecuteNonQueryAsync();
+            await TestDatabase.DropPostgresDatabaseAsync(name);
         }
     }
 

@@ -261,7 +261,13 @@ internal sealed class WorkflowEngine : IAsyncDisposable
             }
             catch (Exception ex) when (ex is not ExecutionSupersededException)
             {
-                outcome = await RecordFailureAsync(execution, ex).ConfigureAwait(false);
+                // Past its deadline the workflow is cancelled, whatever its body threw on the way out (for example a
+                // child that timed out first with the same deadline).
+                if (!(execution.Deadline <= Time.GetUtcNow() && await CancelForDeadlineAsync(execution).ConfigureAwait(false)))
+                {
+                    outcome = await RecordFailureAsync(execution, ex).ConfigureAwait(false);
+                }
+
                 return;
             }
 
@@ -314,16 +320,28 @@ internal sealed class WorkflowEngine : IAsyncDisposable
             : new WorkflowOutcome.InDatabase();
     }
 
+    /// <summary>Cancels the workflow if its recorded deadline is still the one this execution runs under.</summary>
+    private async Task<bool> CancelForDeadlineAsync(WorkflowExecution execution)
+    {
+        // Compared with the deadline itself, not the clock: a timer may fire a moment early, and the condition only
+        // guards against a deadline that was reset meanwhile (by a resume).
+        var deadline = Math.Max(execution.Deadline!.Value.ToUnixTimeMilliseconds(), NowMs());
+        var cancelled = await Database.CancelIfDeadlinePassedAsync(execution.WorkflowId, deadline, CancellationToken.None).ConfigureAwait(false);
+        if (cancelled.Count == 0)
+        {
+            return false;
+        }
+
+        Log.TimedOut(Logger, execution.WorkflowId);
+        execution.Cancel("cancelled because its timeout passed");
+        return true;
+    }
+
     private async Task OnDeadlineAsync(WorkflowExecution execution)
     {
         try
         {
-            var cancelled = await Database.CancelIfDeadlinePassedAsync(execution.WorkflowId, NowMs(), CancellationToken.None).ConfigureAwait(false);
-            if (cancelled.Count > 0)
-            {
-                Log.TimedOut(Logger, execution.WorkflowId);
-                execution.Cancel("cancelled because its timeout passed");
-            }
+            await CancelForDeadlineAsync(execution).ConfigureAwait(false);
         }
         catch (Exception ex)
         {

@@ -116,6 +116,16 @@ public sealed class TestDatabase : IAsyncDisposable
         }
     }
 
+    /// <summary>Drops a whole Postgres database a test created (by name, on the test server).</summary>
+    public static async Task DropPostgresDatabaseAsync(string name)
+    {
+        NpgsqlConnection.ClearAllPools();
+        await using var admin = new NpgsqlConnection(ConnectionString(PostgresUrl("postgres")));
+        await admin.OpenAsync();
+        await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)", admin);
+        await drop.ExecuteNonQueryAsync();
+    }
+
     /// <summary>An Npgsql connection string for a postgresql:// URL (test-side, independent of the library's parser).</summary>
     public static string ConnectionString(string url)
     {
