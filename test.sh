@@ -18,6 +18,15 @@ dotnet test Dbos.slnx -c Release "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 
+# The benchmark must keep running; a smoke run checks that, not its speed.
+if [ "$#" -eq 0 ]; then
+  echo "Benchmark smoke run:"
+  if ! dotnet run -c Release --project bench/Dbos.Benchmarks -- --smoke --postgres-url "$DBOS_TEST_POSTGRES_URL" 2>/dev/null; then
+    echo "The benchmark smoke run failed."
+    status=1
+  fi
+fi
+
 # One plain closing line for the whole run, summed over the test projects.
 awk '/(Passed|Failed)! +- +Failed:/ {
        gsub(",", ""); for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) }

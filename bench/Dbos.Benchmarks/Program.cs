@@ -1,0 +1,259 @@
+// Measures the cost of durability against the raw database, in one run, on the same database and driver settings:
+//   raw commit      one prepared INSERT committed on its own (autocommit), through a pooled connection
+//   empty workflow  start to result of a workflow with no steps
+//   per step        (a 10-step workflow - an empty workflow) / 10, sequential
+// Every figure is a median over rounds that interleave the raw baseline and DBOS, and is reported as a ratio to the
+// raw commit, because the machines this runs on are shared and noisy.
+//
+// Usage: dotnet run -c Release --project bench/Dbos.Benchmarks -- [--smoke] [--backend sqlite|postgres|both] [--postgres-url URL]
+// The Postgres URL defaults to DBOS_TEST_POSTGRES_URL (the server; a scratch database is created on it and dropped).
+using System.Diagnostics;
+using System.Globalization;
+using Dbos;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+var smoke = args.Contains("--smoke");
+var backend = Option("--backend") ?? "both";
+var postgresServer = Option("--postgres-url") ?? Environment.GetEnvironmentVariable("DBOS_TEST_POSTGRES_URL") ?? "postgresql://dbos:dbos@127.0.0.1:5432";
+var rounds = smoke ? 2 : 7;
+var rawPerRound = smoke ? 20 : 1000;
+var workflowsPerRound = smoke ? 5 : 150;
+
+var results = new List<Row>();
+if (backend is "sqlite" or "both")
+{
+    results.AddRange(await MeasureAsync("SQLite (WAL, synchronous=NORMAL)", await SqliteTarget.CreateAsync()));
+}
+
+if (backend is "postgres" or "both")
+{
+    results.AddRange(await MeasureAsync("Postgres", await PostgresTarget.CreateAsync(postgresServer.TrimEnd('/'))));
+}
+
+Console.WriteLine();
+Console.WriteLine($"{"backend",-34} {"measure",-30} {"raw commit (us)",16} {"DBOS (us)",12} {"ratio",8}");
+foreach (var row in results)
+{
+    Console.WriteLine($"{row.Backend,-34} {row.Measure,-30} {row.RawMicros,16:0.0} {row.OursMicros,12:0.0} {row.OursMicros / row.RawMicros,8:0.00}");
+}
+
+Console.WriteLine();
+Console.WriteLine($"{Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}{(smoke ? " (smoke run: figures are not meaningful)" : string.Empty)}");
+return 0;
+
+string? Option(string name)
+{
+    var index = Array.IndexOf(args, name);
+    return index >= 0 && index + 1 < args.Length ? args[index + 1] : null;
+}
+
+async Task<List<Row>> MeasureAsync(string name, Target target)
+{
+    await using (target)
+    {
+        await using var dbos = DbosApp.Create(new DbosConfig { Name = "bench", SystemDatabaseUrl = target.SystemDatabaseUrl, ApplicationVersion = "bench" });
+        var step = dbos.RegisterStep("step", (int i, CancellationToken _) => Task.FromResult(i + 1));
+        var empty = dbos.RegisterWorkflow("empty", (WorkflowContext ctx, int i) => Task.FromResult(i));
+        var tenSteps = dbos.RegisterWorkflow("ten-steps", async (WorkflowContext ctx, int i) =>
+        {
+            for (var s = 0; s < 10; s++)
+            {
+                i = await step.RunAsync(i);
+            }
+
+            return i;
+        });
+        await dbos.LaunchAsync();
+
+        // Warm up every path (JIT, pools, prepared statements).
+        for (var i = 0; i < (smoke ? 3 : 200); i++)
+        {
+            await target.InsertAsync();
+            await empty.RunAsync(i);
+            await tenSteps.RunAsync(i);
+        }
+
+        var raw = new List<double>();
+        var emptyTimes = new List<double>();
+        var tenStepTimes = new List<double>();
+        for (var round = 0; round < rounds; round++)
+        {
+            raw.Add(await TimeAsync(rawPerRound, _ => target.InsertAsync()));
+            emptyTimes.Add(await TimeAsync(workflowsPerRound, i => empty.RunAsync(i)));
+            tenStepTimes.Add(await TimeAsync(workflowsPerRound, i => tenSteps.RunAsync(i)));
+            Console.Error.WriteLine($"{name} round {round + 1}/{rounds}: raw {raw[^1]:0.0} us, empty workflow {emptyTimes[^1]:0.0} us, 10-step workflow {tenStepTimes[^1]:0.0} us");
+        }
+
+        var rawMedian = Median(raw);
+        var emptyMedian = Median(emptyTimes);
+        var perStep = (Median(tenStepTimes) - emptyMedian) / 10;
+        return
+        [
+            new(name, "each extra step, sequential", rawMedian, perStep),
+            new(name, "empty workflow, start to result", rawMedian, emptyMedian),
+        ];
+    }
+}
+
+static async Task<double> TimeAsync<T>(int count, Func<int, Task<T>> operation)
+{
+    var watch = Stopwatch.StartNew();
+    for (var i = 0; i < count; i++)
+    {
+        await operation(i);
+    }
+
+    return watch.Elapsed.TotalMicroseconds / count;
+}
+
+static double Median(List<double> values)
+{
+    var sorted = values.Order().ToList();
+    return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
+}
+
+internal sealed record Row(string Backend, string Measure, double RawMicros, double OursMicros);
+
+/// <summary>A scratch database holding both the raw baseline table and the DBOS system tables.</summary>
+internal abstract class Target : IAsyncDisposable
+{
+    public abstract string SystemDatabaseUrl { get; }
+
+    /// <summary>One raw INSERT, committed on its own.</summary>
+    public abstract Task<int> InsertAsync();
+
+    public abstract ValueTask DisposeAsync();
+}
+
+internal sealed class SqliteTarget : Target
+{
+    private readonly string directory;
+    private readonly SqliteConnection connection;
+    private readonly SqliteCommand insert;
+    private long next;
+
+    private SqliteTarget(string directory, SqliteConnection connection, SqliteCommand insert)
+    {
+        this.directory = directory;
+        this.connection = connection;
+        this.insert = insert;
+    }
+
+    public override string SystemDatabaseUrl => $"sqlite:///{directory}/bench.sqlite";
+
+    public static Task<SqliteTarget> CreateAsync()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "dbos-bench-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(directory);
+        var connection = new SqliteConnection($"Data Source={directory}/bench.sqlite");
+        connection.Open();
+        using (var setup = connection.CreateCommand())
+        {
+            setup.CommandText = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 30000; " +
+                "CREATE TABLE raw_inserts (id TEXT NOT NULL, n INTEGER NOT NULL, payload TEXT, PRIMARY KEY (id, n))";
+            setup.ExecuteNonQuery();
+        }
+
+        var insert = connection.CreateCommand();
+        insert.CommandText = "INSERT INTO raw_inserts (id, n, payload) VALUES ($1, $2, $3)";
+        insert.Parameters.Add(new SqliteParameter("$1", "bench"));
+        insert.Parameters.Add(new SqliteParameter("$2", 0L));
+        insert.Parameters.Add(new SqliteParameter("$3", "42"));
+        insert.Prepare();
+        return Task.FromResult(new SqliteTarget(directory, connection, insert));
+    }
+
+    public override Task<int> InsertAsync()
+    {
+        insert.Parameters[1].Value = ++next;
+        return Task.FromResult(insert.ExecuteNonQuery());
+    }
+
+    public override ValueTask DisposeAsync()
+    {
+        insert.Dispose();
+        connection.Dispose();
+        SqliteConnection.ClearAllPools();
+        Directory.Delete(directory, recursive: true);
+        return ValueTask.CompletedTask;
+    }
+}
+
+internal sealed class PostgresTarget : Target
+{
+    private readonly string server;
+    private readonly string database;
+    private readonly NpgsqlDataSource dataSource;
+    private long next;
+
+    private PostgresTarget(string server, string database, NpgsqlDataSource dataSource)
+    {
+        this.server = server;
+        this.database = database;
+        this.dataSource = dataSource;
+    }
+
+    public override string SystemDatabaseUrl => $"{server}/{database}";
+
+    public static async Task<PostgresTarget> CreateAsync(string server)
+    {
+        var database = "dbos_bench_" + Guid.NewGuid().ToString("N")[..8];
+        await using (var admin = new NpgsqlConnection(ConnectionString(server, "postgres")))
+        {
+            await admin.OpenAsync();
+            await using var create = new NpgsqlCommand($"CREATE DATABASE {database}", admin);
+            await create.ExecuteNonQueryAsync();
+        }
+
+        // The same pooled, auto-prepared, no-reset-on-close settings DBOS uses for its own connections.
+        var builder = new NpgsqlConnectionStringBuilder(ConnectionString(server, database))
+        {
+            NoResetOnClose = true,
+            MaxAutoPrepare = 128,
+            AutoPrepareMinUsages = 2,
+            MaxPoolSize = 20,
+        };
+        var dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
+        await using (var command = dataSource.CreateCommand("CREATE TABLE raw_inserts (id text NOT NULL, n int8 NOT NULL, payload text, PRIMARY KEY (id, n))"))
+        {
+            await command.ExecuteNonQueryAsync();
+        }
+
+        return new PostgresTarget(server, database, dataSource);
+    }
+
+    private static string ConnectionString(string server, string database)
+    {
+        var uri = new Uri(server);
+        var user = uri.UserInfo.Split(':', 2);
+        return new NpgsqlConnectionStringBuilder
+        {
+            Host = uri.Host,
+            Port = uri.Port > 0 ? uri.Port : 5432,
+            Username = Uri.UnescapeDataString(user[0]),
+            Password = user.Length > 1 ? Uri.UnescapeDataString(user[1]) : null,
+            Database = database,
+        }.ConnectionString;
+    }
+
+    public override async Task<int> InsertAsync()
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        await using var command = new NpgsqlCommand("INSERT INTO raw_inserts (id, n, payload) VALUES ($1, $2, $3)", connection);
+        command.Parameters.Add(new NpgsqlParameter { Value = "bench" });
+        command.Parameters.Add(new NpgsqlParameter { Value = ++next });
+        command.Parameters.Add(new NpgsqlParameter { Value = "42" });
+        return await command.ExecuteNonQueryAsync();
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        await dataSource.DisposeAsync();
+        NpgsqlConnection.ClearAllPools();
+        await using var admin = new NpgsqlConnection(ConnectionString(server, "postgres"));
+        await admin.OpenAsync();
+        await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {database} WITH (FORCE)", admin);
+        await drop.ExecuteNonQueryAsync();
+    }
+}
