@@ -151,6 +151,18 @@ public class SerializationAndListingTests
         Assert.Equal(["ok-1", "ok-2"], (await dbos.ListWorkflowsAsync(new ListWorkflowsOptions { WorkflowIds = ["ok-2", "ok-1", "nope"] })).Select(w => w.WorkflowId));
         Assert.Equal(["ok-0", "ok-1"], (await dbos.ListWorkflowsAsync(new ListWorkflowsOptions { WorkflowIdPrefix = "ok-", Limit = 2 })).Select(w => w.WorkflowId));
 
+        // Another application's workflows are not listed, except by ID.
+        await using (var neighbour = DbosApp.Create(db.Config("neighbour")))
+        {
+            var theirs = neighbour.RegisterWorkflow("theirs", (WorkflowContext ctx, int x) => Task.FromResult(x));
+            await neighbour.LaunchAsync();
+            await theirs.RunAsync(1, new StartOptions { WorkflowId = "theirs-1" });
+            Assert.Equal(["theirs-1"], (await neighbour.ListWorkflowsAsync()).Select(w => w.WorkflowId));
+        }
+
+        Assert.Equal(6, (await dbos.ListWorkflowsAsync()).Count);
+        Assert.Equal("neighbour", Assert.Single(await dbos.ListWorkflowsAsync(new ListWorkflowsOptions { WorkflowIds = ["theirs-1"] })).ApplicationName);
+
         var lean = await dbos.ListWorkflowsAsync(new ListWorkflowsOptions { LoadInput = false, LoadOutput = false, Limit = 1 });
         Assert.Equal((null, null), (lean[0].RawInput, lean[0].RawOutput));
 

@@ -20,32 +20,66 @@ public class StepAndTimeoutTests
         }
     }
 
+    /// <summary>An app on a fake clock whose workflow runs one step that fails its first two attempts.</summary>
+    private sealed class FlakyApp : IAsyncDisposable
+    {
+        private int attempts;
+
+        private FlakyApp(DbosApp dbos, FakeTimeProvider clock, Workflow<string, string> workflow)
+        {
+            Dbos = dbos;
+            Clock = clock;
+            Workflow = workflow;
+        }
+
+        public DbosApp Dbos { get; }
+
+        public FakeTimeProvider Clock { get; }
+
+        public Workflow<string, string> Workflow { get; }
+
+        public int Attempts => Volatile.Read(ref attempts);
+
+        public static async Task<FlakyApp> LaunchAsync(TestDatabase db, StepOptions options)
+        {
+            var clock = new FakeTimeProvider(new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero));
+            var config = db.Config();
+            config.TimeProvider = clock;
+            var dbos = DbosApp.Create(config);
+            FlakyApp? app = null;
+            var flaky = dbos.RegisterStep(
+                "flaky",
+                (string s, CancellationToken _) =>
+                {
+                    var attempt = Interlocked.Increment(ref app!.attempts);
+                    return attempt < 3 ? Task.FromException<string>(new TimeoutException($"try {attempt}")) : Task.FromResult(s + attempt);
+                },
+                options);
+            app = new FlakyApp(dbos, clock, dbos.RegisterWorkflow("retrying", (WorkflowContext ctx, string s) => flaky.RunAsync(s)));
+            await dbos.LaunchAsync();
+            return app;
+        }
+
+        public ValueTask DisposeAsync() => Dbos.DisposeAsync();
+    }
+
     [Theory, BothBackends]
     public async Task A_step_that_fails_twice_succeeds_on_its_third_attempt_after_growing_waits(Backend backend)
     {
         await using var db = await TestDatabase.CreateAsync(backend);
-        var clock = new FakeTimeProvider(new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero));
-        var config = db.Config();
-        config.TimeProvider = clock;
-        await using var dbos = DbosApp.Create(config);
-        var attempts = 0;
-        var flaky = dbos.RegisterStep(
-            "flaky",
-            (string s, CancellationToken _) => ++attempts < 3 ? Task.FromException<string>(new TimeoutException($"try {attempts}")) : Task.FromResult(s + attempts),
-            new StepOptions { MaxAttempts = 3, IntervalSeconds = 1, BackoffRate = 2 });
-        var workflow = dbos.RegisterWorkflow("retrying", (WorkflowContext ctx, string s) => flaky.RunAsync(s));
-        await dbos.LaunchAsync();
+        await using var app = await FlakyApp.LaunchAsync(db, new StepOptions { MaxAttempts = 3, IntervalSeconds = 1, BackoffRate = 2 });
+        var (dbos, clock, workflow) = (app.Dbos, app.Clock, app.Workflow);
 
         var result = (await workflow.StartAsync("ok", new StartOptions { WorkflowId = "retry-1" })).GetResultAsync();
-        await WaitForAsync(() => attempts == 1, "the first attempt ran");
+        await WaitForAsync(() => app.Attempts == 1, "the first attempt ran");
         clock.Advance(TimeSpan.FromSeconds(0.99));
         await Task.Delay(100);
-        Assert.Equal(1, attempts);
+        Assert.Equal(1, app.Attempts);
         clock.Advance(TimeSpan.FromSeconds(0.01));
-        await WaitForAsync(() => attempts == 2, "the second attempt ran after 1 s");
+        await WaitForAsync(() => app.Attempts == 2, "the second attempt ran after 1 s");
         clock.Advance(TimeSpan.FromSeconds(1.99));
         await Task.Delay(100);
-        Assert.Equal(2, attempts);
+        Assert.Equal(2, app.Attempts);
         clock.Advance(TimeSpan.FromSeconds(0.01));
 
         Assert.Equal("ok3", await result.WaitAsync(TimeSpan.FromSeconds(10)));
@@ -57,25 +91,16 @@ public class StepAndTimeoutTests
     public async Task A_step_that_exhausts_its_attempts_fails_the_workflow_with_every_attempts_error_and_no_final_wait(Backend backend)
     {
         await using var db = await TestDatabase.CreateAsync(backend);
-        var clock = new FakeTimeProvider(new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero));
-        var config = db.Config();
-        config.TimeProvider = clock;
-        await using var dbos = DbosApp.Create(config);
-        var attempts = 0;
-        var flaky = dbos.RegisterStep(
-            "flaky",
-            (string s, CancellationToken _) => ++attempts < 3 ? Task.FromException<string>(new TimeoutException($"try {attempts}")) : Task.FromResult(s),
-            new StepOptions { MaxAttempts = 2, IntervalSeconds = 5 });
-        var workflow = dbos.RegisterWorkflow("giving-up", (WorkflowContext ctx, string s) => flaky.RunAsync(s));
-        await dbos.LaunchAsync();
+        await using var app = await FlakyApp.LaunchAsync(db, new StepOptions { MaxAttempts = 2, IntervalSeconds = 5 });
+        var (dbos, clock, workflow) = (app.Dbos, app.Clock, app.Workflow);
 
         var result = (await workflow.StartAsync("x", new StartOptions { WorkflowId = "retry-2" })).GetResultAsync();
-        await WaitForAsync(() => attempts == 1, "the first attempt ran");
+        await WaitForAsync(() => app.Attempts == 1, "the first attempt ran");
         clock.Advance(TimeSpan.FromSeconds(5));
 
         // The second attempt is the last: the workflow fails without waiting another interval.
         var ex = await Assert.ThrowsAsync<WorkflowFailedException>(() => result.WaitAsync(TimeSpan.FromSeconds(10)));
-        Assert.Equal(2, attempts);
+        Assert.Equal(2, app.Attempts);
         Assert.Equal("TimeoutException", ex.ErrorName);
         Assert.Contains("failed after 2 attempts", ex.Message, StringComparison.Ordinal);
         Assert.Contains("[1] TimeoutException: try 1", ex.Message, StringComparison.Ordinal);
@@ -87,9 +112,9 @@ public class StepAndTimeoutTests
     }
 
     [Fact]
-    public void Zero_or_negative_retry_settings_are_refused_with_a_message_naming_the_setting()
+    public async Task Zero_or_negative_retry_settings_are_refused_with_a_message_naming_the_setting()
     {
-        var dbos = DbosApp.Create(new DbosConfig { Name = "settings", SystemDatabaseUrl = "sqlite:///unused.sqlite" });
+        await using var dbos = DbosApp.Create(new DbosConfig { Name = "settings", SystemDatabaseUrl = "sqlite:///unused.sqlite" });
         Task<int> Step(int x, CancellationToken _) => Task.FromResult(x);
 
         Assert.Contains("MaxAttempts", Assert.Throws<ArgumentOutOfRangeException>(() => dbos.RegisterStep<int, int>("a", Step, new StepOptions { MaxAttempts = 0 })).Message, StringComparison.Ordinal);

@@ -224,7 +224,7 @@ public sealed class DbosApp : IAsyncDisposable
         return engine.GetStatusAsync(workflowId, cancellationToken);
     }
 
-    /// <summary>Lists workflows, oldest first unless asked otherwise.</summary>
+    /// <summary>Lists this application's workflows (any application's when filtering by ID), oldest first unless asked otherwise.</summary>
     /// <param name="options">Filters and paging; null lists every workflow.</param>
     /// <param name="cancellationToken">Stops the read.</param>
     /// <returns>The matching workflows.</returns>

@@ -505,6 +505,9 @@ internal sealed class WorkflowEngine : IAsyncDisposable
             CreatedFromEpochMs = options.StartTime?.ToUnixTimeMilliseconds(),
             CreatedToEpochMs = options.EndTime?.ToUnixTimeMilliseconds(),
             ApplicationVersion = options.ApplicationVersion,
+
+            // Like other DBOS implementations, an application lists its own workflows (and unclaimed ones) unless asked by ID.
+            ApplicationName = options.WorkflowIds is null ? ApplicationName : null,
             ExecutorId = options.ExecutorId,
             ParentWorkflowId = options.ParentWorkflowId,
             Limit = options.Limit,
