@@ -16,11 +16,13 @@ public sealed class DbosApp : IAsyncDisposable
 {
     private readonly WorkflowEngine engine;
 
-    private DbosApp(DbosConfig config, SystemDatabase.SystemDatabase database, string executorId)
+    private DbosApp(DbosConfig config, SqlExecutor executor, string executorId)
     {
         Config = config;
         var logger = (config.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Dbos");
-        engine = new WorkflowEngine(config, database, new ValueCodec(config.Serializer ?? PortableJsonSerializer.Default), config.TimeProvider ?? TimeProvider.System, logger, executorId);
+        var time = config.TimeProvider ?? TimeProvider.System;
+        var database = new SystemDatabase.SystemDatabase(executor, config.Name, logger, time);
+        engine = new WorkflowEngine(config, database, new ValueCodec(config.Serializer ?? PortableJsonSerializer.Default), time, logger, executorId);
     }
 
     /// <summary>The configuration this application was created with.</summary>
@@ -79,7 +81,7 @@ public sealed class DbosApp : IAsyncDisposable
         }
 
         var executorId = config.ExecutorId ?? Environment.GetEnvironmentVariable(DbosConfig.ExecutorIdVariable) ?? "local";
-        return new DbosApp(config, new SystemDatabase.SystemDatabase(CreateExecutor(config), config.Name), executorId);
+        return new DbosApp(config, CreateExecutor(config), executorId);
     }
 
     /// <summary>The system database URL in effect: the configured one, else <c>DBOS_SYSTEM_DATABASE_URL</c>, else a SQLite file named after the application.</summary>
@@ -108,16 +110,11 @@ public sealed class DbosApp : IAsyncDisposable
     {
         if (config.SystemDatabaseDataSource is { } dataSource)
         {
-            return new PostgresExecutor(PostgresUrl.FromConnectionString(dataSource.ConnectionString), config.SystemDatabaseSchema, config.SystemDatabasePoolSize, dataSource);
+            return SqlExecutor.Create(null, null, config.SystemDatabaseSchema, config.SystemDatabasePoolSize, dataSource, config.SqliteSynchronous);
         }
 
         var (url, setting) = ResolveSystemDatabaseUrl(config);
-        return DatabaseUrl.Parse(url, setting) switch
-        {
-            SqliteUrl sqlite => new SqliteExecutor(sqlite, config.SqliteSynchronous),
-            PostgresUrl postgres => new PostgresExecutor(postgres, config.SystemDatabaseSchema, config.SystemDatabasePoolSize, null),
-            _ => throw new DbosConfigurationException($"{setting} is not a supported database URL."),
-        };
+        return SqlExecutor.Create(url, setting, config.SystemDatabaseSchema, config.SystemDatabasePoolSize, null, config.SqliteSynchronous);
     }
 
     /// <summary>Registers a workflow that takes an input.</summary>
@@ -210,7 +207,7 @@ public sealed class DbosApp : IAsyncDisposable
     public async Task<WorkflowHandle<TResult>> RetrieveWorkflowAsync<TResult>(string workflowId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
-        await engine.GetExistingStatusAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        await engine.Reader.GetExistingStatusAsync(workflowId, cancellationToken).ConfigureAwait(false);
         return new WorkflowHandle<TResult>(engine, workflowId);
     }
 
@@ -229,7 +226,7 @@ public sealed class DbosApp : IAsyncDisposable
     /// <param name="cancellationToken">Stops the read.</param>
     /// <returns>The matching workflows.</returns>
     public Task<IReadOnlyList<WorkflowStatus>> ListWorkflowsAsync(ListWorkflowsOptions? options = null, CancellationToken cancellationToken = default) =>
-        engine.ListWorkflowsAsync(options ?? new ListWorkflowsOptions(), cancellationToken);
+        engine.Reader.ListWorkflowsAsync(options ?? new ListWorkflowsOptions(), cancellationToken);
 
     /// <summary>Lists the recorded operations (steps, sleeps, child workflows…) of a workflow, in order.</summary>
     /// <param name="workflowId">The workflow's ID.</param>
@@ -239,7 +236,63 @@ public sealed class DbosApp : IAsyncDisposable
     public Task<IReadOnlyList<StepInfo>> ListWorkflowStepsAsync(string workflowId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
-        return engine.ListStepsAsync(workflowId, cancellationToken);
+        return engine.Reader.ListStepsAsync(workflowId, cancellationToken);
+    }
+
+    /// <summary>
+    /// Sends a message to a workflow. Inside a workflow the send is recorded (as <see cref="WorkflowContext.SendAsync{T}"/>);
+    /// outside, an <paramref name="idempotencyKey"/> makes a retried send deliver once.
+    /// </summary>
+    /// <typeparam name="T">The message's type; must be serializable.</typeparam>
+    /// <param name="destinationWorkflowId">The receiving workflow's ID.</param>
+    /// <param name="message">The message.</param>
+    /// <param name="topic">The topic, or null for the default topic.</param>
+    /// <param name="idempotencyKey">Outside a workflow: makes retries of this send deliver once.</param>
+    /// <param name="cancellationToken">Stops the send.</param>
+    /// <returns>A task that completes when the message is stored.</returns>
+    /// <exception cref="WorkflowNotFoundException">No workflow has the destination ID.</exception>
+    public Task SendAsync<T>(string destinationWorkflowId, T message, string? topic = null, string? idempotencyKey = null, CancellationToken cancellationToken = default)
+    {
+        engine.EnsureLaunched();
+        return WorkflowExecution.Current is { } workflow
+            ? workflow.SendAsync(destinationWorkflowId, message, topic, cancellationToken)
+            : engine.Reader.SendAsync(destinationWorkflowId, message, topic, idempotencyKey, cancellationToken);
+    }
+
+    /// <summary>
+    /// Waits up to <paramref name="timeout"/> for a workflow to set an event, and returns its latest value (recorded when
+    /// called inside a workflow).
+    /// </summary>
+    /// <typeparam name="T">The value's type. Read a nullable type to tell a timeout from a default value.</typeparam>
+    /// <param name="workflowId">The workflow that sets the event.</param>
+    /// <param name="key">The event's key.</param>
+    /// <param name="timeout">How long to wait; default <see cref="WorkflowContext.DefaultWaitTimeout"/>.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>The value, or default (null) if it was not set in time.</returns>
+    public Task<T?> GetEventAsync<T>(string workflowId, string key, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        engine.EnsureLaunched();
+        return WorkflowExecution.Current is { } workflow
+            ? workflow.GetEventAsync<T>(workflowId, key, timeout, cancellationToken)
+            : engine.Reader.GetEventAsync<T>(workflowId, key, timeout ?? WorkflowContext.DefaultWaitTimeout, cancellationToken);
+    }
+
+    /// <summary>
+    /// Reads a workflow's stream in order, from <paramref name="fromOffset"/> to its end, waiting for new values (recorded
+    /// value by value when called inside a workflow).
+    /// </summary>
+    /// <typeparam name="T">The values' type.</typeparam>
+    /// <param name="workflowId">The workflow that writes the stream.</param>
+    /// <param name="key">The stream's name.</param>
+    /// <param name="fromOffset">The first offset to read (0: from the start).</param>
+    /// <param name="cancellationToken">Stops reading.</param>
+    /// <returns>The stream's values; the sequence ends when the stream is closed or its workflow has finished.</returns>
+    public IAsyncEnumerable<T> ReadStreamAsync<T>(string workflowId, string key, int fromOffset = 0, CancellationToken cancellationToken = default)
+    {
+        engine.EnsureLaunched();
+        return WorkflowExecution.Current is { } workflow
+            ? workflow.ReadStreamAsync<T>(workflowId, key, fromOffset, cancellationToken)
+            : engine.Reader.ReadStreamAsync<T>(workflowId, key, fromOffset, cancellationToken);
     }
 
     /// <summary>

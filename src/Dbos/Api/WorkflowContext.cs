@@ -71,4 +71,81 @@ public abstract class WorkflowContext
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>The recorded GUID.</returns>
     public abstract Task<Guid> NewGuidAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>How long <see cref="RecvAsync{T}"/> and <see cref="GetEventAsync{T}"/> wait when no timeout is given: 60 seconds.</summary>
+    public static TimeSpan DefaultWaitTimeout { get; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Sends a message to another workflow, recorded: a re-execution does not send it again. Messages to one workflow
+    /// and topic are received in the order they were sent.
+    /// </summary>
+    /// <typeparam name="T">The message's type; must be serializable.</typeparam>
+    /// <param name="destinationWorkflowId">The receiving workflow's ID.</param>
+    /// <param name="message">The message.</param>
+    /// <param name="topic">The topic, or null for the default topic.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes when the message is stored.</returns>
+    /// <exception cref="WorkflowNotFoundException">No workflow has the destination ID (recorded: a re-execution throws it too).</exception>
+    public abstract Task SendAsync<T>(string destinationWorkflowId, T message, string? topic = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Receives the oldest message sent to this workflow on <paramref name="topic"/>, waiting for one up to
+    /// <paramref name="timeout"/>. The receive is recorded, so a re-execution gets the same message and a message is
+    /// received exactly once. The timeout is durable too: a restarted workflow waits only for what is left of it.
+    /// </summary>
+    /// <typeparam name="T">The message's type. Receive a nullable type (<c>int?</c>) to tell a timeout from a default value.</typeparam>
+    /// <param name="topic">The topic, or null for the default topic.</param>
+    /// <param name="timeout">How long to wait; default <see cref="DefaultWaitTimeout"/>; <see cref="Timeout.InfiniteTimeSpan"/> waits forever.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>The message, or default (null) if none arrived in time.</returns>
+    public abstract Task<T?> RecvAsync<T>(string? topic = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Sets an event of this workflow: a key-value pair anyone can read with <c>GetEventAsync</c>. Setting a key again
+    /// replaces its value (every value is kept in the event history). Recorded: a re-execution does not set it again.
+    /// </summary>
+    /// <typeparam name="T">The value's type; must be serializable.</typeparam>
+    /// <param name="key">The event's key.</param>
+    /// <param name="value">The value.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes when the event is stored.</returns>
+    public abstract Task SetEventAsync<T>(string key, T value, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Reads the latest value of another workflow's event, waiting up to <paramref name="timeout"/> for it to be set.
+    /// Recorded: a re-execution gets the same value.
+    /// </summary>
+    /// <typeparam name="T">The value's type. Read a nullable type to tell a timeout from a default value.</typeparam>
+    /// <param name="workflowId">The workflow that sets the event.</param>
+    /// <param name="key">The event's key.</param>
+    /// <param name="timeout">How long to wait; default <see cref="DefaultWaitTimeout"/>.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>The value, or default (null) if it was not set in time.</returns>
+    public abstract Task<T?> GetEventAsync<T>(string workflowId, string key, TimeSpan? timeout = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Appends a value to this workflow's stream named <paramref name="key"/>. Recorded: a re-execution does not append it again.</summary>
+    /// <typeparam name="T">The value's type; must be serializable.</typeparam>
+    /// <param name="key">The stream's name.</param>
+    /// <param name="value">The value.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes when the value is stored.</returns>
+    public abstract Task WriteStreamAsync<T>(string key, T value, CancellationToken cancellationToken = default);
+
+    /// <summary>Closes this workflow's stream: readers see its end. (A stream also ends when its workflow finishes.)</summary>
+    /// <param name="key">The stream's name.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes when the end is stored.</returns>
+    public abstract Task CloseStreamAsync(string key, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Reads a workflow's stream in order, from <paramref name="fromOffset"/> to its end, waiting for values as they are
+    /// written. Each value read is recorded, so a re-execution reads the same values.
+    /// </summary>
+    /// <typeparam name="T">The values' type.</typeparam>
+    /// <param name="workflowId">The workflow that writes the stream.</param>
+    /// <param name="key">The stream's name.</param>
+    /// <param name="fromOffset">The first offset to read (0: from the start).</param>
+    /// <param name="cancellationToken">Stops reading.</param>
+    /// <returns>The stream's values.</returns>
+    public abstract IAsyncEnumerable<T> ReadStreamAsync<T>(string workflowId, string key, int fromOffset = 0, CancellationToken cancellationToken = default);
 }

@@ -5,22 +5,22 @@ namespace Dbos;
 /// <summary>A reference to a workflow, in this process or any other, by its ID.</summary>
 public class WorkflowHandle
 {
-    internal WorkflowHandle(WorkflowEngine engine, string workflowId)
+    internal WorkflowHandle(IWorkflowResults source, string workflowId)
     {
-        Engine = engine;
+        Source = source;
         WorkflowId = workflowId;
     }
 
     /// <summary>The workflow's ID.</summary>
     public string WorkflowId { get; }
 
-    internal WorkflowEngine Engine { get; }
+    internal IWorkflowResults Source { get; }
 
     /// <summary>Reads the workflow's current status.</summary>
     /// <param name="cancellationToken">Stops the read.</param>
     /// <returns>The status, or null if the workflow no longer exists.</returns>
     public Task<WorkflowStatus?> GetStatusAsync(CancellationToken cancellationToken = default) =>
-        Engine.GetStatusAsync(WorkflowId, cancellationToken);
+        Source.GetStatusAsync(WorkflowId, cancellationToken);
 
     /// <summary>
     /// Waits for the workflow to finish and returns its result as a <typeparamref name="T"/>. Inside a workflow the wait
@@ -33,15 +33,15 @@ public class WorkflowHandle
     /// <exception cref="WorkflowCancelledException">The workflow was cancelled or timed out.</exception>
     /// <exception cref="MaxRecoveryAttemptsExceededException">The workflow used up its recovery attempts.</exception>
     public Task<T> GetResultAsync<T>(CancellationToken cancellationToken = default) =>
-        Engine.GetResultAsync<T>(WorkflowId, cancellationToken);
+        Source.GetResultAsync<T>(WorkflowId, cancellationToken);
 }
 
 /// <summary>A reference to a workflow whose result is a <typeparamref name="TResult"/>.</summary>
 /// <typeparam name="TResult">The workflow's result type.</typeparam>
 public sealed class WorkflowHandle<TResult> : WorkflowHandle
 {
-    internal WorkflowHandle(WorkflowEngine engine, string workflowId)
-        : base(engine, workflowId)
+    internal WorkflowHandle(IWorkflowResults source, string workflowId)
+        : base(source, workflowId)
     {
     }
 

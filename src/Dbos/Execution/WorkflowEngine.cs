@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
+using Dbos.Internal;
 using Dbos.Serialization;
 using Dbos.SystemDatabase;
 using Microsoft.Extensions.Logging;
@@ -14,7 +15,7 @@ namespace Dbos.Execution;
 /// the execution still owns the workflow, recovery through the internal queue, timeouts, and the management operations.
 /// It talks to the system database only through <see cref="SystemDatabase.SystemDatabase"/>, never to a driver.
 /// </summary>
-internal sealed class WorkflowEngine : IAsyncDisposable
+internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
 {
     private const int ClaimBatchSize = 100;
 
@@ -35,7 +36,18 @@ internal sealed class WorkflowEngine : IAsyncDisposable
         Time = time;
         Logger = logger;
         ExecutorId = executorId;
+        Reader = new WorkflowReader(
+            database,
+            codec,
+            time,
+            config.PollingInterval,
+            config.Name,
+            id => running.TryGetValue(id, out var run) ? run : null,
+            MaxRecoveryAttemptsOf);
     }
+
+    /// <summary>Results, statuses, listings, messages, events and streams, as seen from outside a workflow.</summary>
+    public WorkflowReader Reader { get; }
 
     public SystemDatabase.SystemDatabase Database { get; }
 
@@ -92,6 +104,7 @@ internal sealed class WorkflowEngine : IAsyncDisposable
         }
 
         await Database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+        await Database.StartListeningAsync().ConfigureAwait(false);
         await Database.RegisterApplicationVersionAsync(ApplicationVersion, cancellationToken).ConfigureAwait(false);
         launched = true;
         Log.Launched(Logger, ApplicationName, ExecutorId, ApplicationVersion, Database.Description);
@@ -121,7 +134,7 @@ internal sealed class WorkflowEngine : IAsyncDisposable
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..32];
     }
 
-    private void EnsureLaunched()
+    public void EnsureLaunched()
     {
         if (!launched)
         {
@@ -353,48 +366,7 @@ internal sealed class WorkflowEngine : IAsyncDisposable
     public Task<T> GetResultAsync<T>(string workflowId, CancellationToken cancellationToken) =>
         WorkflowExecution.Current is { } execution
             ? execution.AwaitResultAsync<T>(workflowId, cancellationToken)
-            : AwaitOutcomeAsync<T>(workflowId, cancellationToken);
-
-    /// <summary>Waits for a workflow's outcome: directly when it runs in this process, otherwise by polling its row.</summary>
-    public async Task<T> AwaitOutcomeAsync<T>(string workflowId, CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            if (running.TryGetValue(workflowId, out var run))
-            {
-                // A run stopped by a cancel may still be unwinding: its outcome is already in the database.
-                await Task.WhenAny(run.Completion, run.Execution.Stopped).WaitAsync(cancellationToken).ConfigureAwait(false);
-                switch (run.Completion.IsCompleted ? run.Completion.Result : null)
-                {
-                    case WorkflowOutcome.Succeeded succeeded:
-                        return succeeded.Value is T value || (succeeded.Value is null && default(T) is null)
-                            ? (T)succeeded.Value!
-                            : (T)Codec.Decode(succeeded.Encoded, succeeded.Serialization, typeof(T), $"output of workflow '{workflowId}'")!;
-                    case WorkflowOutcome.Failed failed:
-                        throw failed.Error;
-                }
-            }
-
-            var row = await Database.GetOutcomeAsync(workflowId, cancellationToken).ConfigureAwait(false)
-                ?? throw new WorkflowNotFoundException($"No workflow with ID '{workflowId}' exists.");
-            switch (row.Status)
-            {
-                case StatusNames.Success:
-                    return (T)Codec.Decode(row.Output, row.Serialization, typeof(T), $"output of workflow '{workflowId}'")!;
-                case StatusNames.Error:
-                    var error = ValueCodec.DecodeError(row.Error ?? "{}");
-                    throw new WorkflowFailedException(workflowId, error.Name, error.Message, error.Code);
-                case StatusNames.Cancelled:
-                    throw new WorkflowCancelledException(workflowId, $"Workflow '{workflowId}' was cancelled.");
-                case StatusNames.MaxRecoveryAttemptsExceeded:
-                    throw new MaxRecoveryAttemptsExceededException(workflowId, MaxRecoveryAttemptsOf(row.Name));
-            }
-
-            var delay = Task.Delay(config.PollingInterval, Time, cancellationToken);
-            await (running.TryGetValue(workflowId, out run) && !run.Execution.IsStopped ? Task.WhenAny(delay, run.Completion, run.Execution.Stopped) : delay).ConfigureAwait(false);
-            cancellationToken.ThrowIfCancellationRequested();
-        }
-    }
+            : Reader.AwaitOutcomeAsync<T>(workflowId, cancellationToken);
 
     private int MaxRecoveryAttemptsOf(string? workflowName) =>
         (workflowName is not null && workflows.TryGetValue(workflowName, out var registration) ? registration.Options.MaxRecoveryAttempts : null)
@@ -482,50 +454,7 @@ internal sealed class WorkflowEngine : IAsyncDisposable
         Launch(new WorkflowExecution(this, registration, row.WorkflowId, owner, deadline, recorded), input);
     }
 
-    public async Task<WorkflowStatus?> GetStatusAsync(string workflowId, CancellationToken cancellationToken)
-    {
-        var rows = await Database.ListWorkflowsAsync(new StatusQuery { WorkflowIds = [workflowId] }, cancellationToken).ConfigureAwait(false);
-        return rows.Count == 0 ? null : new WorkflowStatus(rows[0], Codec);
-    }
-
-    public async Task<WorkflowStatus> GetExistingStatusAsync(string workflowId, CancellationToken cancellationToken) =>
-        await GetStatusAsync(workflowId, cancellationToken).ConfigureAwait(false)
-        ?? throw new WorkflowNotFoundException($"No workflow with ID '{workflowId}' exists.");
-
-    public async Task<IReadOnlyList<WorkflowStatus>> ListWorkflowsAsync(ListWorkflowsOptions options, CancellationToken cancellationToken)
-    {
-        options.Validate();
-        var query = new StatusQuery
-        {
-            WorkflowIds = options.WorkflowIds,
-            WorkflowIdPrefix = options.WorkflowIdPrefix,
-            Statuses = options.Status?.Select(WorkflowStates.ToName).ToArray(),
-            Names = options.Name is null ? null : [options.Name],
-            QueueNames = options.QueueName is null ? null : [options.QueueName],
-            CreatedFromEpochMs = options.StartTime?.ToUnixTimeMilliseconds(),
-            CreatedToEpochMs = options.EndTime?.ToUnixTimeMilliseconds(),
-            ApplicationVersion = options.ApplicationVersion,
-
-            // Like other DBOS implementations, an application lists its own workflows (and unclaimed ones) unless asked by ID.
-            ApplicationName = options.WorkflowIds is null ? ApplicationName : null,
-            ExecutorId = options.ExecutorId,
-            ParentWorkflowId = options.ParentWorkflowId,
-            Limit = options.Limit,
-            Offset = options.Offset,
-            Descending = options.SortDescending,
-            LoadInput = options.LoadInput,
-            LoadOutput = options.LoadOutput,
-        };
-        var rows = await Database.ListWorkflowsAsync(query, cancellationToken).ConfigureAwait(false);
-        return rows.Select(r => new WorkflowStatus(r, Codec)).ToList();
-    }
-
-    public async Task<IReadOnlyList<StepInfo>> ListStepsAsync(string workflowId, CancellationToken cancellationToken)
-    {
-        await GetExistingStatusAsync(workflowId, cancellationToken).ConfigureAwait(false);
-        var rows = await Database.GetOperationsAsync(workflowId, cancellationToken).ConfigureAwait(false);
-        return rows.Select(r => new StepInfo(r, Codec)).ToList();
-    }
+    public Task<WorkflowStatus?> GetStatusAsync(string workflowId, CancellationToken cancellationToken) => Reader.GetStatusAsync(workflowId, cancellationToken);
 
     public async Task CancelAsync(string workflowId, CancellationToken cancellationToken)
     {
@@ -534,7 +463,7 @@ internal sealed class WorkflowEngine : IAsyncDisposable
         if (cancelled.Count == 0)
         {
             // Already finished: nothing to do; missing: say so.
-            await GetExistingStatusAsync(workflowId, cancellationToken).ConfigureAwait(false);
+            await Reader.GetExistingStatusAsync(workflowId, cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -547,7 +476,7 @@ internal sealed class WorkflowEngine : IAsyncDisposable
     public async Task ResumeAsync(string workflowId, CancellationToken cancellationToken)
     {
         EnsureLaunched();
-        var status = await GetExistingStatusAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        var status = await Reader.GetExistingStatusAsync(workflowId, cancellationToken).ConfigureAwait(false);
         if (!workflows.ContainsKey(status.Name))
         {
             throw new WorkflowNotFoundException(

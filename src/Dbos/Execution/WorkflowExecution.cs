@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
+using Dbos.Internal;
 using Dbos.Serialization;
 using Dbos.SystemDatabase;
 using Microsoft.Extensions.Logging;
@@ -362,7 +364,7 @@ internal sealed class WorkflowExecution : WorkflowContext
         T result;
         try
         {
-            result = await engine.AwaitOutcomeAsync<T>(workflowId, linked.Token).ConfigureAwait(false);
+            result = await engine.Reader.AwaitOutcomeAsync<T>(workflowId, linked.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is WorkflowFailedException or MaxRecoveryAttemptsExceededException or WorkflowCancelledException)
         {
@@ -386,4 +388,219 @@ internal sealed class WorkflowExecution : WorkflowContext
         nameof(MaxRecoveryAttemptsExceededException) => new MaxRecoveryAttemptsExceededException(workflowId, error.Message),
         _ => new WorkflowFailedException(workflowId, error.Name, error.Message, error.Code),
     };
+
+    // ---- Messages, events and streams ----
+
+    private static readonly object Found = new();
+
+    private OperationRecord Operation(int functionId, string name, long startedAt, string? serialization = null) =>
+        new(WorkflowId, functionId, name, OwnerXid, startedAt, NowMs(), Serialization: serialization);
+
+    /// <summary>
+    /// The deadline of a wait, recorded at <paramref name="timerId"/> as other DBOS implementations record it (a
+    /// <c>DBOS.sleep</c> row holding the deadline), so a re-execution waits only for what is left.
+    /// </summary>
+    private async Task<DateTimeOffset> DurableDeadlineAsync(int timerId, TimeSpan? timeout, long startedAt)
+    {
+        if (Replay(timerId, OperationNames.Sleep) is { } row)
+        {
+            return DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(row.Output ?? "0", NumberStyles.Integer, CultureInfo.InvariantCulture));
+        }
+
+        var wait = timeout ?? DefaultWaitTimeout;
+        if (wait == Timeout.InfiniteTimeSpan)
+        {
+            return DateTimeOffset.MaxValue;
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(wait, TimeSpan.Zero, nameof(timeout));
+        var deadline = wait >= DateTimeOffset.MaxValue - DateTimeOffset.FromUnixTimeMilliseconds(startedAt)
+            ? DateTimeOffset.MaxValue.ToUnixTimeMilliseconds()
+            : startedAt + (long)Math.Ceiling(wait.TotalMilliseconds);
+        if (wait > TimeSpan.Zero)
+        {
+            await RecordAsync(timerId, OperationNames.Sleep, deadline.ToString(CultureInfo.InvariantCulture), null, null, startedAt, startedAt, PortableJsonSerializer.FormatName).ConfigureAwait(false);
+        }
+
+        return DateTimeOffset.FromUnixTimeMilliseconds(deadline);
+    }
+
+    /// <summary>Waits in a way that a cancellation of the workflow ends with <see cref="WorkflowCancelledException"/>.</summary>
+    private async Task<TValue> WaitStoppableAsync<TValue>(Func<CancellationToken, Task<TValue>> wait, CancellationToken cancellationToken)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellation.Token, cancellationToken);
+        try
+        {
+            return await wait(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            ThrowIfStopped();
+            throw;
+        }
+    }
+
+    private T? DecodeOrDefault<T>(string? text, string? serialization, string what) =>
+        text is null ? default : (T?)engine.Codec.Decode(text, serialization, typeof(T), what);
+
+    public override async Task SendAsync<T>(string destinationWorkflowId, T message, string? topic = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(destinationWorkflowId);
+        ThrowIfStopped();
+        var functionId = NextFunctionId();
+        if (Replay(functionId, OperationNames.Send) is { } row)
+        {
+            if (row.Error is not null)
+            {
+                throw new WorkflowNotFoundException(ValueCodec.DecodeError(row.Error).Message);
+            }
+
+            return;
+        }
+
+        var startedAt = NowMs();
+        var text = engine.Codec.Encode(message, typeof(T), $"message to workflow '{destinationWorkflowId}'");
+        var outcome = await engine.Database.SendFromWorkflowAsync(
+            Operation(functionId, OperationNames.Send, startedAt, engine.Codec.Format), destinationWorkflowId, WorkflowReader.Topic(topic), text, engine.Codec.Format, cancellationToken).ConfigureAwait(false);
+        switch (outcome)
+        {
+            case SendOutcome.NotOwner:
+                await StopForLostOwnershipAsync().ConfigureAwait(false);
+                break;
+            case SendOutcome.NoSuchDestination:
+                var error = new WorkflowNotFoundException($"Cannot send to workflow '{destinationWorkflowId}': no workflow has that ID.");
+                await RecordAsync(functionId, OperationNames.Send, null, ValueCodec.EncodeError(error), null, startedAt, null, engine.Codec.Format).ConfigureAwait(false);
+                throw error;
+        }
+    }
+
+    public override async Task<T?> RecvAsync<T>(string? topic = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+        where T : default
+    {
+        ThrowIfStopped();
+        var functionId = NextFunctionId();
+        var timerId = NextFunctionId();
+        var topicName = WorkflowReader.Topic(topic);
+        var what = $"message received by workflow '{WorkflowId}' on topic '{topicName}'";
+        if (Replay(functionId, OperationNames.Recv) is { } row)
+        {
+            return DecodeOrDefault<T>(row.Output, row.Serialization, what);
+        }
+
+        var startedAt = NowMs();
+        var deadline = await DurableDeadlineAsync(timerId, timeout, startedAt).ConfigureAwait(false);
+        await WaitStoppableAsync(
+            ct => engine.Reader.WaitForAsync(
+                ChangeKind.Message,
+                ChangeNotifier.Payload(WorkflowId, topicName),
+                async c => await engine.Database.HasMessageAsync(WorkflowId, topicName, c).ConfigureAwait(false) ? Found : null,
+                deadline,
+                ct),
+            cancellationToken).ConfigureAwait(false);
+
+        var (message, recorded) = await engine.Database.ReceiveAsync(Operation(functionId, OperationNames.Recv, startedAt), topicName, CancellationToken.None).ConfigureAwait(false);
+        if (!recorded)
+        {
+            await StopForLostOwnershipAsync().ConfigureAwait(false);
+        }
+
+        return DecodeOrDefault<T>(message?.Text, message?.Serialization, what);
+    }
+
+    public override async Task SetEventAsync<T>(string key, T value, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        ThrowIfStopped();
+        var functionId = NextFunctionId();
+        if (Replay(functionId, OperationNames.SetEvent) is not null)
+        {
+            return;
+        }
+
+        var startedAt = NowMs();
+        var text = engine.Codec.Encode(value, typeof(T), $"event '{key}' of workflow '{WorkflowId}'");
+        if (!await engine.Database.SetEventAsync(Operation(functionId, OperationNames.SetEvent, startedAt, engine.Codec.Format), key, text, engine.Codec.Format, cancellationToken).ConfigureAwait(false))
+        {
+            await StopForLostOwnershipAsync().ConfigureAwait(false);
+        }
+    }
+
+    public override async Task<T?> GetEventAsync<T>(string workflowId, string key, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+        where T : default
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workflowId);
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        ThrowIfStopped();
+        var functionId = NextFunctionId();
+        var timerId = NextFunctionId();
+        var what = $"event '{key}' of workflow '{workflowId}'";
+        if (Replay(functionId, OperationNames.GetEvent) is { } row)
+        {
+            return DecodeOrDefault<T>(row.Output, row.Serialization, what);
+        }
+
+        var startedAt = NowMs();
+        var deadline = await DurableDeadlineAsync(timerId, timeout, startedAt).ConfigureAwait(false);
+        var value = await WaitStoppableAsync(ct => engine.Reader.WaitForEventAsync(workflowId, key, deadline, ct), cancellationToken).ConfigureAwait(false);
+        await RecordAsync(functionId, OperationNames.GetEvent, value?.Text, null, null, startedAt, null, value?.Serialization).ConfigureAwait(false);
+        return DecodeOrDefault<T>(value?.Text, value?.Serialization, what);
+    }
+
+    public override Task WriteStreamAsync<T>(string key, T value, CancellationToken cancellationToken = default) =>
+        AppendToStreamAsync(OperationNames.WriteStream, key, () => engine.Codec.Encode(value, typeof(T), $"value of stream '{key}' of workflow '{WorkflowId}'"), engine.Codec.Format, cancellationToken);
+
+    public override Task CloseStreamAsync(string key, CancellationToken cancellationToken = default) =>
+        AppendToStreamAsync(OperationNames.CloseStream, key, static () => OperationNames.StreamClosed, PortableJsonSerializer.FormatName, cancellationToken);
+
+    private async Task AppendToStreamAsync(string operation, string key, Func<string> encode, string serialization, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        ThrowIfStopped();
+        var functionId = NextFunctionId();
+        if (Replay(functionId, operation) is not null)
+        {
+            return;
+        }
+
+        var startedAt = NowMs();
+        var text = encode();
+        if (!await engine.Database.WriteStreamAsync(Operation(functionId, operation, startedAt, serialization), key, text, serialization, cancellationToken).ConfigureAwait(false))
+        {
+            await StopForLostOwnershipAsync().ConfigureAwait(false);
+        }
+    }
+
+    public override async IAsyncEnumerable<T> ReadStreamAsync<T>(string workflowId, string key, int fromOffset = 0, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workflowId);
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        ArgumentOutOfRangeException.ThrowIfNegative(fromOffset);
+        var what = $"value of stream '{key}' of workflow '{workflowId}'";
+        var offset = fromOffset;
+        while (true)
+        {
+            ThrowIfStopped();
+            var functionId = NextFunctionId();
+            StoredValue value;
+            if (Replay(functionId, OperationNames.ReadStream) is { } row)
+            {
+                value = new StoredValue(row.Output ?? OperationNames.StreamClosed, row.Serialization);
+            }
+            else
+            {
+                var startedAt = NowMs();
+                var next = await WaitStoppableAsync(ct => engine.Reader.NextStreamValueAsync(workflowId, key, offset, ct), cancellationToken).ConfigureAwait(false);
+                value = next?.Value ?? new StoredValue(OperationNames.StreamClosed, PortableJsonSerializer.FormatName);
+                await RecordAsync(functionId, OperationNames.ReadStream, value.Text, null, null, startedAt, null, value.Serialization).ConfigureAwait(false);
+            }
+
+            if (WorkflowReader.IsStreamEnd(value))
+            {
+                yield break;
+            }
+
+            yield return (T)engine.Codec.Decode(value.Text, value.Serialization, typeof(T), what)!;
+            offset++;
+        }
+    }
 }

@@ -84,6 +84,31 @@ internal sealed class PostgresExecutor : SqlExecutor
         return await new PostgresSession(connection, null).QueryAsync(sql, args, map, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// A connection for LISTEN, kept open for the life of the process: outside the pool when this executor built the pool
+    /// (so it takes no pooled slot), from the user's data source otherwise.
+    /// </summary>
+    public async Task<NpgsqlConnection> OpenListenerConnectionAsync(CancellationToken cancellationToken)
+    {
+        if (!ownsDataSource)
+        {
+            return await OpenAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var builder = new NpgsqlConnectionStringBuilder(url.Builder.ConnectionString) { Pooling = false, KeepAlive = 30 };
+        var connection = new NpgsqlConnection(builder.ConnectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch (Exception ex) when (IsConnectFailure(ex))
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw ConnectError(url, ex);
+        }
+    }
+
     internal async Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
     {
         try

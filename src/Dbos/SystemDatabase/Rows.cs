@@ -24,6 +24,43 @@ internal static class OperationNames
     public const string Now = "DBOS.now";
     public const string RandomUuid = "DBOS.randomUUID";
     public const string GetResult = "DBOS.getResult";
+    public const string Send = "DBOS.send";
+    public const string Recv = "DBOS.recv";
+    public const string SetEvent = "DBOS.setEvent";
+    public const string GetEvent = "DBOS.getEvent";
+    public const string WriteStream = "DBOS.writeStream";
+    public const string CloseStream = "DBOS.closeStream";
+    public const string ReadStream = "DBOS.readStream";
+
+    /// <summary>The topic stored for messages sent without one.</summary>
+    public const string NullTopic = "__null__topic__";
+
+    /// <summary>The value (portable JSON) that marks the end of a stream.</summary>
+    public const string StreamClosed = "\"__DBOS_STREAM_CLOSED__\"";
+}
+
+/// <summary>An operation recorded by a workflow execution: the row to write in <c>operation_outputs</c>.</summary>
+internal sealed record OperationRecord(
+    string WorkflowId,
+    int FunctionId,
+    string Name,
+    string OwnerXid,
+    long StartedAtEpochMs,
+    long CompletedAtEpochMs,
+    string? Output = null,
+    string? Error = null,
+    string? Serialization = null,
+    string? ChildWorkflowId = null);
+
+/// <summary>A stored value and the format it is stored in.</summary>
+internal sealed record StoredValue(string Text, string? Serialization);
+
+/// <summary>How a send from a workflow went.</summary>
+internal enum SendOutcome
+{
+    Sent,
+    NotOwner,
+    NoSuchDestination,
 }
 
 /// <summary>A new <c>workflow_status</c> row.</summary>

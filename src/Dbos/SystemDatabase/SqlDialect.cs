@@ -15,6 +15,9 @@ internal abstract class SqlDialect
     /// <summary>The qualified name of a system table.</summary>
     public abstract string Table(string name);
 
+    /// <summary>A column that orders rows of one table by insertion, to break ties between equal timestamps.</summary>
+    public abstract string InsertionOrder { get; }
+
     /// <summary>A condition that <paramref name="column"/> is one of the strings in parameter <c>$n</c> (bound as a string array).</summary>
     public abstract string InList(string column, int parameter);
 }
@@ -33,6 +36,8 @@ internal sealed class PostgresDialect(string schema) : SqlDialect
 
     public override string ForUpdateSkipLocked => " FOR UPDATE SKIP LOCKED";
 
+    public override string InsertionOrder => "ctid";
+
     public override string Table(string name) => quotedSchema + "." + name;
 
     public override string InList(string column, int parameter) => $"{column} = ANY(${parameter})";
@@ -47,6 +52,8 @@ internal sealed class SqliteDialect : SqlDialect
     public override string NowMs => "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
 
     public override string ForUpdateSkipLocked => string.Empty;
+
+    public override string InsertionOrder => "rowid";
 
     public override string Table(string name) => name;
 

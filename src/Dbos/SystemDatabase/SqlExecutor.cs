@@ -1,4 +1,6 @@
 using System.Data.Common;
+using Dbos.Internal;
+using Npgsql;
 
 namespace Dbos.SystemDatabase;
 
@@ -19,6 +21,22 @@ internal interface ISqlSession
 internal abstract class SqlExecutor : IAsyncDisposable
 {
     protected SqlExecutor(SqlDialect dialect) => Dialect = dialect;
+
+    /// <summary>The executor for a system database URL (named by <paramref name="setting"/> in errors), or for a user's data source.</summary>
+    public static SqlExecutor Create(string? url, string? setting, string schema, int poolSize, NpgsqlDataSource? dataSource, SqliteSynchronous synchronous)
+    {
+        if (dataSource is not null)
+        {
+            return new PostgresExecutor(PostgresUrl.FromConnectionString(dataSource.ConnectionString), schema, poolSize, dataSource);
+        }
+
+        return DatabaseUrl.Parse(url, setting ?? "The system database URL") switch
+        {
+            SqliteUrl sqlite => new SqliteExecutor(sqlite, synchronous),
+            PostgresUrl postgres => new PostgresExecutor(postgres, schema, poolSize, null),
+            _ => throw new DbosConfigurationException($"{setting} is not a supported database URL."),
+        };
+    }
 
     public SqlDialect Dialect { get; }
 

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Logging;
 
-namespace Dbos.Execution;
+namespace Dbos.Internal;
 
 /// <summary>Every message the library logs, with stable event IDs.</summary>
 internal static partial class Log
@@ -31,4 +31,7 @@ internal static partial class Log
 
     [LoggerMessage(9, LogLevel.Error, "Workflow {WorkflowId} ({WorkflowName}) cannot start: {Message}")]
     public static partial void CannotStart(ILogger logger, string workflowId, string workflowName, string message);
+
+    [LoggerMessage(10, LogLevel.Warning, "Lost the Postgres notification connection; waiters poll until it is back (retrying in {DelaySeconds} s)")]
+    public static partial void ListenerLost(ILogger logger, double delaySeconds, Exception exception);
 }

@@ -1,0 +1,255 @@
+using System.Runtime.CompilerServices;
+using Dbos.Serialization;
+using Dbos.SystemDatabase;
+
+namespace Dbos.Execution;
+
+/// <summary>What a workflow handle needs: the workflow's result and status.</summary>
+internal interface IWorkflowResults
+{
+    Task<T> GetResultAsync<T>(string workflowId, CancellationToken cancellationToken);
+
+    Task<WorkflowStatus?> GetStatusAsync(string workflowId, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Everything that works from outside a workflow, in an application or in a <see cref="DbosClient"/>: waiting for results,
+/// reading statuses and steps, sending messages, reading events and streams. Waits hold no connection: they re-read the
+/// database when the <see cref="ChangeNotifier"/> signals a change, and poll only as a fallback.
+/// </summary>
+internal sealed class WorkflowReader : IWorkflowResults
+{
+    private readonly Func<string, RunningWorkflow?> localRun;
+    private readonly Func<string?, int> maxRecoveryAttemptsOf;
+
+    public WorkflowReader(
+        SystemDatabase.SystemDatabase database,
+        ValueCodec codec,
+        TimeProvider time,
+        TimeSpan pollingInterval,
+        string? applicationName,
+        Func<string, RunningWorkflow?>? localRun = null,
+        Func<string?, int>? maxRecoveryAttemptsOf = null)
+    {
+        Database = database;
+        Codec = codec;
+        Time = time;
+        PollingInterval = pollingInterval;
+        ApplicationName = applicationName;
+        this.localRun = localRun ?? (static _ => null);
+        this.maxRecoveryAttemptsOf = maxRecoveryAttemptsOf ?? (static _ => 0);
+    }
+
+    public SystemDatabase.SystemDatabase Database { get; }
+
+    public ValueCodec Codec { get; }
+
+    public TimeProvider Time { get; }
+
+    public TimeSpan PollingInterval { get; }
+
+    /// <summary>The application whose workflows listings show (null: all).</summary>
+    public string? ApplicationName { get; }
+
+    Task<T> IWorkflowResults.GetResultAsync<T>(string workflowId, CancellationToken cancellationToken) => AwaitOutcomeAsync<T>(workflowId, cancellationToken);
+
+    /// <summary>Waits for a workflow's outcome: directly when it runs in this process, otherwise by polling its row.</summary>
+    public async Task<T> AwaitOutcomeAsync<T>(string workflowId, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            if (localRun(workflowId) is { } run)
+            {
+                // A run stopped by a cancel may still be unwinding: its outcome is already in the database.
+                await Task.WhenAny(run.Completion, run.Execution.Stopped).WaitAsync(cancellationToken).ConfigureAwait(false);
+                switch (run.Completion.IsCompleted ? run.Completion.Result : null)
+                {
+                    case WorkflowOutcome.Succeeded succeeded:
+                        return succeeded.Value is T value || (succeeded.Value is null && default(T) is null)
+                            ? (T)succeeded.Value!
+                            : (T)Codec.Decode(succeeded.Encoded, succeeded.Serialization, typeof(T), $"output of workflow '{workflowId}'")!;
+                    case WorkflowOutcome.Failed failed:
+                        throw failed.Error;
+                }
+            }
+
+            var row = await Database.GetOutcomeAsync(workflowId, cancellationToken).ConfigureAwait(false)
+                ?? throw new WorkflowNotFoundException($"No workflow with ID '{workflowId}' exists.");
+            switch (row.Status)
+            {
+                case StatusNames.Success:
+                    return (T)Codec.Decode(row.Output, row.Serialization, typeof(T), $"output of workflow '{workflowId}'")!;
+                case StatusNames.Error:
+                    var error = ValueCodec.DecodeError(row.Error ?? "{}");
+                    throw new WorkflowFailedException(workflowId, error.Name, error.Message, error.Code);
+                case StatusNames.Cancelled:
+                    throw new WorkflowCancelledException(workflowId, $"Workflow '{workflowId}' was cancelled.");
+                case StatusNames.MaxRecoveryAttemptsExceeded:
+                    throw new MaxRecoveryAttemptsExceededException(workflowId, maxRecoveryAttemptsOf(row.Name));
+            }
+
+            var delay = Task.Delay(PollingInterval, Time, cancellationToken);
+            await (localRun(workflowId) is { Execution.IsStopped: false } local ? Task.WhenAny(delay, local.Completion, local.Execution.Stopped) : delay).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+
+    public async Task<WorkflowStatus?> GetStatusAsync(string workflowId, CancellationToken cancellationToken)
+    {
+        var rows = await Database.ListWorkflowsAsync(new StatusQuery { WorkflowIds = [workflowId] }, cancellationToken).ConfigureAwait(false);
+        return rows.Count == 0 ? null : new WorkflowStatus(rows[0], Codec);
+    }
+
+    public async Task<WorkflowStatus> GetExistingStatusAsync(string workflowId, CancellationToken cancellationToken) =>
+        await GetStatusAsync(workflowId, cancellationToken).ConfigureAwait(false)
+        ?? throw new WorkflowNotFoundException($"No workflow with ID '{workflowId}' exists.");
+
+    public async Task<IReadOnlyList<WorkflowStatus>> ListWorkflowsAsync(ListWorkflowsOptions options, CancellationToken cancellationToken)
+    {
+        options.Validate();
+        var query = new StatusQuery
+        {
+            WorkflowIds = options.WorkflowIds,
+            WorkflowIdPrefix = options.WorkflowIdPrefix,
+            Statuses = options.Status?.Select(WorkflowStates.ToName).ToArray(),
+            Names = options.Name is null ? null : [options.Name],
+            QueueNames = options.QueueName is null ? null : [options.QueueName],
+            CreatedFromEpochMs = options.StartTime?.ToUnixTimeMilliseconds(),
+            CreatedToEpochMs = options.EndTime?.ToUnixTimeMilliseconds(),
+            ApplicationVersion = options.ApplicationVersion,
+
+            // Like other DBOS implementations, an application lists its own workflows (and unclaimed ones) unless asked by ID.
+            ApplicationName = options.WorkflowIds is null ? ApplicationName : null,
+            ExecutorId = options.ExecutorId,
+            ParentWorkflowId = options.ParentWorkflowId,
+            Limit = options.Limit,
+            Offset = options.Offset,
+            Descending = options.SortDescending,
+            LoadInput = options.LoadInput,
+            LoadOutput = options.LoadOutput,
+        };
+        var rows = await Database.ListWorkflowsAsync(query, cancellationToken).ConfigureAwait(false);
+        return rows.Select(r => new WorkflowStatus(r, Codec)).ToList();
+    }
+
+    public async Task<IReadOnlyList<StepInfo>> ListStepsAsync(string workflowId, CancellationToken cancellationToken)
+    {
+        await GetExistingStatusAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        var rows = await Database.GetOperationsAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        return rows.Select(r => new StepInfo(r, Codec)).ToList();
+    }
+
+    /// <summary>
+    /// Reads with <paramref name="read"/> until it finds something or <paramref name="deadline"/> passes, re-reading whenever a
+    /// change to <paramref name="payload"/> is signalled, and at least every polling interval when other processes' changes
+    /// are not signalled (SQLite, or a lost Postgres listener). Returns null at the deadline.
+    /// </summary>
+    public async Task<TValue?> WaitForAsync<TValue>(ChangeKind kind, string payload, Func<CancellationToken, Task<TValue?>> read, DateTimeOffset deadline, CancellationToken cancellationToken)
+        where TValue : class
+    {
+        while (true)
+        {
+            using var subscription = Database.Notifier.Subscribe(kind, payload);
+            if (await read(cancellationToken).ConfigureAwait(false) is { } found)
+            {
+                return found;
+            }
+
+            var remaining = deadline - Time.GetUtcNow();
+            if (remaining <= TimeSpan.Zero)
+            {
+                return null;
+            }
+
+            // With a healthy listener every change is signalled; the longer poll only guards against the unforeseen.
+            var poll = Database.Notifier.SeesOtherProcesses ? PollingInterval * 10 : PollingInterval;
+            await Task.WhenAny(subscription.Signalled, Task.Delay(remaining < poll ? remaining : poll, Time, cancellationToken)).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+
+    /// <summary>The deadline <paramref name="timeout"/> from now (a timeout too long to add means "never").</summary>
+    public DateTimeOffset DeadlineAfter(TimeSpan timeout)
+    {
+        var now = Time.GetUtcNow();
+        return timeout >= DateTimeOffset.MaxValue - now ? DateTimeOffset.MaxValue : now + timeout;
+    }
+
+    public static string Topic(string? topic) => topic ?? OperationNames.NullTopic;
+
+    /// <summary>Sends a message from outside a workflow; the idempotency key makes a retried send deliver once.</summary>
+    public Task SendAsync<T>(string destinationWorkflowId, T message, string? topic, string? idempotencyKey, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(destinationWorkflowId);
+        var text = Codec.Encode(message, typeof(T), $"message to workflow '{destinationWorkflowId}'");
+        var messageId = idempotencyKey is null ? Guid.NewGuid().ToString() : $"{idempotencyKey}::{destinationWorkflowId}";
+        return Database.SendAsync(destinationWorkflowId, Topic(topic), text, Codec.Format, messageId, cancellationToken);
+    }
+
+    /// <summary>Waits until the workflow sets the event (or the timeout passes), and returns its latest value.</summary>
+    public async Task<T?> GetEventAsync<T>(string workflowId, string key, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var value = await WaitForEventAsync(workflowId, key, DeadlineAfter(timeout), cancellationToken).ConfigureAwait(false);
+        return value is null ? default : (T?)Codec.Decode(value.Text, value.Serialization, typeof(T), $"event '{key}' of workflow '{workflowId}'");
+    }
+
+    public Task<StoredValue?> WaitForEventAsync(string workflowId, string key, DateTimeOffset deadline, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workflowId);
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        return WaitForAsync(ChangeKind.Event, ChangeNotifier.Payload(workflowId, key), ct => Database.GetEventAsync(workflowId, key, ct), deadline, cancellationToken);
+    }
+
+    /// <summary>
+    /// The next value of a stream at or after <paramref name="offset"/>, waiting for it; null when the stream is closed, or
+    /// when its writer has finished and no value is left.
+    /// </summary>
+    public async Task<(int Offset, StoredValue Value)?> NextStreamValueAsync(string workflowId, string key, int offset, CancellationToken cancellationToken)
+    {
+        var found = await WaitForAsync(
+            ChangeKind.Stream,
+            ChangeNotifier.Payload(workflowId, key),
+            async ct =>
+            {
+                var values = await Database.ReadStreamAsync(workflowId, key, offset, 1, ct).ConfigureAwait(false);
+                if (values.Count > 0)
+                {
+                    return new StreamRead(values[0].Offset, values[0].Value);
+                }
+
+                // A writer that finished without closing the stream ends it; look once more for a value it wrote just before.
+                var writer = await Database.GetOutcomeAsync(workflowId, ct).ConfigureAwait(false);
+                if (writer is null || StatusNames.IsTerminal(writer.Status))
+                {
+                    values = await Database.ReadStreamAsync(workflowId, key, offset, 1, ct).ConfigureAwait(false);
+                    return values.Count > 0 ? new StreamRead(values[0].Offset, values[0].Value) : StreamRead.End;
+                }
+
+                return null;
+            },
+            DateTimeOffset.MaxValue,
+            cancellationToken).ConfigureAwait(false);
+        return found is null || found.IsEnd || IsStreamEnd(found.Value!) ? null : (found.Offset, found.Value!);
+    }
+
+    public static bool IsStreamEnd(StoredValue value) => value.Text == OperationNames.StreamClosed;
+
+    /// <summary>Reads a stream from <paramref name="fromOffset"/> to its end, waiting for values as they are written.</summary>
+    public async IAsyncEnumerable<T> ReadStreamAsync<T>(string workflowId, string key, int fromOffset, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workflowId);
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        ArgumentOutOfRangeException.ThrowIfNegative(fromOffset);
+        var offset = fromOffset;
+        while (await NextStreamValueAsync(workflowId, key, offset, cancellationToken).ConfigureAwait(false) is { } next)
+        {
+            yield return (T)Codec.Decode(next.Value.Text, next.Value.Serialization, typeof(T), $"value {next.Offset} of stream '{key}' of workflow '{workflowId}'")!;
+            offset = next.Offset + 1;
+        }
+    }
+
+    private sealed record StreamRead(int Offset, StoredValue? Value, bool IsEnd = false)
+    {
+        public static StreamRead End { get; } = new(-1, null, IsEnd: true);
+    }
+}
