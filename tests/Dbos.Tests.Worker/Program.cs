@@ -88,6 +88,24 @@ var sleeper = dbos.RegisterWorkflow("sleeper", async (WorkflowContext ctx, int s
     return seconds;
 });
 
+var mailbox = dbos.RegisterWorkflow("mailbox", async (WorkflowContext ctx, int count) =>
+{
+    var received = new List<string?>();
+    for (var i = 1; i <= count; i++)
+    {
+        var message = await ctx.RecvAsync<string>(timeout: TimeSpan.FromSeconds(60));
+        received.Add(message);
+        Note($"received {message}");
+        if (i == blockAfter)
+        {
+            Console.WriteLine($"checkpointed {i}");
+            await Task.Delay(Timeout.Infinite);
+        }
+    }
+
+    return string.Join("+", received);
+});
+
 await dbos.LaunchAsync();
 Console.WriteLine($"database {dbos.SystemDatabase}");
 
@@ -102,6 +120,7 @@ try
                 {
                     "four-steps" => await fourSteps.StartAsync("demo", new StartOptions { WorkflowId = id }),
                     "crash-always" => await crashing.StartAsync("crash", new StartOptions { WorkflowId = id }),
+                    "mailbox" => await mailbox.StartAsync(int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture), new StartOptions { WorkflowId = id }),
                     "sleeper" => await sleeper.StartAsync(int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture), new StartOptions { WorkflowId = id }),
                     _ => throw new ArgumentException($"unknown workflow {name}"),
                 };

@@ -100,4 +100,34 @@ public class CrashTests
         Assert.Equal(("SUCCESS", 1L), Assert.Single(resumed));
         Assert.Equal(["attempt", "step1", "attempt", "attempt", "attempt"], await ReadLedgerAsync(ledger));
     }
+
+    [Theory, BothBackends]
+    public async Task A_receiver_killed_after_receiving_gets_the_same_message_on_restart_and_the_next_one_after_it(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        var ledger = Path.Combine(db.Directory, "ledger.txt");
+        await using var client = DbosClient.Create(new DbosClientOptions { SystemDatabaseUrl = db.Url, SystemDatabaseSchema = db.Schema });
+
+        var blocking = db.WorkerEnvironment(ledger);
+        blocking["DBOS_TEST_BLOCK_AFTER"] = "1";
+        await using (var first = WorkerProcess.Start(blocking, db.Directory, "run", "mailbox", "mailbox-1", "2"))
+        {
+            await first.WaitForLineAsync("database ");
+            await Eventually.StatusAsync(db, "mailbox-1", "PENDING");
+            await client.SendAsync("mailbox-1", "alpha");
+            await first.WaitForLineAsync("checkpointed 1");
+            first.Kill();
+        }
+
+        await client.SendAsync("mailbox-1", "beta");
+        await using (var second = WorkerProcess.Start(db.WorkerEnvironment(ledger), db.Directory, "await", "mailbox-1"))
+        {
+            Assert.Equal("result \"alpha+beta\"", await second.WaitForLineAsync("result "));
+        }
+
+        // The restarted run re-executed the first receive from its record (the body ran again, the message was not re-consumed).
+        Assert.Equal(["received alpha", "received alpha", "received beta"], await ReadLedgerAsync(ledger));
+        var consumed = await db.QueryAsync("SELECT message, consumed_by_function_id FROM {notifications} ORDER BY consumed_by_function_id", r => $"{r.GetString(0)}@{r.GetInt32(1)}");
+        Assert.Equal(["\"alpha\"@0", "\"beta\"@2"], consumed);
+    }
 }

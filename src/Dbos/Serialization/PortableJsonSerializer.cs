@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 
@@ -21,9 +22,12 @@ public sealed class PortableJsonSerializer : IDbosSerializer
 
     private readonly JsonSerializerOptions options;
 
-    /// <summary>Creates the serializer with .NET's web defaults.</summary>
+    /// <summary>
+    /// Creates the serializer with .NET's web defaults, escaping only what JSON requires (as JavaScript's
+    /// <c>JSON.stringify</c> does), since stored values are never embedded in HTML.
+    /// </summary>
     public PortableJsonSerializer()
-        : this(new JsonSerializerOptions(JsonSerializerDefaults.Web))
+        : this(new JsonSerializerOptions(JsonSerializerDefaults.Web) { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping })
     {
     }
 

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace Dbos.Serialization;
@@ -121,7 +122,7 @@ internal sealed class ValueCodec(IDbosSerializer serializer)
     {
         var recorded = exception as DbosRecordedException;
         var buffer = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer))
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             writer.WriteStartObject();
             writer.WriteString("name", recorded?.ErrorName ?? exception.GetType().Name);
