@@ -5,6 +5,10 @@
 // Every figure is a median over rounds that interleave the raw baseline and DBOS, and is reported as a ratio to the
 // raw commit, because the machines this runs on are shared and noisy.
 //
+// It then measures the wake-up latency of a workflow waiting in RecvAsync: from the moment a message is sent to the
+// moment RecvAsync returns, sent from the same application (woken in-process) and from a DbosClient, which stands for
+// another process (woken by LISTEN/NOTIFY on Postgres, by polling on SQLite), with the default polling interval.
+//
 // Usage: dotnet run -c Release --project bench/Dbos.Benchmarks -- [--smoke] [--backend sqlite|postgres|both] [--postgres-url URL]
 // The Postgres URL defaults to DBOS_TEST_POSTGRES_URL (the server; a scratch database is created on it and dropped).
 using System.Diagnostics;
@@ -21,14 +25,17 @@ var rawPerRound = smoke ? 20 : 1000;
 var workflowsPerRound = smoke ? 5 : 150;
 
 var results = new List<Row>();
+var latencies = new List<LatencyRow>();
 if (backend is "sqlite" or "both")
 {
     results.AddRange(await MeasureAsync("SQLite (WAL, synchronous=NORMAL)", await SqliteTarget.CreateAsync()));
+    latencies.AddRange(await MeasureLatencyAsync("SQLite", await SqliteTarget.CreateAsync()));
 }
 
 if (backend is "postgres" or "both")
 {
     results.AddRange(await MeasureAsync("Postgres", await PostgresTarget.CreateAsync(postgresServer.TrimEnd('/'))));
+    latencies.AddRange(await MeasureLatencyAsync("Postgres", await PostgresTarget.CreateAsync(postgresServer.TrimEnd('/'))));
 }
 
 Console.WriteLine();
@@ -36,6 +43,13 @@ Console.WriteLine($"{"backend",-34} {"measure",-30} {"raw commit (us)",16} {"DBO
 foreach (var row in results)
 {
     Console.WriteLine($"{row.Backend,-34} {row.Measure,-30} {row.RawMicros,16:0.0} {row.OursMicros,12:0.0} {row.OursMicros / row.RawMicros,8:0.00}");
+}
+
+Console.WriteLine();
+Console.WriteLine($"{"backend",-10} {"message sent from",-48} {"median (ms)",12} {"p99 (ms)",10} {"samples",8}");
+foreach (var row in latencies)
+{
+    Console.WriteLine($"{row.Backend,-10} {row.Sender,-48} {row.MedianMs,12:0.00} {row.P99Ms,10:0.00} {row.Samples,8}");
 }
 
 Console.WriteLine();
@@ -96,6 +110,72 @@ async Task<List<Row>> MeasureAsync(string name, Target target)
     }
 }
 
+async Task<List<LatencyRow>> MeasureLatencyAsync(string name, Target target)
+{
+    await using (target)
+    {
+        var samples = smoke ? 5 : 300;
+        var received = new List<double>();
+        var signal = new SemaphoreSlim(0);
+        await using var dbos = DbosApp.Create(new DbosConfig { Name = "latency", SystemDatabaseUrl = target.SystemDatabaseUrl, ApplicationVersion = "bench" });
+        var receiver = dbos.RegisterWorkflow("receiver", async (WorkflowContext ctx, int count) =>
+        {
+            for (var i = 0; i < count; i++)
+            {
+                var sentAt = await ctx.RecvAsync<long>("ping", TimeSpan.FromMinutes(1));
+                lock (received)
+                {
+                    received.Add(Stopwatch.GetElapsedTime(sentAt).TotalMilliseconds);
+                }
+
+                signal.Release();
+            }
+
+            return count;
+        });
+        await dbos.LaunchAsync();
+        await using var client = DbosClient.Create(new DbosClientOptions { SystemDatabaseUrl = target.SystemDatabaseUrl });
+
+        var rows = new List<LatencyRow>();
+        foreach (var (sender, send) in new (string, Func<string, Task>)[]
+        {
+            ("the same application (in-process wake-up)", id => dbos.SendAsync(id, Stopwatch.GetTimestamp(), "ping")),
+            (name == "Postgres" ? "a DbosClient (another process: LISTEN/NOTIFY)" : "a DbosClient (another process: 1 s polling)", id => client.SendAsync(id, Stopwatch.GetTimestamp(), "ping")),
+        })
+        {
+            lock (received)
+            {
+                received.Clear();
+            }
+
+            var count = sender.Contains("polling", StringComparison.Ordinal) ? Math.Min(samples, smoke ? 3 : 40) : samples;
+            var id = "receiver-" + Guid.NewGuid().ToString("N")[..8];
+            var handle = await receiver.StartAsync(count, new StartOptions { WorkflowId = id });
+            for (var i = 0; i < count; i++)
+            {
+                // Let the receiver get back to waiting, then send; the next send waits for this one's arrival.
+                await Task.Delay(smoke ? 5 : 20);
+                await send(id);
+                await signal.WaitAsync(TimeSpan.FromSeconds(30));
+            }
+
+            await handle.GetResultAsync();
+            List<double> sorted;
+            lock (received)
+            {
+                sorted = received.Order().ToList();
+            }
+
+            rows.Add(new(name, sender, Percentile(sorted, 0.5), Percentile(sorted, 0.99), sorted.Count));
+            Console.Error.WriteLine($"{name} latency from {sender}: median {rows[^1].MedianMs:0.00} ms, p99 {rows[^1].P99Ms:0.00} ms");
+        }
+
+        return rows;
+    }
+}
+
+static double Percentile(List<double> sorted, double p) => sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
+
 static async Task<double> TimeAsync<T>(int count, Func<int, Task<T>> operation)
 {
     var watch = Stopwatch.StartNew();
@@ -114,6 +194,8 @@ static double Median(List<double> values)
 }
 
 internal sealed record Row(string Backend, string Measure, double RawMicros, double OursMicros);
+
+internal sealed record LatencyRow(string Backend, string Sender, double MedianMs, double P99Ms, int Samples);
 
 /// <summary>A scratch database holding both the raw baseline table and the DBOS system tables.</summary>
 internal abstract class Target : IAsyncDisposable

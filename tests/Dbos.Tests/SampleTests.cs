@@ -2,8 +2,8 @@ using Dbos.Tests.Infrastructure;
 
 namespace Dbos.Tests;
 
-/// <summary>The README's demo: killed after step 2, it resumes at step 3 on the next run, on either backend.</summary>
-public class QuickstartTests
+/// <summary>The samples the README points to, run as a user runs them.</summary>
+public class SampleTests
 {
     [Theory, BothBackends]
     public async Task The_quickstart_killed_after_step_2_resumes_at_step_3_when_run_again(Backend backend)
@@ -50,5 +50,22 @@ public class QuickstartTests
                 await TestDatabase.DropPostgresDatabaseAsync(database);
             }
         }
+    }
+
+    [Theory]
+    [InlineData("approve", "approved by grace@example.com")]
+    [InlineData("reject", "rejected by grace@example.com: over budget")]
+    public async Task The_approval_sample_waits_for_the_managers_message(string decision, string outcome)
+    {
+        await using var db = await TestDatabase.CreateAsync(Backend.Sqlite);
+        var dll = Path.Combine(AppContext.BaseDirectory, "Approval.dll");
+        await using var sample = WorkerProcess.StartDll(dll, new Dictionary<string, string?>(), db.Directory, decision);
+
+        Assert.Equal(0, await sample.WaitForExitAsync());
+        var output = sample.Output;
+        Assert.Contains("Its status: waiting for approval", output, StringComparison.Ordinal);
+        Assert.Contains("  submitted 84.20 for 'team lunch'", output, StringComparison.Ordinal);
+        Assert.Contains($"  {outcome}", output, StringComparison.Ordinal);
+        Assert.Contains($"Result: {outcome}", output, StringComparison.Ordinal);
     }
 }
