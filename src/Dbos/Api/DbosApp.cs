@@ -190,6 +190,16 @@ public sealed class DbosApp : IAsyncDisposable
     }
 
     /// <summary>
+    /// Registers a queue: workflows started with <see cref="StartOptions.Queue"/> set to its name wait on it and run when
+    /// its flow control allows, in whichever process listening to it claims them. Its options are recorded in the queues
+    /// table at launch; changes made there later apply within seconds, until the next launch registers them again.
+    /// </summary>
+    /// <param name="name">The queue's name (names starting with <c>_dbos</c> are reserved).</param>
+    /// <param name="options">Its flow control. Default: no limits.</param>
+    /// <returns>The queue.</returns>
+    public Queue RegisterQueue(string name, QueueOptions? options = null) => engine.RegisterQueue(name, options);
+
+    /// <summary>
     /// Connects to the system database (creating a missing Postgres database), brings its schema to the current version,
     /// re-enqueues this executor's pending workflows of this application version, and starts running them.
     /// </summary>
@@ -227,6 +237,37 @@ public sealed class DbosApp : IAsyncDisposable
     /// <returns>The matching workflows.</returns>
     public Task<IReadOnlyList<WorkflowStatus>> ListWorkflowsAsync(ListWorkflowsOptions? options = null, CancellationToken cancellationToken = default) =>
         engine.Reader.ListWorkflowsAsync(options ?? new ListWorkflowsOptions(), cancellationToken);
+
+    /// <summary>Lists this application's workflows still on a queue (enqueued, delayed, or running from a queue).</summary>
+    /// <param name="options">More filters (queue, partition, status…) and paging.</param>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The queued workflows, oldest first unless asked otherwise.</returns>
+    public Task<IReadOnlyList<WorkflowStatus>> ListQueuedWorkflowsAsync(ListWorkflowsOptions? options = null, CancellationToken cancellationToken = default) =>
+        engine.Reader.ListWorkflowsAsync((options ?? new ListWorkflowsOptions()) with { QueuedOnly = true, LoadOutput = false }, cancellationToken);
+
+    /// <summary>Changes the priority of a workflow still waiting on its queue.</summary>
+    /// <param name="workflowId">The workflow's ID.</param>
+    /// <param name="priority">The new priority (lower runs first).</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A task that completes when the priority is recorded.</returns>
+    /// <exception cref="InvalidOperationException">The workflow is no longer waiting on a queue.</exception>
+    public Task SetWorkflowPriorityAsync(string workflowId, int priority, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workflowId);
+        return engine.Reader.SetPriorityAsync(workflowId, priority, cancellationToken);
+    }
+
+    /// <summary>Changes when a delayed workflow may start.</summary>
+    /// <param name="workflowId">The workflow's ID.</param>
+    /// <param name="startAt">The earliest time it may start.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A task that completes when the new time is recorded.</returns>
+    /// <exception cref="InvalidOperationException">The workflow is not delayed (any more).</exception>
+    public Task SetWorkflowDelayAsync(string workflowId, DateTimeOffset startAt, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workflowId);
+        return engine.Reader.SetDelayAsync(workflowId, startAt, cancellationToken);
+    }
 
     /// <summary>Lists the recorded operations (steps, sleeps, child workflows…) of a workflow, in order.</summary>
     /// <param name="workflowId">The workflow's ID.</param>

@@ -125,6 +125,34 @@ public sealed class DbosClient : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Enqueues a workflow by name, for an application that registers it and serves <see cref="EnqueueOptions.QueueName"/>
+    /// (in any language: the input is stored in <c>portable_json</c> as its single positional argument).
+    /// </summary>
+    /// <typeparam name="TInput">The input's type; must be serializable.</typeparam>
+    /// <typeparam name="TResult">The workflow's result type.</typeparam>
+    /// <param name="options">The workflow, the queue and the enqueue options.</param>
+    /// <param name="input">The workflow's input.</param>
+    /// <param name="cancellationToken">Stops the enqueue.</param>
+    /// <returns>A handle to the workflow.</returns>
+    /// <exception cref="WorkflowDeduplicatedException">A workflow with the same deduplication ID is queued or running.</exception>
+    public async Task<WorkflowHandle<TResult>> EnqueueAsync<TInput, TResult>(EnqueueOptions options, TInput input, CancellationToken cancellationToken = default)
+    {
+        var id = await reader.EnqueueAsync(options, input, typeof(TInput), hasInput: true, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle<TResult>(reader, id);
+    }
+
+    /// <summary>Enqueues a workflow that takes no input, by name.</summary>
+    /// <typeparam name="TResult">The workflow's result type.</typeparam>
+    /// <param name="options">The workflow, the queue and the enqueue options.</param>
+    /// <param name="cancellationToken">Stops the enqueue.</param>
+    /// <returns>A handle to the workflow.</returns>
+    public async Task<WorkflowHandle<TResult>> EnqueueAsync<TResult>(EnqueueOptions options, CancellationToken cancellationToken = default)
+    {
+        var id = await reader.EnqueueAsync(options, null, typeof(object), hasInput: false, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle<TResult>(reader, id);
+    }
+
     /// <summary>A handle to an existing workflow, by ID.</summary>
     /// <typeparam name="TResult">The workflow's result type.</typeparam>
     /// <param name="workflowId">The workflow's ID.</param>

@@ -86,6 +86,12 @@ public sealed class DbosConfig
     /// <summary>Where DBOS logs. Default: no logging.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 
+    /// <summary>
+    /// The queues this process takes work from. Default: every queue it registers. (Recovered, resumed and forked
+    /// workflows run on an internal queue every process serves.)
+    /// </summary>
+    public IReadOnlyList<string>? ListenQueues { get; set; }
+
     /// <summary>How often waiters poll the database for results written by other processes. Default 1 second.</summary>
     public TimeSpan PollingInterval { get; set; } = TimeSpan.FromSeconds(1);
 }

@@ -80,6 +80,24 @@ public sealed record StartOptions
     /// </summary>
     public TimeSpan? Timeout { get; init; }
 
+    /// <summary>
+    /// Enqueue the workflow on this queue instead of running it at once: it runs when the queue's flow control allows,
+    /// in whichever process listening to the queue claims it. Its timeout then counts from when it is dequeued.
+    /// </summary>
+    public string? Queue { get; init; }
+
+    /// <summary>With <see cref="Queue"/>: refuse the enqueue while a workflow with this ID is queued or running on the queue.</summary>
+    public string? DeduplicationId { get; init; }
+
+    /// <summary>With <see cref="Queue"/>: the priority (lower runs first, 0 to 2,147,483,647) on a queue with priorities.</summary>
+    public int? Priority { get; init; }
+
+    /// <summary>With <see cref="Queue"/>: the partition, on a partitioned queue.</summary>
+    public string? PartitionKey { get; init; }
+
+    /// <summary>With <see cref="Queue"/>: do not start before this delay has passed (the workflow is <c>DELAYED</c> until then).</summary>
+    public TimeSpan? Delay { get; init; }
+
     internal void Validate()
     {
         if (WorkflowId is { } id && string.IsNullOrWhiteSpace(id))
@@ -90,6 +108,31 @@ public sealed record StartOptions
         if (Timeout is { } timeout && timeout <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(Timeout), timeout, "A workflow timeout must be positive.");
+        }
+
+        if (Queue is null && (DeduplicationId is not null || Priority is not null || PartitionKey is not null || Delay is not null))
+        {
+            throw new ArgumentException("DeduplicationId, Priority, PartitionKey and Delay apply to queued workflows: set Queue too.");
+        }
+
+        ValidateQueueing(Queue, Priority, Delay);
+    }
+
+    internal static void ValidateQueueing(string? queue, int? priority, TimeSpan? delay)
+    {
+        if (queue is not null && string.IsNullOrWhiteSpace(queue))
+        {
+            throw new ArgumentException("A queue name must not be empty.", nameof(Queue));
+        }
+
+        if (priority is < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Priority), priority, "A priority must be between 0 and 2,147,483,647.");
+        }
+
+        if (delay is { } d && d < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Delay), d, "A delay must not be negative.");
         }
     }
 }
@@ -121,6 +164,12 @@ public sealed record ListWorkflowsOptions
 
     /// <summary>Only workflows on this queue.</summary>
     public string? QueueName { get; init; }
+
+    /// <summary>Only workflows of this queue partition.</summary>
+    public string? QueuePartitionKey { get; init; }
+
+    /// <summary>Only workflows still on a queue (enqueued, delayed, or running from a queue).</summary>
+    public bool QueuedOnly { get; init; }
 
     /// <summary>Only workflows created at or after this time.</summary>
     public DateTimeOffset? StartTime { get; init; }

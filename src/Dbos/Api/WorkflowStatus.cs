@@ -97,6 +97,8 @@ public sealed class WorkflowStatus
         WasForkedFrom = row.WasForkedFrom;
         DeduplicationId = row.DeduplicationId;
         Priority = row.Priority;
+        QueuePartitionKey = row.QueuePartitionKey;
+        DelayUntil = row.DelayUntilEpochMs is { } delay ? DateTimeOffset.FromUnixTimeMilliseconds(delay) : null;
         Serialization = row.Serialization;
         RawInput = row.Inputs;
         RawOutput = row.Output;
@@ -167,6 +169,12 @@ public sealed class WorkflowStatus
 
     /// <summary>Its queue priority.</summary>
     public int Priority { get; }
+
+    /// <summary>Its queue partition, if any.</summary>
+    public string? QueuePartitionKey { get; }
+
+    /// <summary>When a delayed workflow may start.</summary>
+    public DateTimeOffset? DelayUntil { get; }
 
     /// <summary>The format its input and output are stored in (for example <c>portable_json</c>).</summary>
     public string? Serialization { get; }

@@ -17,14 +17,10 @@ namespace Dbos.Execution;
 /// </summary>
 internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
 {
-    private const int ClaimBatchSize = 100;
-
     private readonly DbosConfig config;
     private readonly Dictionary<string, WorkflowRegistration> workflows = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RunningWorkflow> running = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource shutdown = new();
-    private TaskCompletionSource dispatchSignal = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private Task? dispatcher;
     private string[] workflowNames = [];
     private volatile bool launched;
 
@@ -36,6 +32,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         Time = time;
         Logger = logger;
         ExecutorId = executorId;
+        Dispatcher = new QueueDispatcher(this, config.PollingInterval);
         Reader = new WorkflowReader(
             database,
             codec,
@@ -45,6 +42,12 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             id => running.TryGetValue(id, out var run) ? run : null,
             MaxRecoveryAttemptsOf);
     }
+
+    /// <summary>The queues this process knows, and the loops that take work from them.</summary>
+    public QueueDispatcher Dispatcher { get; }
+
+    /// <summary>The names of the workflows this process can run (fixed at launch).</summary>
+    public string[] WorkflowNames => workflowNames;
 
     /// <summary>Results, statuses, listings, messages, events and streams, as seen from outside a workflow.</summary>
     public WorkflowReader Reader { get; }
@@ -88,6 +91,23 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         }
     }
 
+    public Queue RegisterQueue(string name, QueueOptions? options)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        options ??= new QueueOptions();
+        options.Validate(name);
+        lock (workflows)
+        {
+            if (launched)
+            {
+                throw new InvalidOperationException($"Queue '{name}' must be registered before LaunchAsync.");
+            }
+
+            Dispatcher.Register(name, options);
+            return new Queue(name, options);
+        }
+    }
+
     public async Task LaunchAsync(CancellationToken cancellationToken)
     {
         lock (workflows)
@@ -118,7 +138,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             }
         }
 
-        dispatcher = Task.Run(() => DispatchLoopAsync(shutdown.Token), CancellationToken.None);
+        await Dispatcher.StartAsync(config.ListenQueues, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>A version that changes whenever the code of a registered workflow (or anything in its assembly) changes.</summary>
@@ -164,9 +184,8 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         }
 
         var inputs = Codec.EncodeInputs(input, registration.InputType, registration.HasInput, $"input of workflow '{registration.Name}'");
-        var deadline = options?.Timeout is { } timeout ? Time.GetUtcNow() + timeout : (DateTimeOffset?)null;
         var owner = Guid.NewGuid().ToString();
-        var row = NewRow(registration, workflowId, owner, inputs, options?.Timeout, deadline, parentWorkflowId: null);
+        var row = NewRow(registration, workflowId, owner, inputs, options, inheritedDeadline: null, parentWorkflowId: null);
         var started = await Database.StartWorkflowAsync(row, cancellationToken).ConfigureAwait(false);
         if (!started.Inserted)
         {
@@ -174,27 +193,79 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             return workflowId;
         }
 
-        Launch(new WorkflowExecution(this, registration, workflowId, owner, deadline, recorded: null), input);
+        if (row.QueueName is { } queue)
+        {
+            Dispatcher.Wake(queue);
+        }
+        else
+        {
+            Launch(new WorkflowExecution(this, registration, workflowId, owner, Deadline(row), recorded: null), input);
+        }
+
         return workflowId;
     }
 
-    private NewWorkflowRow NewRow(WorkflowRegistration registration, string workflowId, string owner, string inputs, TimeSpan? timeout, DateTimeOffset? deadline, string? parentWorkflowId) => new()
+    private static DateTimeOffset? Deadline(NewWorkflowRow row) =>
+        row.DeadlineEpochMs is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+
+    /// <summary>
+    /// The status row of a new workflow. Started directly it is PENDING and owned by <paramref name="owner"/> at once, its
+    /// deadline counting from now; enqueued it is ENQUEUED (or DELAYED) and unowned, its deadline counting from its dequeue.
+    /// A child inherits its parent's deadline unless it has a timeout of its own.
+    /// </summary>
+    private NewWorkflowRow NewRow(WorkflowRegistration registration, string workflowId, string owner, string inputs, StartOptions? options, DateTimeOffset? inheritedDeadline, string? parentWorkflowId)
     {
-        WorkflowId = workflowId,
-        Status = StatusNames.Pending,
-        Name = registration.Name,
-        ExecutorId = ExecutorId,
-        ApplicationVersion = ApplicationVersion,
-        ApplicationName = ApplicationName,
-        RecoveryAttempts = 1,
-        TimeoutMs = timeout is { } t ? (long)t.TotalMilliseconds : null,
-        DeadlineEpochMs = deadline?.ToUnixTimeMilliseconds(),
-        ParentWorkflowId = parentWorkflowId,
-        CreatorXid = owner,
-        OwnerXid = owner,
-        Serialization = Codec.Format,
-        Inputs = inputs,
-    };
+        var queue = options?.Queue;
+        if (queue is not null && Dispatcher.Find(queue) is { } known)
+        {
+            CheckQueueOptions(known.Record, options!);
+        }
+
+        var now = Time.GetUtcNow();
+        var delayed = queue is not null && options!.Delay is { } delay && delay > TimeSpan.Zero;
+        var timeout = options?.Timeout;
+        DateTimeOffset? deadline = timeout is null ? inheritedDeadline : queue is null ? now + timeout.Value : null;
+        return new()
+        {
+            WorkflowId = workflowId,
+            Status = queue is null ? StatusNames.Pending : delayed ? StatusNames.Delayed : StatusNames.Enqueued,
+            Name = registration.Name,
+            QueueName = queue,
+            ExecutorId = ExecutorId,
+            ApplicationVersion = ApplicationVersion,
+            ApplicationName = ApplicationName,
+            RecoveryAttempts = queue is null ? 1 : 0,
+            TimeoutMs = timeout is { } t ? (long)t.TotalMilliseconds : null,
+            DeadlineEpochMs = deadline?.ToUnixTimeMilliseconds(),
+            ParentWorkflowId = parentWorkflowId,
+            CreatorXid = owner,
+            OwnerXid = queue is null ? owner : null,
+            Serialization = Codec.Format,
+            Inputs = inputs,
+            DeduplicationId = options?.DeduplicationId,
+            Priority = options?.Priority ?? 0,
+            PartitionKey = options?.PartitionKey,
+            DelayUntilEpochMs = delayed ? (now + options!.Delay!.Value).ToUnixTimeMilliseconds() : null,
+        };
+    }
+
+    private static void CheckQueueOptions(QueueRecord queue, StartOptions options)
+    {
+        if (queue.PartitionQueue && options.PartitionKey is null)
+        {
+            throw new ArgumentException($"Queue '{queue.Name}' is partitioned: enqueue with a PartitionKey.", nameof(options));
+        }
+
+        if (!queue.PartitionQueue && options.PartitionKey is not null)
+        {
+            throw new ArgumentException($"Queue '{queue.Name}' is not partitioned: a PartitionKey cannot be used on it.", nameof(options));
+        }
+
+        if (!queue.PriorityEnabled && options.Priority is not null)
+        {
+            throw new ArgumentException($"Queue '{queue.Name}' does not have priorities enabled (QueueOptions.PriorityEnabled).", nameof(options));
+        }
+    }
 
     private static void CheckSameWorkflow(string workflowId, string? existingName, string requestedName)
     {
@@ -210,11 +281,11 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
     /// when the parent no longer owns its workflow; otherwise the start and, if this call created the child, how to run it.
     /// </summary>
     public async Task<(StartResult? Started, Action? Launch)> StartChildAsync(
-        WorkflowExecution parent, int functionId, WorkflowRegistration registration, string childId, object? input, TimeSpan? timeout, DateTimeOffset? deadline, CancellationToken cancellationToken)
+        WorkflowExecution parent, int functionId, WorkflowRegistration registration, string childId, object? input, StartOptions? options, CancellationToken cancellationToken)
     {
         var inputs = Codec.EncodeInputs(input, registration.InputType, registration.HasInput, $"input of workflow '{registration.Name}'");
         var owner = Guid.NewGuid().ToString();
-        var row = NewRow(registration, childId, owner, inputs, timeout, deadline, parent.WorkflowId);
+        var row = NewRow(registration, childId, owner, inputs, options, parent.Deadline, parent.WorkflowId);
         var started = await Database.StartChildWorkflowAsync(row, parent.OwnerXid, functionId, NowMs(), cancellationToken).ConfigureAwait(false);
         if (started is null)
         {
@@ -227,7 +298,9 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             return (started, null);
         }
 
-        return (started, () => Launch(new WorkflowExecution(this, registration, childId, owner, deadline, recorded: null), input));
+        return row.QueueName is { } queue
+            ? (started, () => Dispatcher.Wake(queue))
+            : (started, () => Launch(new WorkflowExecution(this, registration, childId, owner, Deadline(row), recorded: null), input));
     }
 
     /// <summary>Runs an execution in the background, tracked so that waiters in this process get its outcome directly.</summary>
@@ -317,6 +390,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             }
 
             running.TryRemove(new KeyValuePair<string, RunningWorkflow>(execution.WorkflowId, run));
+            execution.Queue?.Finished(execution.PartitionKey);
             run.Complete(outcome);
             execution.Dispose();
         }
@@ -372,60 +446,8 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         (workflowName is not null && workflows.TryGetValue(workflowName, out var registration) ? registration.Options.MaxRecoveryAttempts : null)
         ?? config.MaxRecoveryAttempts;
 
-    private void WakeDispatcher() => Interlocked.Exchange(ref dispatchSignal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
-
-    /// <summary>Claims and runs workflows of the internal queue: recovered, resumed and forked ones.</summary>
-    private async Task DispatchLoopAsync(CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            var signal = Volatile.Read(ref dispatchSignal).Task;
-            var claimed = 0;
-            try
-            {
-                claimed = await ClaimAndDispatchAsync(StatusNames.InternalQueue, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception) when (cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                Log.BackgroundFailure(Logger, "dispatching the internal queue", ex);
-            }
-
-            if (claimed < ClaimBatchSize)
-            {
-                try
-                {
-                    await Task.WhenAny(signal, Task.Delay(config.PollingInterval, Time, cancellationToken)).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-        }
-    }
-
-    private async Task<int> ClaimAndDispatchAsync(string queueName, CancellationToken cancellationToken)
-    {
-        if (workflowNames.Length == 0)
-        {
-            return 0;
-        }
-
-        var owner = Guid.NewGuid().ToString();
-        var claimed = await Database.ClaimAsync(queueName, owner, ExecutorId, ApplicationVersion, workflowNames, ClaimBatchSize, cancellationToken).ConfigureAwait(false);
-        foreach (var row in claimed)
-        {
-            await DispatchClaimedAsync(row, owner).ConfigureAwait(false);
-        }
-
-        return claimed.Count;
-    }
-
-    private async Task DispatchClaimedAsync(ClaimedRow row, string owner)
+    /// <summary>Runs a workflow claimed from <paramref name="queue"/> (or dead-letters it if it used up its recovery attempts).</summary>
+    public async Task RunClaimedAsync(ClaimedRow row, string owner, QueueState queue)
     {
         var registration = workflows[row.Name];
         var maxRecoveryAttempts = registration.Options.MaxRecoveryAttempts ?? config.MaxRecoveryAttempts;
@@ -451,7 +473,8 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         var operations = await Database.GetOperationsAsync(row.WorkflowId, CancellationToken.None).ConfigureAwait(false);
         var recorded = operations.ToDictionary(o => o.FunctionId);
         var deadline = row.DeadlineEpochMs is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : (DateTimeOffset?)null;
-        Launch(new WorkflowExecution(this, registration, row.WorkflowId, owner, deadline, recorded), input);
+        queue.Started(row.PartitionKey);
+        Launch(new WorkflowExecution(this, registration, row.WorkflowId, owner, deadline, recorded) { Queue = queue, PartitionKey = row.PartitionKey }, input);
     }
 
     public Task<WorkflowStatus?> GetStatusAsync(string workflowId, CancellationToken cancellationToken) => Reader.GetStatusAsync(workflowId, cancellationToken);
@@ -491,7 +514,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
                 run.Execution.Abandon("the workflow was resumed");
             }
 
-            WakeDispatcher();
+            Dispatcher.Wake(StatusNames.InternalQueue);
         }
     }
 
@@ -510,7 +533,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             throw new WorkflowNotFoundException($"No workflow with ID '{workflowId}' exists; nothing was forked.");
         }
 
-        WakeDispatcher();
+        Dispatcher.Wake(StatusNames.InternalQueue);
         return newId;
     }
 
@@ -543,10 +566,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         }
 
         await shutdown.CancelAsync().ConfigureAwait(false);
-        if (dispatcher is not null)
-        {
-            await dispatcher.ConfigureAwait(false);
-        }
+        await Dispatcher.DisposeAsync().ConfigureAwait(false);
 
         var runs = running.Values.ToList();
         foreach (var run in runs)

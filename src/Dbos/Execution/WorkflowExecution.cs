@@ -58,6 +58,12 @@ internal sealed class WorkflowExecution : WorkflowContext
     /// <summary>The token that proves this execution still owns the workflow's row.</summary>
     public string OwnerXid { get; }
 
+    /// <summary>The queue this execution was claimed from, whose slot it frees when it ends.</summary>
+    public QueueState? Queue { get; init; }
+
+    /// <summary>The queue partition this execution was claimed from.</summary>
+    public string? PartitionKey { get; init; }
+
     /// <summary>When the workflow is cancelled for taking too long, if it has a timeout.</summary>
     public DateTimeOffset? Deadline { get; }
 
@@ -333,8 +339,7 @@ internal sealed class WorkflowExecution : WorkflowContext
         }
 
         var childId = options?.WorkflowId ?? $"{WorkflowId}-{functionId.ToString(CultureInfo.InvariantCulture)}";
-        var deadline = options?.Timeout is { } timeout ? engine.Time.GetUtcNow() + timeout : Deadline;
-        var (started, launch) = await engine.StartChildAsync(this, functionId, child, childId, input, options?.Timeout, deadline, cancellationToken).ConfigureAwait(false);
+        var (started, launch) = await engine.StartChildAsync(this, functionId, child, childId, input, options, cancellationToken).ConfigureAwait(false);
         if (started is null)
         {
             await StopForLostOwnershipAsync().ConfigureAwait(false);

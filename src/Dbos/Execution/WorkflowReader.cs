@@ -114,6 +114,8 @@ internal sealed class WorkflowReader : IWorkflowResults
             Statuses = options.Status?.Select(WorkflowStates.ToName).ToArray(),
             Names = options.Name is null ? null : [options.Name],
             QueueNames = options.QueueName is null ? null : [options.QueueName],
+            QueuePartitionKey = options.QueuePartitionKey,
+            QueuedOnly = options.QueuedOnly,
             CreatedFromEpochMs = options.StartTime?.ToUnixTimeMilliseconds(),
             CreatedToEpochMs = options.EndTime?.ToUnixTimeMilliseconds(),
             ApplicationVersion = options.ApplicationVersion,
@@ -176,6 +178,70 @@ internal sealed class WorkflowReader : IWorkflowResults
     }
 
     public static string Topic(string? topic) => topic ?? OperationNames.NullTopic;
+
+    /// <summary>Changes the priority of a workflow still waiting on its queue.</summary>
+    public async Task SetPriorityAsync(string workflowId, int priority, CancellationToken cancellationToken)
+    {
+        StartOptions.ValidateQueueing(null, priority, null);
+        if (!await Database.SetPriorityAsync(workflowId, priority, cancellationToken).ConfigureAwait(false))
+        {
+            var status = await GetExistingStatusAsync(workflowId, cancellationToken).ConfigureAwait(false);
+            throw new InvalidOperationException($"Workflow '{workflowId}' is {status.StatusText}, not waiting on a queue: its priority cannot change.");
+        }
+    }
+
+    /// <summary>Changes when a delayed workflow may start.</summary>
+    public async Task SetDelayAsync(string workflowId, DateTimeOffset startAt, CancellationToken cancellationToken)
+    {
+        if (!await Database.SetDelayAsync(workflowId, startAt.ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false))
+        {
+            var status = await GetExistingStatusAsync(workflowId, cancellationToken).ConfigureAwait(false);
+            throw new InvalidOperationException($"Workflow '{workflowId}' is {status.StatusText}, not DELAYED: its start time cannot change.");
+        }
+    }
+
+    /// <summary>Enqueues a workflow by name (for a process that does not run it), as other DBOS clients do.</summary>
+    public async Task<string> EnqueueAsync(EnqueueOptions options, object? input, Type inputType, bool hasInput, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrWhiteSpace(options.WorkflowName);
+        ArgumentException.ThrowIfNullOrWhiteSpace(options.QueueName);
+        StartOptions.ValidateQueueing(options.QueueName, options.Priority, options.Delay);
+        if (options.WorkflowId is { } given && string.IsNullOrWhiteSpace(given))
+        {
+            throw new ArgumentException("A workflow ID, when given, must not be empty.", nameof(options));
+        }
+
+        var workflowId = options.WorkflowId ?? Guid.NewGuid().ToString();
+        var delayed = options.Delay is { } delay && delay > TimeSpan.Zero;
+        var row = new NewWorkflowRow
+        {
+            WorkflowId = workflowId,
+            Status = delayed ? StatusNames.Delayed : StatusNames.Enqueued,
+            Name = options.WorkflowName,
+            QueueName = options.QueueName,
+            ExecutorId = string.Empty,
+            ApplicationVersion = options.ApplicationVersion,
+            ApplicationName = options.ApplicationName ?? ApplicationName,
+            RecoveryAttempts = 0,
+            TimeoutMs = options.Timeout is { } t ? (long)t.TotalMilliseconds : null,
+            CreatorXid = Guid.NewGuid().ToString(),
+            Serialization = Codec.Format,
+            Inputs = Codec.EncodeInputs(input, inputType, hasInput, $"input of workflow '{options.WorkflowName}'"),
+            DeduplicationId = options.DeduplicationId,
+            Priority = options.Priority ?? 0,
+            PartitionKey = options.PartitionKey,
+            DelayUntilEpochMs = delayed ? (Time.GetUtcNow() + options.Delay!.Value).ToUnixTimeMilliseconds() : null,
+        };
+        var started = await Database.StartWorkflowAsync(row, cancellationToken).ConfigureAwait(false);
+        if (!started.Inserted && !string.Equals(started.Name, options.WorkflowName, StringComparison.Ordinal))
+        {
+            throw new WorkflowConflictException(
+                $"Workflow ID '{workflowId}' is already used by workflow '{started.Name}'; it cannot be enqueued as '{options.WorkflowName}'. Nothing was changed.");
+        }
+
+        return workflowId;
+    }
 
     /// <summary>Sends a message from outside a workflow; the idempotency key makes a retried send deliver once.</summary>
     public Task SendAsync<T>(string destinationWorkflowId, T message, string? topic, string? idempotencyKey, CancellationToken cancellationToken)

@@ -95,6 +95,47 @@ internal sealed class NewWorkflowRow
     public required string Serialization { get; init; }
 
     public required string Inputs { get; init; }
+
+    public string? DeduplicationId { get; init; }
+
+    public int Priority { get; init; }
+
+    public string? PartitionKey { get; init; }
+
+    public long? DelayUntilEpochMs { get; init; }
+}
+
+/// <summary>A <c>queues</c> row: a queue's flow control, as registered or as changed since.</summary>
+internal sealed record QueueRecord
+{
+    public required string Name { get; init; }
+
+    public int? Concurrency { get; init; }
+
+    public int? WorkerConcurrency { get; init; }
+
+    public int? RateLimitMax { get; init; }
+
+    public double? RateLimitPeriodSec { get; init; }
+
+    public bool PriorityEnabled { get; init; }
+
+    public bool PartitionQueue { get; init; }
+
+    public int? PartitionConcurrency { get; init; }
+
+    public int? PartitionWorkerConcurrency { get; init; }
+
+    public int? PartitionRateLimitMax { get; init; }
+
+    public double? PartitionRateLimitPeriodSec { get; init; }
+
+    public double PollingIntervalSec { get; init; } = 1.0;
+
+    /// <summary>Whether any limit is shared between processes (so concurrent claims must not both spend it).</summary>
+    public bool HasSharedBudget => Concurrency is not null || RateLimitMax is not null || PartitionConcurrency is not null || PartitionRateLimitMax is not null;
+
+    public bool HasRateLimit => RateLimitMax is not null || PartitionRateLimitMax is not null;
 }
 
 /// <summary>The row a start found or created; <c>Inserted</c> says whether this call created it (and so runs the workflow).</summary>
@@ -122,7 +163,8 @@ internal sealed record ClaimedRow(
     long? DeadlineEpochMs,
     string? Serialization,
     string? ParentWorkflowId,
-    string? Inputs);
+    string? Inputs,
+    string? PartitionKey);
 
 /// <summary>A full <c>workflow_status</c> row as listed.</summary>
 internal sealed record StatusRow
@@ -165,6 +207,10 @@ internal sealed record StatusRow
 
     public int Priority { get; init; }
 
+    public string? QueuePartitionKey { get; init; }
+
+    public long? DelayUntilEpochMs { get; init; }
+
     public string? Serialization { get; init; }
 
     public string? Inputs { get; init; }
@@ -194,6 +240,8 @@ internal sealed record StatusQuery
     public string? ParentWorkflowId { get; init; }
 
     public string? WorkflowIdPrefix { get; init; }
+
+    public string? QueuePartitionKey { get; init; }
 
     public long? CreatedFromEpochMs { get; init; }
 

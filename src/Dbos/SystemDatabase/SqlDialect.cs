@@ -12,6 +12,9 @@ internal abstract class SqlDialect
     /// <summary>Row locking for claims: <c>FOR UPDATE SKIP LOCKED</c> on Postgres; SQLite writers are already serialized.</summary>
     public abstract string ForUpdateSkipLocked { get; }
 
+    /// <summary>Row locking for claims against a budget shared between processes: <c>FOR UPDATE NOWAIT</c> on Postgres.</summary>
+    public abstract string ForUpdateNoWait { get; }
+
     /// <summary>The qualified name of a system table.</summary>
     public abstract string Table(string name);
 
@@ -36,6 +39,8 @@ internal sealed class PostgresDialect(string schema) : SqlDialect
 
     public override string ForUpdateSkipLocked => " FOR UPDATE SKIP LOCKED";
 
+    public override string ForUpdateNoWait => " FOR UPDATE NOWAIT";
+
     public override string InsertionOrder => "ctid";
 
     public override string Table(string name) => quotedSchema + "." + name;
@@ -52,6 +57,8 @@ internal sealed class SqliteDialect : SqlDialect
     public override string NowMs => "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
 
     public override string ForUpdateSkipLocked => string.Empty;
+
+    public override string ForUpdateNoWait => string.Empty;
 
     public override string InsertionOrder => "rowid";
 

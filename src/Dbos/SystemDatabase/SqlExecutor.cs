@@ -47,7 +47,7 @@ internal abstract class SqlExecutor : IAsyncDisposable
     /// Runs <paramref name="work"/> in one transaction: committed when it returns, rolled back when it throws.
     /// On SQLite the work must complete synchronously (every session call does), so it can share a commit with other writers.
     /// </summary>
-    public abstract Task<T> WriteAsync<T>(Func<ISqlSession, CancellationToken, ValueTask<T>> work, CancellationToken cancellationToken);
+    public abstract Task<T> WriteAsync<T>(Func<ISqlSession, CancellationToken, ValueTask<T>> work, CancellationToken cancellationToken, System.Data.IsolationLevel isolation = System.Data.IsolationLevel.ReadCommitted);
 
     /// <summary>Runs read-only work on a connection of its own, outside any write transaction.</summary>
     public abstract Task<T> ReadAsync<T>(Func<ISqlSession, CancellationToken, ValueTask<T>> work, CancellationToken cancellationToken);

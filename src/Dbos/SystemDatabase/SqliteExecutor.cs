@@ -82,7 +82,8 @@ internal sealed class SqliteExecutor : SqlExecutor
         return current;
     }
 
-    public override Task<T> WriteAsync<T>(Func<ISqlSession, CancellationToken, ValueTask<T>> work, CancellationToken cancellationToken)
+    // SQLite write transactions are serializable already (one writer at a time), whatever level is asked for.
+    public override Task<T> WriteAsync<T>(Func<ISqlSession, CancellationToken, ValueTask<T>> work, CancellationToken cancellationToken, System.Data.IsolationLevel isolation = System.Data.IsolationLevel.ReadCommitted)
     {
         var request = new WriteRequest<T>(work, cancellationToken);
         lock (gate)

@@ -15,7 +15,8 @@ internal sealed class SystemDatabase : IAsyncDisposable
     private const string StatusColumns =
         "ws.workflow_uuid, ws.status, ws.name, ws.queue_name, ws.executor_id, ws.application_version, ws.application_name, " +
         "ws.created_at, ws.updated_at, ws.started_at_epoch_ms, ws.completed_at, ws.recovery_attempts, ws.workflow_timeout_ms, " +
-        "ws.workflow_deadline_epoch_ms, ws.parent_workflow_id, ws.forked_from, ws.was_forked_from, ws.deduplication_id, ws.priority, ws.serialization";
+        "ws.workflow_deadline_epoch_ms, ws.parent_workflow_id, ws.forked_from, ws.was_forked_from, ws.deduplication_id, ws.priority, ws.serialization, " +
+        "ws.queue_partition_key, ws.delay_until_epoch_ms";
 
     private const string OperationColumns =
         "function_id, function_name, output, error, child_workflow_id, started_at_epoch_ms, completed_at_epoch_ms, serialization";
@@ -52,8 +53,9 @@ internal sealed class SystemDatabase : IAsyncDisposable
         insertStatusSql =
             $"INSERT INTO {ws} AS ws (workflow_uuid, status, name, class_name, config_name, queue_name, authenticated_user, assumed_role, " +
             "authenticated_roles, executor_id, application_version, application_id, recovery_attempts, workflow_timeout_ms, " +
-            "workflow_deadline_epoch_ms, parent_workflow_id, serialization, creator_xid, owner_xid, application_name) " +
-            "VALUES ($1, $2, $3, NULL, NULL, $4, '', '', '[]', $5, $6, '', $7, $8, $9, $10, $11, $12, $13, $14) " +
+            "workflow_deadline_epoch_ms, parent_workflow_id, serialization, creator_xid, owner_xid, application_name, deduplication_id, priority, " +
+            "queue_partition_key, delay_until_epoch_ms) " +
+            "VALUES ($1, $2, $3, NULL, NULL, $4, '', '', '[]', $5, $6, '', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) " +
             "ON CONFLICT (workflow_uuid) DO UPDATE SET creator_xid = ws.creator_xid " +
             "RETURNING status, name, queue_name, creator_xid, serialization";
         insertInputSql =
@@ -63,7 +65,7 @@ internal sealed class SystemDatabase : IAsyncDisposable
         // Postgres runs both inserts as one statement; the input is written only by the start that created the row.
         startSql =
             $"WITH ins AS ({insertStatusSql}), inp AS (INSERT INTO {d.Table("workflow_input")} (workflow_uuid, inputs) " +
-            "SELECT $1, $15 FROM ins WHERE ins.creator_xid = $12 ON CONFLICT (workflow_uuid) DO NOTHING) " +
+            "SELECT $1, $19 FROM ins WHERE ins.creator_xid = $12 ON CONFLICT (workflow_uuid) DO NOTHING) " +
             "SELECT status, name, queue_name, creator_xid, serialization FROM ins";
 
         recordOperationSql =
@@ -111,20 +113,27 @@ internal sealed class SystemDatabase : IAsyncDisposable
         var args = StartArgs(row);
         object?[] inputArgs = [row.WorkflowId, row.Inputs, row.CreatorXid];
         List<StartRow> rows;
-        if (d.IsPostgres)
+        try
         {
-            rows = await executor.ExecuteQueryAsync(startSql, args, ReadStart, cancellationToken).ConfigureAwait(false);
+            if (d.IsPostgres)
+            {
+                rows = await executor.ExecuteQueryAsync(startSql, args, ReadStart, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                rows = await executor.WriteAsync(
+                    async (session, ct) =>
+                    {
+                        var result = await session.QueryAsync(insertStatusSql, args[..18], ReadStart, ct).ConfigureAwait(false);
+                        await session.ExecuteAsync(insertInputSql, inputArgs, ct).ConfigureAwait(false);
+                        return result;
+                    },
+                    cancellationToken).ConfigureAwait(false);
+            }
         }
-        else
+        catch (Exception ex) when (IsUniqueViolation(ex))
         {
-            rows = await executor.WriteAsync(
-                async (session, ct) =>
-                {
-                    var result = await session.QueryAsync(insertStatusSql, args[..14], ReadStart, ct).ConfigureAwait(false);
-                    await session.ExecuteAsync(insertInputSql, inputArgs, ct).ConfigureAwait(false);
-                    return result;
-                },
-                cancellationToken).ConfigureAwait(false);
+            throw Deduplicated(row);
         }
 
         var r = rows[0];
@@ -135,32 +144,46 @@ internal sealed class SystemDatabase : IAsyncDisposable
     /// Starts a child workflow and records it as the parent's operation <paramref name="functionId"/>, in one transaction.
     /// Returns null when the parent no longer owns its execution (cancelled, or taken over), so nothing was recorded.
     /// </summary>
-    public Task<StartResult?> StartChildWorkflowAsync(NewWorkflowRow child, string parentOwnerXid, int functionId, long nowEpochMs, CancellationToken cancellationToken)
+    public async Task<StartResult?> StartChildWorkflowAsync(NewWorkflowRow child, string parentOwnerXid, int functionId, long nowEpochMs, CancellationToken cancellationToken)
     {
         var startArgs = StartArgs(child);
         var recordArgs = OperationArgs(child.ParentWorkflowId!, functionId, child.Name, null, null, child.WorkflowId, nowEpochMs, nowEpochMs, null, parentOwnerXid);
-        return executor.WriteAsync<StartResult?>(
-            async (session, ct) =>
-            {
-                var recorded = await session.ExecuteAsync(recordOperationSql, recordArgs, ct).ConfigureAwait(false);
-                if (recorded == 0)
+        try
+        {
+            return await executor.WriteAsync<StartResult?>(
+                async (session, ct) =>
                 {
-                    return null;
-                }
+                    var recorded = await session.ExecuteAsync(recordOperationSql, recordArgs, ct).ConfigureAwait(false);
+                    if (recorded == 0)
+                    {
+                        return null;
+                    }
 
-                var rows = await session.QueryAsync(insertStatusSql, startArgs[..14], ReadStart, ct).ConfigureAwait(false);
-                await session.ExecuteAsync(insertInputSql, [child.WorkflowId, child.Inputs, child.CreatorXid], ct).ConfigureAwait(false);
-                var r = rows[0];
-                return new StartResult(r.Creator == child.CreatorXid, r.Status, r.Name, r.Queue, r.Serialization);
-            },
-            cancellationToken);
+                    var rows = await session.QueryAsync(insertStatusSql, startArgs[..18], ReadStart, ct).ConfigureAwait(false);
+                    await session.ExecuteAsync(insertInputSql, [child.WorkflowId, child.Inputs, child.CreatorXid], ct).ConfigureAwait(false);
+                    var r = rows[0];
+                    return new StartResult(r.Creator == child.CreatorXid, r.Status, r.Name, r.Queue, r.Serialization);
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsUniqueViolation(ex))
+        {
+            throw Deduplicated(child);
+        }
     }
+
+    private static bool IsUniqueViolation(Exception ex) =>
+        ex is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation }
+        || ex is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: 2067 or 1555 };
+
+    private static WorkflowDeduplicatedException Deduplicated(NewWorkflowRow row) => new(
+        $"Workflow '{row.WorkflowId}' was not enqueued: a workflow with deduplication ID '{row.DeduplicationId}' is already queued or running on queue '{row.QueueName}'.");
 
     private static object?[] StartArgs(NewWorkflowRow row) =>
     [
         row.WorkflowId, row.Status, row.Name, row.QueueName, row.ExecutorId, row.ApplicationVersion, row.RecoveryAttempts,
         row.TimeoutMs, row.DeadlineEpochMs, row.ParentWorkflowId, row.Serialization, row.CreatorXid, row.OwnerXid,
-        row.ApplicationName, row.Inputs,
+        row.ApplicationName, row.DeduplicationId, row.Priority, row.PartitionKey, row.DelayUntilEpochMs, row.Inputs,
     ];
 
     private static StartRow ReadStart(DbDataReader r) =>
@@ -253,46 +276,220 @@ internal sealed class SystemDatabase : IAsyncDisposable
             static r => r.GetString(0),
             cancellationToken);
 
+    /// <summary>What a process knows when it claims from a queue: who it is, what it can run, and what it already runs.</summary>
+    internal sealed record ClaimContext(
+        string OwnerXid,
+        string ExecutorId,
+        string ApplicationVersion,
+        string[] WorkflowNames,
+        int MaxBatch,
+        int LocalRunning,
+        int PartitionLocalRunning);
+
     /// <summary>
-    /// Claims up to <paramref name="limit"/> enqueued workflows of <paramref name="queueName"/> that this process can run,
-    /// oldest first within a priority: they become PENDING, owned by <paramref name="ownerXid"/>, and count a recovery attempt.
+    /// Claims the workflows of <paramref name="queue"/> (of one partition, if given) that every limit allows to start now,
+    /// lowest priority number first, then oldest first: they become PENDING, owned by the claim's owner token, and count
+    /// a recovery attempt. Limits shared between processes are counted and spent in one transaction that a concurrent
+    /// claim makes fail (Postgres: repeatable read or serializable, with NOWAIT row locks) rather than overspend; such a
+    /// contended claim returns nothing, to be retried.
     /// </summary>
-    public async Task<List<ClaimedRow>> ClaimAsync(
-        string queueName, string ownerXid, string executorId, string applicationVersion, string[] names, int limit, CancellationToken cancellationToken)
+    public async Task<List<ClaimedRow>> ClaimAsync(QueueRecord queue, string? partitionKey, ClaimContext claim, CancellationToken cancellationToken)
     {
         var ws = d.Table("workflow_status");
+        var scope = "(application_name = $3 OR application_name IS NULL)";
+        var partitionFilter = partitionKey is null ? string.Empty : " AND queue_partition_key = $4";
+        var countRateSql =
+            $"SELECT COUNT(*) FROM {ws} WHERE queue_name = $1 AND rate_limited = TRUE AND status NOT IN ('ENQUEUED', 'DELAYED') " +
+            $"AND started_at_epoch_ms > {d.NowMs} - $2 AND {scope}";
+        var countPendingSql = $"SELECT COUNT(*) FROM {ws} WHERE queue_name = $1 AND status = 'PENDING' AND (application_name = $2 OR application_name IS NULL)";
+        var lockMode = queue.HasSharedBudget ? d.ForUpdateNoWait : d.ForUpdateSkipLocked;
+        var selectSql =
+            $"SELECT workflow_uuid FROM {ws} WHERE status = 'ENQUEUED' AND queue_name = $1 AND (application_version = $2 OR application_version IS NULL) " +
+            $"AND {scope}{partitionFilter} AND {d.InList("name", 5)} ORDER BY priority, created_at LIMIT $6{lockMode}";
+        if (partitionKey is null)
+        {
+            // Without a partition the parameters are renumbered, so none goes unused (Postgres cannot type an unused one).
+            selectSql = selectSql.Replace("$5", "$4", StringComparison.Ordinal).Replace("$6", "$5", StringComparison.Ordinal);
+        }
+
         var claimSql =
             $"UPDATE {ws} SET status = 'PENDING', owner_xid = $1, executor_id = $2, application_version = $3, started_at_epoch_ms = {d.NowMs}, " +
-            $"application_name = COALESCE(application_name, $4), recovery_attempts = recovery_attempts + 1, updated_at = {d.NowMs}, " +
+            $"rate_limited = $6, application_name = COALESCE(application_name, $4), recovery_attempts = recovery_attempts + 1, updated_at = {d.NowMs}, " +
             "workflow_deadline_epoch_ms = CASE WHEN workflow_timeout_ms IS NOT NULL AND workflow_deadline_epoch_ms IS NULL " +
             $"THEN {d.NowMs} + workflow_timeout_ms ELSE workflow_deadline_epoch_ms END " +
-            $"WHERE workflow_uuid IN (SELECT workflow_uuid FROM {ws} WHERE status = 'ENQUEUED' AND queue_name = $5 " +
-            "AND (application_version = $3 OR application_version IS NULL) AND (application_name = $4 OR application_name IS NULL) " +
-            $"AND {d.InList("name", 6)} ORDER BY priority, created_at LIMIT $7{d.ForUpdateSkipLocked}) AND status = 'ENQUEUED' " +
-            "RETURNING workflow_uuid, name, recovery_attempts, workflow_deadline_epoch_ms, serialization, parent_workflow_id";
+            $"WHERE {d.InList("workflow_uuid", 5)} AND status = 'ENQUEUED' AND (application_name = $4 OR application_name IS NULL) " +
+            "RETURNING workflow_uuid, name, recovery_attempts, workflow_deadline_epoch_ms, serialization, parent_workflow_id, queue_partition_key";
         var inputsSql =
             $"SELECT ws.workflow_uuid, COALESCE(wi.inputs, ws.inputs) FROM {ws} ws LEFT JOIN {d.Table("workflow_input")} wi " +
             $"ON wi.workflow_uuid = ws.workflow_uuid WHERE {d.InList("ws.workflow_uuid", 1)}";
-        return await executor.WriteAsync(
-            async (session, ct) =>
-            {
-                var claimed = await session.QueryAsync(
-                    claimSql,
-                    [ownerXid, executorId, applicationVersion, applicationName, queueName, names, limit],
-                    static r => new ClaimedRow(r.GetString(0), r.GetString(1), r.GetInt64(2), NullableLong(r, 3), NullableString(r, 4), NullableString(r, 5), null),
-                    ct).ConfigureAwait(false);
-                if (claimed.Count == 0)
-                {
-                    return claimed;
-                }
 
-                var ids = claimed.Select(c => c.WorkflowId).ToArray();
-                var inputs = (await session.QueryAsync(inputsSql, [ids], static r => (r.GetString(0), NullableString(r, 1)), ct).ConfigureAwait(false))
-                    .ToDictionary(p => p.Item1, p => p.Item2, StringComparer.Ordinal);
-                return claimed.Select(c => c with { Inputs = inputs.GetValueOrDefault(c.WorkflowId) }).ToList();
+        async ValueTask<long> CountAsync(ISqlSession session, string sql, object?[] args, bool partitionScoped, CancellationToken ct)
+        {
+            if (partitionScoped)
+            {
+                sql += $" AND queue_partition_key = ${args.Length + 1}";
+                args = [.. args, partitionKey];
+            }
+
+            var rows = await session.QueryAsync(sql, args, static r => Convert.ToInt64(r.GetValue(0), System.Globalization.CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+            return rows[0];
+        }
+
+        static long Periodms(double? seconds) => (long)Math.Ceiling((seconds ?? 0) * 1000);
+
+        var isolation = !queue.HasSharedBudget ? System.Data.IsolationLevel.ReadCommitted
+            : partitionKey is not null && (queue.Concurrency is not null || queue.RateLimitMax is not null) ? System.Data.IsolationLevel.Serializable
+            : System.Data.IsolationLevel.RepeatableRead;
+        try
+        {
+            return await executor.WriteAsync(
+                async (session, ct) =>
+                {
+                    long budget = claim.MaxBatch;
+                    if (queue.WorkerConcurrency is { } worker)
+                    {
+                        budget = Math.Min(budget, worker - claim.LocalRunning);
+                    }
+
+                    if (partitionKey is not null && queue.PartitionWorkerConcurrency is { } partitionWorker)
+                    {
+                        budget = Math.Min(budget, partitionWorker - claim.PartitionLocalRunning);
+                    }
+
+                    if (budget > 0 && queue.RateLimitMax is { } rate)
+                    {
+                        budget = Math.Min(budget, rate - await CountAsync(session, countRateSql, [queue.Name, Periodms(queue.RateLimitPeriodSec), applicationName], false, ct).ConfigureAwait(false));
+                    }
+
+                    if (budget > 0 && partitionKey is not null && queue.PartitionRateLimitMax is { } partitionRate)
+                    {
+                        budget = Math.Min(budget, partitionRate - await CountAsync(session, countRateSql, [queue.Name, Periodms(queue.PartitionRateLimitPeriodSec), applicationName], true, ct).ConfigureAwait(false));
+                    }
+
+                    if (budget > 0 && queue.Concurrency is { } concurrency)
+                    {
+                        budget = Math.Min(budget, concurrency - await CountAsync(session, countPendingSql, [queue.Name, applicationName], false, ct).ConfigureAwait(false));
+                    }
+
+                    if (budget > 0 && partitionKey is not null && queue.PartitionConcurrency is { } partitionConcurrency)
+                    {
+                        budget = Math.Min(budget, partitionConcurrency - await CountAsync(session, countPendingSql, [queue.Name, applicationName], true, ct).ConfigureAwait(false));
+                    }
+
+                    if (budget <= 0)
+                    {
+                        return [];
+                    }
+
+                    object?[] selectArgs = partitionKey is null
+                        ? [queue.Name, claim.ApplicationVersion, applicationName, claim.WorkflowNames, budget]
+                        : [queue.Name, claim.ApplicationVersion, applicationName, partitionKey, claim.WorkflowNames, budget];
+                    var ids = (await session.QueryAsync(
+                        selectSql,
+                        selectArgs,
+                        static r => r.GetString(0),
+                        ct).ConfigureAwait(false)).ToArray();
+                    if (ids.Length == 0)
+                    {
+                        return [];
+                    }
+
+                    var claimed = await session.QueryAsync(
+                        claimSql,
+                        [claim.OwnerXid, claim.ExecutorId, claim.ApplicationVersion, applicationName, ids, queue.HasRateLimit],
+                        static r => new ClaimedRow(r.GetString(0), r.GetString(1), r.GetInt64(2), NullableLong(r, 3), NullableString(r, 4), NullableString(r, 5), null, NullableString(r, 6)),
+                        ct).ConfigureAwait(false);
+                    var inputs = (await session.QueryAsync(inputsSql, [claimed.Select(c => c.WorkflowId).ToArray()], static r => (r.GetString(0), NullableString(r, 1)), ct).ConfigureAwait(false))
+                        .ToDictionary(p => p.Item1, p => p.Item2, StringComparer.Ordinal);
+                    return claimed.Select(c => c with { Inputs = inputs.GetValueOrDefault(c.WorkflowId) }).ToList();
+                },
+                cancellationToken,
+                isolation).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected)
+        {
+            // Another process claimed from the same queue at the same moment; its claim stands, this one retries.
+            return [];
+        }
+    }
+
+    /// <summary>Records a queue's flow control in the queues table (claiming an unowned row; another application's row is left alone).</summary>
+    public Task UpsertQueueAsync(QueueRecord queue, long nowEpochMs, CancellationToken cancellationToken) =>
+        executor.ExecuteAsync(
+            $"INSERT INTO {d.Table("queues")} AS q (name, concurrency, worker_concurrency, rate_limit_max, rate_limit_period_sec, priority_enabled, partition_queue, " +
+            "partition_concurrency, partition_worker_concurrency, partition_rate_limit_max, partition_rate_limit_period_sec, polling_interval_sec, updated_at, application_name) " +
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) " +
+            "ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency, worker_concurrency = excluded.worker_concurrency, " +
+            "rate_limit_max = excluded.rate_limit_max, rate_limit_period_sec = excluded.rate_limit_period_sec, priority_enabled = excluded.priority_enabled, " +
+            "partition_queue = excluded.partition_queue, partition_concurrency = excluded.partition_concurrency, " +
+            "partition_worker_concurrency = excluded.partition_worker_concurrency, partition_rate_limit_max = excluded.partition_rate_limit_max, " +
+            "partition_rate_limit_period_sec = excluded.partition_rate_limit_period_sec, polling_interval_sec = excluded.polling_interval_sec, " +
+            "updated_at = excluded.updated_at, application_name = COALESCE(q.application_name, excluded.application_name) " +
+            "WHERE q.application_name IS NULL OR q.application_name = excluded.application_name",
+            [queue.Name, queue.Concurrency, queue.WorkerConcurrency, queue.RateLimitMax, queue.RateLimitPeriodSec, queue.PriorityEnabled, queue.PartitionQueue,
+                queue.PartitionConcurrency, queue.PartitionWorkerConcurrency, queue.PartitionRateLimitMax, queue.PartitionRateLimitPeriodSec, queue.PollingIntervalSec,
+                nowEpochMs, applicationName],
+            cancellationToken);
+
+    /// <summary>A queue's flow control as the queues table has it now.</summary>
+    public async Task<QueueRecord?> GetQueueAsync(string name, CancellationToken cancellationToken)
+    {
+        var rows = await executor.QueryAsync(
+            "SELECT name, concurrency, worker_concurrency, rate_limit_max, rate_limit_period_sec, priority_enabled, partition_queue, partition_concurrency, " +
+            $"partition_worker_concurrency, partition_rate_limit_max, partition_rate_limit_period_sec, polling_interval_sec FROM {d.Table("queues")} WHERE name = $1",
+            [name],
+            static r => new QueueRecord
+            {
+                Name = r.GetString(0),
+                Concurrency = NullableInt(r, 1),
+                WorkerConcurrency = NullableInt(r, 2),
+                RateLimitMax = NullableInt(r, 3),
+                RateLimitPeriodSec = r.IsDBNull(4) ? null : r.GetDouble(4),
+                PriorityEnabled = r.GetBoolean(5),
+                PartitionQueue = r.GetBoolean(6),
+                PartitionConcurrency = NullableInt(r, 7),
+                PartitionWorkerConcurrency = NullableInt(r, 8),
+                PartitionRateLimitMax = NullableInt(r, 9),
+                PartitionRateLimitPeriodSec = r.IsDBNull(10) ? null : r.GetDouble(10),
+                PollingIntervalSec = r.GetDouble(11),
             },
             cancellationToken).ConfigureAwait(false);
+        return rows.Count == 0 ? null : rows[0];
     }
+
+    private static int? NullableInt(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetInt32(i);
+
+    /// <summary>Moves this application's delayed workflows of a queue whose delay has passed to ENQUEUED.</summary>
+    public Task<int> ReleaseDelayedAsync(string queueName, long nowEpochMs, CancellationToken cancellationToken) =>
+        executor.ExecuteAsync(
+            $"UPDATE {d.Table("workflow_status")} SET status = 'ENQUEUED', updated_at = {d.NowMs}, " +
+            "deduplication_id = CASE WHEN is_debounced THEN NULL ELSE deduplication_id END " +
+            "WHERE status = 'DELAYED' AND queue_name = $1 AND delay_until_epoch_ms <= $2 AND (application_name = $3 OR application_name IS NULL)",
+            [queueName, nowEpochMs, applicationName],
+            cancellationToken);
+
+    /// <summary>The partition keys that have enqueued workflows on a queue.</summary>
+    public Task<List<string>> ListPartitionsAsync(string queueName, CancellationToken cancellationToken) =>
+        executor.QueryAsync(
+            $"SELECT DISTINCT queue_partition_key FROM {d.Table("workflow_status")} WHERE queue_name = $1 AND status = 'ENQUEUED' " +
+            "AND queue_partition_key IS NOT NULL AND (application_name = $2 OR application_name IS NULL)",
+            [queueName, applicationName],
+            static r => r.GetString(0),
+            cancellationToken);
+
+    /// <summary>Changes the priority of a workflow still waiting on its queue. Returns whether it was waiting.</summary>
+    public async Task<bool> SetPriorityAsync(string workflowId, int priority, CancellationToken cancellationToken) =>
+        await executor.ExecuteAsync(
+            $"UPDATE {d.Table("workflow_status")} SET priority = $2, updated_at = {d.NowMs} WHERE workflow_uuid = $1 AND status IN ('ENQUEUED', 'DELAYED')",
+            [workflowId, priority],
+            cancellationToken).ConfigureAwait(false) == 1;
+
+    /// <summary>Changes when a delayed workflow may start. Returns whether it was delayed.</summary>
+    public async Task<bool> SetDelayAsync(string workflowId, long delayUntilEpochMs, CancellationToken cancellationToken) =>
+        await executor.ExecuteAsync(
+            $"UPDATE {d.Table("workflow_status")} SET delay_until_epoch_ms = $2, updated_at = {d.NowMs} WHERE workflow_uuid = $1 AND status = 'DELAYED'",
+            [workflowId, delayUntilEpochMs],
+            cancellationToken).ConfigureAwait(false) == 1;
 
     /// <summary>Marks a claimed workflow as having used up its recovery attempts.</summary>
     public Task<int> DeadLetterAsync(string workflowId, CancellationToken cancellationToken) =>
@@ -518,6 +715,11 @@ internal sealed class SystemDatabase : IAsyncDisposable
             Add("ws.workflow_uuid LIKE $?", EscapeLike(query.WorkflowIdPrefix) + "%");
         }
 
+        if (query.QueuePartitionKey is not null)
+        {
+            Add("ws.queue_partition_key = $?", query.QueuePartitionKey);
+        }
+
         if (query.CreatedFromEpochMs is { } from)
         {
             Add("ws.created_at >= $?", from);
@@ -583,9 +785,11 @@ internal sealed class SystemDatabase : IAsyncDisposable
         DeduplicationId = NullableString(r, 17),
         Priority = r.GetInt32(18),
         Serialization = NullableString(r, 19),
-        Inputs = NullableString(r, 20),
-        Output = NullableString(r, 21),
-        Error = NullableString(r, 22),
+        QueuePartitionKey = NullableString(r, 20),
+        DelayUntilEpochMs = NullableLong(r, 21),
+        Inputs = NullableString(r, 22),
+        Output = NullableString(r, 23),
+        Error = NullableString(r, 24),
     };
 
     private static string? NullableString(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);

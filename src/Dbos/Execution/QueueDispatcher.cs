@@ -1,0 +1,231 @@
+using System.Collections.Concurrent;
+using Dbos.Internal;
+using Dbos.SystemDatabase;
+
+namespace Dbos.Execution;
+
+/// <summary>A queue this process knows: its flow control (as last read from the queues table) and its local runs.</summary>
+internal sealed class QueueState(string name, QueueRecord record, bool persisted)
+{
+    private readonly ConcurrentDictionary<string, int> partitionRunning = new(StringComparer.Ordinal);
+    private TaskCompletionSource signal = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int running;
+
+    public string Name { get; } = name;
+
+    /// <summary>The flow control in force; re-read from the queues table from time to time, so changes made at runtime apply.</summary>
+    public QueueRecord Record { get; set; } = record;
+
+    /// <summary>Whether the queue lives in the queues table (every user queue; not the internal one).</summary>
+    public bool Persisted { get; } = persisted;
+
+    public long ConfigReadAtMs { get; set; }
+
+    public Task Signal => Volatile.Read(ref signal).Task;
+
+    public int Running => Volatile.Read(ref running);
+
+    public int PartitionRunning(string? partition) => partition is null ? 0 : partitionRunning.GetValueOrDefault(partition);
+
+    /// <summary>Wakes the queue's dispatcher (a local enqueue, or a slot freed by a finished run).</summary>
+    public void Wake() => Interlocked.Exchange(ref signal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+
+    public void Started(string? partition)
+    {
+        Interlocked.Increment(ref running);
+        if (partition is not null)
+        {
+            partitionRunning.AddOrUpdate(partition, 1, static (_, n) => n + 1);
+        }
+    }
+
+    public void Finished(string? partition)
+    {
+        Interlocked.Decrement(ref running);
+        if (partition is not null)
+        {
+            partitionRunning.AddOrUpdate(partition, 0, static (_, n) => n - 1);
+        }
+
+        Wake();
+    }
+}
+
+/// <summary>
+/// Takes work from the queues this process listens to: one loop per queue, so a busy queue never starves another.
+/// A loop claims everything the queue's limits allow, runs it, and claims again at once while it finds work; when the
+/// queue is idle it backs off up to the queue's polling interval, and is woken early by a local enqueue or a finished run.
+/// </summary>
+internal sealed class QueueDispatcher : IAsyncDisposable
+{
+    private const int MaxBatch = 500;
+    private static readonly TimeSpan FastestPoll = TimeSpan.FromMilliseconds(10);
+    private static readonly TimeSpan ConfigRefresh = TimeSpan.FromSeconds(5);
+
+    private readonly WorkflowEngine engine;
+    private readonly Dictionary<string, QueueState> queues = new(StringComparer.Ordinal);
+    private readonly List<Task> loops = [];
+    private readonly CancellationTokenSource stop = new();
+
+    public QueueDispatcher(WorkflowEngine engine, TimeSpan internalPollingInterval)
+    {
+        this.engine = engine;
+        queues.Add(StatusNames.InternalQueue, new QueueState(
+            StatusNames.InternalQueue,
+            new QueueRecord { Name = StatusNames.InternalQueue, PollingIntervalSec = internalPollingInterval.TotalSeconds },
+            persisted: false));
+    }
+
+    public IEnumerable<QueueState> Queues => queues.Values;
+
+    public QueueState Register(string name, QueueOptions options)
+    {
+        if (name.StartsWith("_dbos", StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"Queue name '{name}' is reserved: names starting with '_dbos' belong to DBOS's internal queues.", nameof(name));
+        }
+
+        if (queues.ContainsKey(name))
+        {
+            throw new InvalidOperationException($"A queue named '{name}' is already registered.");
+        }
+
+        var state = new QueueState(name, ToRecord(name, options), persisted: true);
+        queues.Add(name, state);
+        return state;
+    }
+
+    public QueueState? Find(string name) => queues.GetValueOrDefault(name);
+
+    private static QueueRecord ToRecord(string name, QueueOptions options) => new()
+    {
+        Name = name,
+        Concurrency = options.Concurrency,
+        WorkerConcurrency = options.WorkerConcurrency,
+        RateLimitMax = options.RateLimit?.Limit,
+        RateLimitPeriodSec = options.RateLimit?.Period.TotalSeconds,
+        PriorityEnabled = options.PriorityEnabled,
+        PartitionQueue = options.Partitioned,
+        PartitionConcurrency = options.PartitionConcurrency,
+        PartitionWorkerConcurrency = options.PartitionWorkerConcurrency,
+        PartitionRateLimitMax = options.PartitionRateLimit?.Limit,
+        PartitionRateLimitPeriodSec = options.PartitionRateLimit?.Period.TotalSeconds,
+        PollingIntervalSec = options.PollingInterval.TotalSeconds,
+    };
+
+    /// <summary>Records the registered queues in the queues table and starts a loop for each queue listened to.</summary>
+    public async Task StartAsync(IReadOnlyList<string>? listenQueues, CancellationToken cancellationToken)
+    {
+        foreach (var name in listenQueues ?? [])
+        {
+            if (!queues.ContainsKey(name))
+            {
+                throw new DbosConfigurationException($"DbosConfig.ListenQueues names the queue '{name}', which is not registered; register it with RegisterQueue.");
+            }
+        }
+
+        var now = engine.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        foreach (var queue in queues.Values.Where(q => q.Persisted))
+        {
+            await engine.Database.UpsertQueueAsync(queue.Record, now, cancellationToken).ConfigureAwait(false);
+            queue.ConfigReadAtMs = now;
+        }
+
+        foreach (var queue in queues.Values.Where(q => !q.Persisted || listenQueues is null || listenQueues.Contains(q.Name)))
+        {
+            loops.Add(Task.Run(() => LoopAsync(queue, stop.Token), CancellationToken.None));
+        }
+    }
+
+    private async Task LoopAsync(QueueState queue, CancellationToken cancellationToken)
+    {
+        var idle = FastestPoll;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var signal = queue.Signal;
+            var claimed = 0;
+            try
+            {
+                claimed = await DispatchOnceAsync(queue, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                Log.BackgroundFailure(engine.Logger, $"dispatching queue {queue.Name}", ex);
+            }
+
+            if (claimed > 0)
+            {
+                idle = FastestPoll;
+                continue;
+            }
+
+            var ceiling = TimeSpan.FromSeconds(Math.Max(queue.Record.PollingIntervalSec, FastestPoll.TotalSeconds));
+            idle = idle * 2 < ceiling ? idle * 2 : ceiling;
+            try
+            {
+                await Task.WhenAny(signal, Task.Delay(idle, engine.Time, cancellationToken)).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>One round on a queue: refresh its configuration if due, release due delayed workflows, claim and run what the limits allow.</summary>
+    private async Task<int> DispatchOnceAsync(QueueState queue, CancellationToken cancellationToken)
+    {
+        var now = engine.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        if (queue.Persisted && now - queue.ConfigReadAtMs >= ConfigRefresh.TotalMilliseconds)
+        {
+            queue.Record = await engine.Database.GetQueueAsync(queue.Name, cancellationToken).ConfigureAwait(false) ?? queue.Record;
+            queue.ConfigReadAtMs = now;
+        }
+
+        await engine.Database.ReleaseDelayedAsync(queue.Name, now, cancellationToken).ConfigureAwait(false);
+        if (!queue.Record.PartitionQueue)
+        {
+            return await ClaimAndRunAsync(queue, null, cancellationToken).ConfigureAwait(false);
+        }
+
+        var claimed = 0;
+        foreach (var partition in await engine.Database.ListPartitionsAsync(queue.Name, cancellationToken).ConfigureAwait(false))
+        {
+            claimed += await ClaimAndRunAsync(queue, partition, cancellationToken).ConfigureAwait(false);
+        }
+
+        return claimed;
+    }
+
+    private async Task<int> ClaimAndRunAsync(QueueState queue, string? partition, CancellationToken cancellationToken)
+    {
+        if (engine.WorkflowNames.Length == 0)
+        {
+            return 0;
+        }
+
+        var owner = Guid.NewGuid().ToString();
+        var context = new SystemDatabase.SystemDatabase.ClaimContext(
+            owner, engine.ExecutorId, engine.ApplicationVersion, engine.WorkflowNames, MaxBatch, queue.Running, queue.PartitionRunning(partition));
+        var claimed = await engine.Database.ClaimAsync(queue.Record, partition, context, cancellationToken).ConfigureAwait(false);
+        foreach (var row in claimed)
+        {
+            await engine.RunClaimedAsync(row, owner, queue).ConfigureAwait(false);
+        }
+
+        return claimed.Count;
+    }
+
+    public void Wake(string queueName) => Find(queueName)?.Wake();
+
+    public async ValueTask DisposeAsync()
+    {
+        await stop.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(loops).ConfigureAwait(false);
+        stop.Dispose();
+    }
+}
