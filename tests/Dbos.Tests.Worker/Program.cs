@@ -7,6 +7,7 @@
 //   await <id>            launch (recovering pending work), wait for workflow <id>, print its result
 //   resume <id>           launch, resume workflow <id>, print its result
 //   which-db              launch with the default configuration and print the system database in use
+//   serve                 launch and run queued workflows until killed (queues: global2, perworker1, rated, partitioned)
 // Environment:
 //   DBOS_TEST_URL, DBOS_TEST_SCHEMA   the system database (unset: DBOS_SYSTEM_DATABASE_URL or the default)
 //   DBOS_TEST_LEDGER                  the file each step appends to
@@ -106,6 +107,21 @@ var mailbox = dbos.RegisterWorkflow("mailbox", async (WorkflowContext ctx, int c
     return string.Join("+", received);
 });
 
+// Queues for the multi-process tests. Every queued task records when it ran, by which executor, in the ledger.
+dbos.RegisterQueue("global2", new QueueOptions { Concurrency = 2, PollingInterval = TimeSpan.FromMilliseconds(100) });
+dbos.RegisterQueue("perworker1", new QueueOptions { WorkerConcurrency = 1, PollingInterval = TimeSpan.FromMilliseconds(100) });
+dbos.RegisterQueue("rated", new QueueOptions { RateLimit = new RateLimit(5, TimeSpan.FromSeconds(2)), PollingInterval = TimeSpan.FromMilliseconds(100) });
+var executor = Environment.GetEnvironmentVariable("DBOS__VMID") ?? "local";
+var work = dbos.RegisterStep("work", async (int milliseconds, CancellationToken ct) =>
+{
+    var id = DbosApp.CurrentWorkflowId;
+    Note($"start {id} {executor}");
+    await Task.Delay(milliseconds, ct);
+    Note($"end {id} {executor}");
+    return milliseconds;
+});
+dbos.RegisterWorkflow("queued-task", async (WorkflowContext ctx, int milliseconds) => await work.RunAsync(milliseconds));
+
 await dbos.LaunchAsync();
 Console.WriteLine($"database {dbos.SystemDatabase}");
 
@@ -144,6 +160,11 @@ try
                 Console.WriteLine($"result {result.GetRawText()}");
                 break;
             }
+
+        case "serve":
+            Console.WriteLine("serving");
+            await Task.Delay(TimeSpan.FromMinutes(5));
+            break;
 
         case "which-db":
             Console.WriteLine($"result {JsonSerializer.Serialize(await fourSteps.RunAsync("which-db"))}");

@@ -25,6 +25,9 @@ public sealed class DbosApp : IAsyncDisposable
         engine = new WorkflowEngine(config, database, new ValueCodec(config.Serializer ?? PortableJsonSerializer.Default), time, logger, executorId);
     }
 
+    /// <summary>The ID of the workflow running on this async flow (also inside its steps), or null outside workflows.</summary>
+    public static string? CurrentWorkflowId => WorkflowExecution.CurrentWorkflowId;
+
     /// <summary>The configuration this application was created with.</summary>
     public DbosConfig Config { get; }
 

@@ -19,6 +19,7 @@ internal sealed class ExecutionSupersededException(string workflowId, string rea
 internal sealed class WorkflowExecution : WorkflowContext
 {
     private static readonly AsyncLocal<WorkflowExecution?> Ambient = new();
+    private static readonly AsyncLocal<string?> AmbientStepWorkflowId = new();
 
     private readonly WorkflowEngine engine;
     private readonly IReadOnlyDictionary<int, OperationRow>? recorded;
@@ -46,6 +47,9 @@ internal sealed class WorkflowExecution : WorkflowContext
 
     /// <summary>The workflow running on this async flow (null inside steps and outside workflows).</summary>
     public static new WorkflowExecution? Current => Ambient.Value;
+
+    /// <summary>The ID of the workflow running on this async flow, also inside its steps.</summary>
+    public static string? CurrentWorkflowId => Ambient.Value?.WorkflowId ?? AmbientStepWorkflowId.Value;
 
     public WorkflowRegistration Registration { get; }
 
@@ -250,9 +254,10 @@ internal sealed class WorkflowExecution : WorkflowContext
     }
 
     /// <summary>Runs code outside the workflow's ambient context, so steps called from it run plainly.</summary>
-    private static async Task<T> InvokeOutsideWorkflowAsync<T>(Func<CancellationToken, Task<T>> function, CancellationToken cancellationToken)
+    private async Task<T> InvokeOutsideWorkflowAsync<T>(Func<CancellationToken, Task<T>> function, CancellationToken cancellationToken)
     {
         Ambient.Value = null;
+        AmbientStepWorkflowId.Value = WorkflowId;
         return await function(cancellationToken).ConfigureAwait(false);
     }
 
