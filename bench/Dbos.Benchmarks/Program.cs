@@ -26,16 +26,19 @@ var workflowsPerRound = smoke ? 5 : 150;
 
 var results = new List<Row>();
 var latencies = new List<LatencyRow>();
+var throughputs = new List<ThroughputRow>();
 if (backend is "sqlite" or "both")
 {
     results.AddRange(await MeasureAsync("SQLite (WAL, synchronous=NORMAL)", await SqliteTarget.CreateAsync()));
     latencies.AddRange(await MeasureLatencyAsync("SQLite", await SqliteTarget.CreateAsync()));
+    throughputs.Add(await MeasureQueueAsync("SQLite", await SqliteTarget.CreateAsync()));
 }
 
 if (backend is "postgres" or "both")
 {
     results.AddRange(await MeasureAsync("Postgres", await PostgresTarget.CreateAsync(postgresServer.TrimEnd('/'))));
     latencies.AddRange(await MeasureLatencyAsync("Postgres", await PostgresTarget.CreateAsync(postgresServer.TrimEnd('/'))));
+    throughputs.Add(await MeasureQueueAsync("Postgres", await PostgresTarget.CreateAsync(postgresServer.TrimEnd('/'))));
 }
 
 Console.WriteLine();
@@ -50,6 +53,13 @@ Console.WriteLine($"{"backend",-10} {"message sent from",-48} {"median (ms)",12}
 foreach (var row in latencies)
 {
     Console.WriteLine($"{row.Backend,-10} {row.Sender,-48} {row.MedianMs,12:0.00} {row.P99Ms,10:0.00} {row.Samples,8}");
+}
+
+Console.WriteLine();
+Console.WriteLine($"{"backend",-10} {"queued 1-step workflows, one process",-44} {"raw commits/s",14} {"workflows/s",12} {"ratio",8}");
+foreach (var row in throughputs)
+{
+    Console.WriteLine($"{row.Backend,-10} {$"{row.Workflows} enqueued by {row.Writers} writers",-44} {row.RawPerSecond,14:0} {row.WorkflowsPerSecond,12:0} {row.WorkflowsPerSecond / row.RawPerSecond,8:0.00}");
 }
 
 Console.WriteLine();
@@ -174,6 +184,49 @@ async Task<List<LatencyRow>> MeasureLatencyAsync(string name, Target target)
     }
 }
 
+async Task<ThroughputRow> MeasureQueueAsync(string name, Target target)
+{
+    await using (target)
+    {
+        const int writers = 16;
+        var count = smoke ? 50 : 3000;
+        await using var dbos = DbosApp.Create(new DbosConfig { Name = "queue-bench", SystemDatabaseUrl = target.SystemDatabaseUrl, ApplicationVersion = "bench" });
+        dbos.RegisterQueue("bench-queue", new QueueOptions { PollingInterval = TimeSpan.FromMilliseconds(50) });
+        var step = dbos.RegisterStep("work", (int i, CancellationToken _) => Task.FromResult(i + 1));
+        var oneStep = dbos.RegisterWorkflow("one-step", (WorkflowContext ctx, int i) => step.RunAsync(i));
+        await dbos.LaunchAsync();
+
+        // The raw commit rate with as many concurrent writers as enqueue below.
+        var rawWatch = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, writers).Select(async _ =>
+        {
+            for (var i = 0; i < count / writers; i++)
+            {
+                await target.InsertAsync();
+            }
+        }));
+        var rawPerSecond = count / writers * writers / rawWatch.Elapsed.TotalSeconds;
+
+        var watch = Stopwatch.StartNew();
+        var handles = new WorkflowHandle<int>[count];
+        await Task.WhenAll(Enumerable.Range(0, writers).Select(async w =>
+        {
+            for (var i = w; i < count; i += writers)
+            {
+                handles[i] = await oneStep.StartAsync(i, new StartOptions { Queue = "bench-queue" });
+            }
+        }));
+        foreach (var handle in handles)
+        {
+            await handle.GetResultAsync();
+        }
+
+        var perSecond = count / watch.Elapsed.TotalSeconds;
+        Console.Error.WriteLine($"{name} queue: {perSecond:0} workflows/s end to end, raw {rawPerSecond:0} commits/s");
+        return new ThroughputRow(name, count, writers, rawPerSecond, perSecond);
+    }
+}
+
 static double Percentile(List<double> sorted, double p) => sorted.Count == 0 ? double.NaN : sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
 
 static async Task<double> TimeAsync<T>(int count, Func<int, Task<T>> operation)
@@ -194,6 +247,8 @@ static double Median(List<double> values)
 }
 
 internal sealed record Row(string Backend, string Measure, double RawMicros, double OursMicros);
+
+internal sealed record ThroughputRow(string Backend, int Workflows, int Writers, double RawPerSecond, double WorkflowsPerSecond);
 
 internal sealed record LatencyRow(string Backend, string Sender, double MedianMs, double P99Ms, int Samples);
 

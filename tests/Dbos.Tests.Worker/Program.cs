@@ -25,11 +25,17 @@ var ledger = Environment.GetEnvironmentVariable("DBOS_TEST_LEDGER");
 var blockAfter = int.TryParse(Environment.GetEnvironmentVariable("DBOS_TEST_BLOCK_AFTER"), out var n) ? n : -1;
 var noCrash = Environment.GetEnvironmentVariable("DBOS_TEST_NO_CRASH") == "1";
 
+// Appends are serialized within the process (File.AppendAllText is not atomic between threads); tests that run several
+// workers at once give each its own ledger.
+var ledgerLock = new object();
 void Note(string line)
 {
     if (ledger is not null)
     {
-        File.AppendAllText(ledger, line + Environment.NewLine);
+        lock (ledgerLock)
+        {
+            File.AppendAllText(ledger, line + Environment.NewLine);
+        }
     }
 }
 

@@ -470,8 +470,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             return;
         }
 
-        var operations = await Database.GetOperationsAsync(row.WorkflowId, CancellationToken.None).ConfigureAwait(false);
-        var recorded = operations.ToDictionary(o => o.FunctionId);
+        var recorded = row.Recorded;
         var deadline = row.DeadlineEpochMs is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : (DateTimeOffset?)null;
         queue.Started(row.PartitionKey);
         Launch(new WorkflowExecution(this, registration, row.WorkflowId, owner, deadline, recorded) { Queue = queue, PartitionKey = row.PartitionKey }, input);

@@ -164,7 +164,11 @@ internal sealed record ClaimedRow(
     string? Serialization,
     string? ParentWorkflowId,
     string? Inputs,
-    string? PartitionKey);
+    string? PartitionKey)
+{
+    /// <summary>The operations already recorded for the workflow (it may be a recovered, resumed or forked one).</summary>
+    public IReadOnlyDictionary<int, OperationRow> Recorded { get; init; } = new Dictionary<int, OperationRow>();
+}
 
 /// <summary>A full <c>workflow_status</c> row as listed.</summary>
 internal sealed record StatusRow

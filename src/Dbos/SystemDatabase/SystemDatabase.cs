@@ -259,8 +259,11 @@ internal sealed class SystemDatabase : IAsyncDisposable
         return rows.Count == 0 ? null : rows[0];
     }
 
-    private static OperationRow ReadOperation(DbDataReader r) => new(
-        r.GetInt32(0), r.GetString(1), NullableString(r, 2), NullableString(r, 3), NullableString(r, 4), NullableLong(r, 5), NullableLong(r, 6), NullableString(r, 7));
+    private static OperationRow ReadOperation(DbDataReader r) => ReadOperation(r, 0);
+
+    private static OperationRow ReadOperation(DbDataReader r, int first) => new(
+        r.GetInt32(first), r.GetString(first + 1), NullableString(r, first + 2), NullableString(r, first + 3), NullableString(r, first + 4),
+        NullableLong(r, first + 5), NullableLong(r, first + 6), NullableString(r, first + 7));
 
     /// <summary>
     /// Moves this executor's pending workflows of this application version back to their queues (the internal queue
@@ -322,6 +325,7 @@ internal sealed class SystemDatabase : IAsyncDisposable
         var inputsSql =
             $"SELECT ws.workflow_uuid, COALESCE(wi.inputs, ws.inputs) FROM {ws} ws LEFT JOIN {d.Table("workflow_input")} wi " +
             $"ON wi.workflow_uuid = ws.workflow_uuid WHERE {d.InList("ws.workflow_uuid", 1)}";
+        var batchOperationsSql = $"SELECT workflow_uuid, {OperationColumns} FROM {d.Table("operation_outputs")} WHERE {d.InList("workflow_uuid", 1)}";
 
         async ValueTask<long> CountAsync(ISqlSession session, string sql, object?[] args, bool partitionScoped, CancellationToken ct)
         {
@@ -399,9 +403,18 @@ internal sealed class SystemDatabase : IAsyncDisposable
                         [claim.OwnerXid, claim.ExecutorId, claim.ApplicationVersion, applicationName, ids, queue.HasRateLimit],
                         static r => new ClaimedRow(r.GetString(0), r.GetString(1), r.GetInt64(2), NullableLong(r, 3), NullableString(r, 4), NullableString(r, 5), null, NullableString(r, 6)),
                         ct).ConfigureAwait(false);
-                    var inputs = (await session.QueryAsync(inputsSql, [claimed.Select(c => c.WorkflowId).ToArray()], static r => (r.GetString(0), NullableString(r, 1)), ct).ConfigureAwait(false))
+                    var claimedIds = claimed.Select(c => c.WorkflowId).ToArray();
+                    var inputs = (await session.QueryAsync(inputsSql, [claimedIds], static r => (r.GetString(0), NullableString(r, 1)), ct).ConfigureAwait(false))
                         .ToDictionary(p => p.Item1, p => p.Item2, StringComparer.Ordinal);
-                    return claimed.Select(c => c with { Inputs = inputs.GetValueOrDefault(c.WorkflowId) }).ToList();
+
+                    // What recovered, resumed and forked workflows already recorded, for the whole batch in one read.
+                    var operations = (await session.QueryAsync(batchOperationsSql, [claimedIds], static r => (r.GetString(0), ReadOperation(r, 1)), ct).ConfigureAwait(false))
+                        .ToLookup(o => o.Item1, o => o.Item2, StringComparer.Ordinal);
+                    return claimed.Select(c => c with
+                    {
+                        Inputs = inputs.GetValueOrDefault(c.WorkflowId),
+                        Recorded = operations[c.WorkflowId].ToDictionary(o => o.FunctionId),
+                    }).ToList();
                 },
                 cancellationToken,
                 isolation).ConfigureAwait(false);
