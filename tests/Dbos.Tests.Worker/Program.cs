@@ -13,8 +13,12 @@
 //   DBOS_TEST_LEDGER                  the file each step appends to
 //   DBOS_TEST_BLOCK_AFTER=N           the four-step workflow stops (forever) right after step N is checkpointed
 //   DBOS_TEST_NO_CRASH=1              the crashing workflow does not crash
+//   DBOS_TEST_APP_URL                 the application database of the transaction workflows (table orders must exist)
+using System.Data.Common;
 using System.Text.Json;
 using Dbos;
+using Dbos.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore;
 
 Console.Out.Flush();
 var stdout = new StreamWriter(Console.OpenStandardOutput()) { AutoFlush = true };
@@ -39,7 +43,8 @@ void Note(string line)
     }
 }
 
-var config = new DbosConfig { Name = "crash-worker", PollingInterval = TimeSpan.FromMilliseconds(100) };
+var appUrl = Environment.GetEnvironmentVariable("DBOS_TEST_APP_URL");
+var config = new DbosConfig { Name = "crash-worker", PollingInterval = TimeSpan.FromMilliseconds(100), ApplicationDatabaseUrl = appUrl };
 if (Environment.GetEnvironmentVariable("DBOS_TEST_URL") is { Length: > 0 } url)
 {
     config.SystemDatabaseUrl = url;
@@ -113,6 +118,51 @@ var mailbox = dbos.RegisterWorkflow("mailbox", async (WorkflowContext ctx, int c
     return string.Join("+", received);
 });
 
+// Transactions in the application database, one per flavour: ADO.NET datasource, EF Core datasource, legacy registration.
+SqlDatasource? adoDatasource = null;
+EfDatasource<ShopContext>? efDatasource = null;
+Transaction<string, string>? legacyInsert = null;
+if (appUrl is not null)
+{
+    adoDatasource = await SqlDatasource.CreateAsync(appUrl);
+    efDatasource = await EfDatasource<ShopContext>.CreateAsync(appUrl, ShopContext.On);
+    legacyInsert = dbos.RegisterTransaction("legacy-insert", async (TransactionContext tx, string orderId, CancellationToken _) =>
+    {
+        Note("tx legacy");
+        await tx.ExecuteAsync("INSERT INTO orders (id, item, quantity) VALUES ($1, 'legacy', 1)", orderId);
+        return orderId + "/legacy";
+    });
+}
+
+var txOrder = dbos.RegisterWorkflow("tx-order", async (WorkflowContext ctx, string input) =>
+{
+    var (orderId, flavour) = (input.Split(':')[0], input.Split(':')[1]);
+    var recorded = flavour switch
+    {
+        "ado" => await adoDatasource!.RunTransactionAsync("ado-insert", async (tx, _) =>
+        {
+            Note("tx ado");
+            await tx.ExecuteAsync("INSERT INTO orders (id, item, quantity) VALUES ($1, 'ado', 1)", orderId);
+            return orderId + "/ado";
+        }),
+        "ef" => await efDatasource!.RunTransactionAsync("ef-insert", (shop, _) =>
+        {
+            Note("tx ef");
+            shop.Orders.Add(new OrderRow { Id = orderId, Item = "ef", Quantity = 1 });
+            return Task.FromResult(orderId + "/ef");
+        }),
+        _ => await legacyInsert!.RunAsync(orderId),
+    };
+    if (blockAfter == 1)
+    {
+        Console.WriteLine("checkpointed 1");
+        await Task.Delay(Timeout.Infinite);
+    }
+
+    await step.RunAsync(2);
+    return recorded;
+});
+
 // Queues for the multi-process tests. Every queued task records when it ran, by which executor, in the ledger.
 dbos.RegisterQueue("global2", new QueueOptions { Concurrency = 2, PollingInterval = TimeSpan.FromMilliseconds(100) });
 dbos.RegisterQueue("perworker1", new QueueOptions { WorkerConcurrency = 1, PollingInterval = TimeSpan.FromMilliseconds(100) });
@@ -142,6 +192,7 @@ try
                 {
                     "four-steps" => await fourSteps.StartAsync("demo", new StartOptions { WorkflowId = id }),
                     "crash-always" => await crashing.StartAsync("crash", new StartOptions { WorkflowId = id }),
+                    "tx-order" => await txOrder.StartAsync(args[3], new StartOptions { WorkflowId = id }),
                     "mailbox" => await mailbox.StartAsync(int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture), new StartOptions { WorkflowId = id }),
                     "sleeper" => await sleeper.StartAsync(int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture), new StartOptions { WorkflowId = id }),
                     _ => throw new ArgumentException($"unknown workflow {name}"),
@@ -184,3 +235,32 @@ catch (Exception ex) when (ex is DbosException or OperationCanceledException)
 }
 
 return 0;
+
+/// <summary>The application's orders, through Entity Framework Core.</summary>
+public sealed class ShopContext(DbContextOptions<ShopContext> options) : DbContext(options)
+{
+    public DbSet<OrderRow> Orders => Set<OrderRow>();
+
+    public static ShopContext On(DbConnection connection) => new(connection is Npgsql.NpgsqlConnection
+        ? new DbContextOptionsBuilder<ShopContext>().UseNpgsql(connection).Options
+        : new DbContextOptionsBuilder<ShopContext>().UseSqlite(connection).Options);
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder) =>
+        modelBuilder.Entity<OrderRow>(order =>
+        {
+            order.ToTable("orders").HasKey(o => o.Id);
+            order.Property(o => o.Id).HasColumnName("id");
+            order.Property(o => o.Item).HasColumnName("item");
+            order.Property(o => o.Quantity).HasColumnName("quantity");
+        });
+}
+
+/// <summary>A row of the orders table.</summary>
+public sealed class OrderRow
+{
+    public string Id { get; set; } = string.Empty;
+
+    public string Item { get; set; } = string.Empty;
+
+    public int Quantity { get; set; }
+}

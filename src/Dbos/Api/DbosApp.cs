@@ -15,6 +15,7 @@ namespace Dbos;
 public sealed class DbosApp : IAsyncDisposable
 {
     private readonly WorkflowEngine engine;
+    private SqlDatasource? applicationDatasource;
 
     private DbosApp(DbosConfig config, SqlExecutor executor, string executorId)
     {
@@ -193,6 +194,36 @@ public sealed class DbosApp : IAsyncDisposable
     }
 
     /// <summary>
+    /// Registers a transaction that runs in the application database of <see cref="DbosConfig.ApplicationDatabaseUrl"/>
+    /// (the legacy style; a <see cref="SqlDatasource"/> of your own does the same for any database).
+    /// </summary>
+    /// <typeparam name="TInput">The input's type.</typeparam>
+    /// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
+    /// <param name="name">The transaction's name, recorded as its step's name.</param>
+    /// <param name="body">The transaction's code; it gets the open connection and transaction.</param>
+    /// <param name="options">Isolation level.</param>
+    /// <returns>A reference used to run the transaction.</returns>
+    /// <exception cref="DbosConfigurationException">No <see cref="DbosConfig.ApplicationDatabaseUrl"/> is configured.</exception>
+    public Transaction<TInput, TResult> RegisterTransaction<TInput, TResult>(string name, Func<TransactionContext, TInput, CancellationToken, Task<TResult>> body, TransactionOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(body);
+        if (Config.ApplicationDatabaseUrl is null)
+        {
+            throw new DbosConfigurationException($"Transaction '{name}' needs an application database: set DbosConfig.ApplicationDatabaseUrl (or use a SqlDatasource).");
+        }
+
+        return new Transaction<TInput, TResult>(name, () => ApplicationDatasource, body, options);
+    }
+
+    /// <summary>The datasource of <see cref="DbosConfig.ApplicationDatabaseUrl"/>, available once launched.</summary>
+    /// <exception cref="InvalidOperationException">No application database is configured, or the application is not launched.</exception>
+    public SqlDatasource ApplicationDatasource => applicationDatasource
+        ?? throw new InvalidOperationException(Config.ApplicationDatabaseUrl is null
+            ? "No application database is configured: set DbosConfig.ApplicationDatabaseUrl."
+            : "The application database opens at LaunchAsync; launch first.");
+
+    /// <summary>
     /// Registers a queue: workflows started with <see cref="StartOptions.Queue"/> set to its name wait on it and run when
     /// its flow control allows, in whichever process listening to it claims them. Its options are recorded in the queues
     /// table at launch; changes made there later apply within seconds, until the next launch registers them again.
@@ -209,7 +240,15 @@ public sealed class DbosApp : IAsyncDisposable
     /// <param name="cancellationToken">Stops the launch.</param>
     /// <returns>A task that completes when the application is ready to start workflows.</returns>
     /// <exception cref="DbosDatabaseException">The database cannot be reached or has a schema from a newer version.</exception>
-    public Task LaunchAsync(CancellationToken cancellationToken = default) => engine.LaunchAsync(cancellationToken);
+    public async Task LaunchAsync(CancellationToken cancellationToken = default)
+    {
+        if (Config.ApplicationDatabaseUrl is { } applicationDatabaseUrl && applicationDatasource is null)
+        {
+            applicationDatasource = await SqlDatasource.CreateAsync(applicationDatabaseUrl, new DatasourceOptions { TimeProvider = Config.TimeProvider }, cancellationToken).ConfigureAwait(false);
+        }
+
+        await engine.LaunchAsync(cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>A handle to an existing workflow, by ID.</summary>
     /// <typeparam name="TResult">The workflow's result type.</typeparam>
@@ -405,5 +444,9 @@ public sealed class DbosApp : IAsyncDisposable
     {
         await engine.DisposeAsync().ConfigureAwait(false);
         await engine.Database.DisposeAsync().ConfigureAwait(false);
+        if (applicationDatasource is not null)
+        {
+            await applicationDatasource.DisposeAsync().ConfigureAwait(false);
+        }
     }
 }

@@ -135,3 +135,35 @@ public sealed class Step<TResult>
         return workflow is null ? function(cancellationToken) : workflow.RunStepAsync(Name, function, options, cancellationToken);
     }
 }
+
+/// <summary>
+/// A transaction registered on the application (the legacy style): it runs in the application database of
+/// <see cref="DbosConfig.ApplicationDatabaseUrl"/>, as a durable step inside workflows and a plain transaction elsewhere.
+/// </summary>
+/// <typeparam name="TInput">The input's type.</typeparam>
+/// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
+public sealed class Transaction<TInput, TResult>
+{
+    private readonly Func<SqlDatasource> datasource;
+    private readonly Func<TransactionContext, TInput, CancellationToken, Task<TResult>> body;
+    private readonly TransactionOptions? options;
+
+    internal Transaction(string name, Func<SqlDatasource> datasource, Func<TransactionContext, TInput, CancellationToken, Task<TResult>> body, TransactionOptions? options)
+    {
+        Name = name;
+        this.datasource = datasource;
+        this.body = body;
+        this.options = options;
+    }
+
+    /// <summary>The transaction's name, recorded as its step's name.</summary>
+    public string Name { get; }
+
+    /// <summary>Runs the transaction: exactly once inside a workflow (a re-execution returns the recorded result).</summary>
+    /// <param name="input">The transaction's input.</param>
+    /// <param name="cancellationToken">Stops the transaction (rolling it back).</param>
+    /// <returns>The transaction's result.</returns>
+    /// <exception cref="StepFailedException">Inside a workflow: the transaction threw; it was rolled back and the error recorded.</exception>
+    public Task<TResult> RunAsync(TInput input, CancellationToken cancellationToken = default) =>
+        datasource().RunTransactionAsync(Name, (context, ct) => body(context, input, ct), options, cancellationToken);
+}

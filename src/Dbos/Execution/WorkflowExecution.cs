@@ -240,6 +240,41 @@ internal sealed class WorkflowExecution : WorkflowContext
         return new StepFailedException(name, lastName, message, attempts, (last as DbosRecordedException)?.ErrorCode, last);
     }
 
+    /// <summary>
+    /// Runs an operation whose outcome it records, as a step named <paramref name="name"/>: a datasource transaction.
+    /// <paramref name="run"/> gets the function ID and codec (to checkpoint in the application database too) and returns
+    /// the value with its encoding. Its errors are recorded and rethrown as <see cref="StepFailedException"/>.
+    /// </summary>
+    internal async Task<T> RunRecordedAsync<T>(string name, Func<int, ValueCodec, CancellationToken, Task<(T Value, string? Encoded)>> run, CancellationToken cancellationToken)
+    {
+        ThrowIfStopped();
+        var functionId = NextFunctionId();
+        if (Replay(functionId, name) is { } row)
+        {
+            return ReplayStep<T>(row, name);
+        }
+
+        var startedAt = NowMs();
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellation.Token, cancellationToken);
+        (T Value, string? Encoded) result;
+        try
+        {
+            result = await InvokeOutsideWorkflowAsync(ct => run(functionId, engine.Codec, ct), linked.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not DbosDatabaseException and not ObjectDisposedException)
+        {
+            ThrowIfStopped();
+            cancellationToken.ThrowIfCancellationRequested();
+            var failure = StepFailure(name, [ex]);
+            await RecordAsync(functionId, name, null, ValueCodec.EncodeError(failure), null, startedAt, null, engine.Codec.Format).ConfigureAwait(false);
+            throw failure;
+        }
+
+        var output = result.Encoded ?? engine.Codec.Encode(result.Value, typeof(T), $"result of transaction '{name}' in workflow '{WorkflowId}'");
+        await RecordAsync(functionId, name, output, null, null, startedAt, null, engine.Codec.Format).ConfigureAwait(false);
+        return result.Value;
+    }
+
     internal static string ErrorName(Exception ex) => ex is DbosRecordedException recorded ? recorded.ErrorName : ex.GetType().Name;
 
     private T ReplayStep<T>(OperationRow row, string name)

@@ -116,6 +116,72 @@ public sealed class TestDatabase : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// A fresh application database on <paramref name="backend"/> (a SQLite file in this test's folder, or a new Postgres
+    /// database, dropped with this object), with the sample tables <c>orders</c> and <c>stock</c>.
+    /// </summary>
+    public async Task<string> CreateApplicationDatabaseAsync(Backend backend)
+    {
+        string url;
+        if (backend == Backend.Sqlite)
+        {
+            url = $"sqlite:///{Directory}/app-{applicationDatabases.Count}.sqlite";
+        }
+        else
+        {
+            var name = "dbos_app_" + Guid.NewGuid().ToString("N")[..10];
+            await using (var admin = new NpgsqlConnection(ConnectionString(PostgresUrl("postgres"))))
+            {
+                await admin.OpenAsync();
+                await using var create = new NpgsqlCommand($"CREATE DATABASE {name}", admin);
+                await create.ExecuteNonQueryAsync();
+            }
+
+            url = PostgresUrl(name);
+        }
+
+        applicationDatabases.Add((backend, url));
+        await ExecuteOnAsync(url, "CREATE TABLE orders (id TEXT PRIMARY KEY, item TEXT NOT NULL, quantity INTEGER NOT NULL)");
+        await ExecuteOnAsync(url, "CREATE TABLE stock (item TEXT PRIMARY KEY, count INTEGER NOT NULL)");
+        return url;
+    }
+
+    private readonly List<(Backend Backend, string Url)> applicationDatabases = [];
+
+    private static DbConnection OpenUrl(string url)
+    {
+        DbConnection connection = url.StartsWith("sqlite", StringComparison.Ordinal)
+            ? new SqliteConnection($"Data Source={url["sqlite:///".Length..]};Pooling=False")
+            : new NpgsqlConnection(ConnectionString(url));
+        connection.Open();
+        return connection;
+    }
+
+    /// <summary>Runs a statement on any database of this test (for example an application database).</summary>
+    public static async Task<int> ExecuteOnAsync(string url, string sql)
+    {
+        await using var connection = OpenUrl(url);
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>Runs a query on any database of this test and returns the first column of each row, as text.</summary>
+    public static async Task<List<string?>> QueryOnAsync(string url, string sql)
+    {
+        await using var connection = OpenUrl(url);
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<string?>();
+        while (await reader.ReadAsync())
+        {
+            rows.Add(reader.IsDBNull(0) ? null : Convert.ToString(reader.GetValue(0), CultureInfo.InvariantCulture));
+        }
+
+        return rows;
+    }
+
     /// <summary>Drops a whole Postgres database a test created (by name, on the test server).</summary>
     public static async Task DropPostgresDatabaseAsync(string name)
     {
@@ -222,6 +288,11 @@ public sealed class TestDatabase : IAsyncDisposable
             {
                 // Best effort: a leftover schema in the test database harms nothing.
             }
+        }
+
+        foreach (var (backend, url) in applicationDatabases.Where(a => a.Backend == Backend.Postgres))
+        {
+            await DropPostgresDatabaseAsync(url[(url.LastIndexOf('/') + 1)..]);
         }
 
         SqliteConnection.ClearAllPools();
