@@ -27,11 +27,13 @@ var workflowsPerRound = smoke ? 5 : 150;
 var results = new List<Row>();
 var latencies = new List<LatencyRow>();
 var throughputs = new List<ThroughputRow>();
+var transactions = new List<Row>();
 if (backend is "sqlite" or "both")
 {
     results.AddRange(await MeasureAsync("SQLite (WAL, synchronous=NORMAL)", await SqliteTarget.CreateAsync()));
     latencies.AddRange(await MeasureLatencyAsync("SQLite", await SqliteTarget.CreateAsync()));
     throughputs.Add(await MeasureQueueAsync("SQLite", await SqliteTarget.CreateAsync()));
+    transactions.Add(await MeasureTransactionAsync("SQLite", await SqliteTarget.CreateAsync()));
 }
 
 if (backend is "postgres" or "both")
@@ -39,6 +41,7 @@ if (backend is "postgres" or "both")
     results.AddRange(await MeasureAsync("Postgres", await PostgresTarget.CreateAsync(postgresServer.TrimEnd('/'))));
     latencies.AddRange(await MeasureLatencyAsync("Postgres", await PostgresTarget.CreateAsync(postgresServer.TrimEnd('/'))));
     throughputs.Add(await MeasureQueueAsync("Postgres", await PostgresTarget.CreateAsync(postgresServer.TrimEnd('/'))));
+    transactions.Add(await MeasureTransactionAsync("Postgres", await PostgresTarget.CreateAsync(postgresServer.TrimEnd('/'))));
 }
 
 Console.WriteLine();
@@ -53,6 +56,13 @@ Console.WriteLine($"{"backend",-10} {"message sent from",-48} {"median (ms)",12}
 foreach (var row in latencies)
 {
     Console.WriteLine($"{row.Backend,-10} {row.Sender,-48} {row.MedianMs,12:0.00} {row.P99Ms,10:0.00} {row.Samples,8}");
+}
+
+Console.WriteLine();
+Console.WriteLine($"{"backend",-10} {"datasource transaction (one INSERT)",-44} {"plain (us)",12} {"durable (us)",12} {"ratio",8}");
+foreach (var row in transactions)
+{
+    Console.WriteLine($"{row.Backend,-10} {row.Measure,-44} {row.RawMicros,12:0.0} {row.OursMicros,12:0.0} {row.OursMicros / row.RawMicros,8:0.00}");
 }
 
 Console.WriteLine();
@@ -224,6 +234,50 @@ async Task<ThroughputRow> MeasureQueueAsync(string name, Target target)
         var perSecond = count / watch.Elapsed.TotalSeconds;
         Console.Error.WriteLine($"{name} queue: {perSecond:0} workflows/s end to end, raw {rawPerSecond:0} commits/s");
         return new ThroughputRow(name, count, writers, rawPerSecond, perSecond);
+    }
+}
+
+// A durable transaction (a step of a workflow, checkpointed in the application database and recorded in the system
+// database) against the same transaction run plainly through the same datasource, on one database of each backend.
+async Task<Row> MeasureTransactionAsync(string name, Target target)
+{
+    await using (target)
+    {
+        await using var datasource = await SqlDatasource.CreateAsync(target.SystemDatabaseUrl);
+        await datasource.RunTransactionAsync("setup", (tx, _) => tx.ExecuteAsync("CREATE TABLE IF NOT EXISTS tx_rows (id TEXT PRIMARY KEY, payload TEXT)"));
+        await using var dbos = DbosApp.Create(new DbosConfig { Name = "tx-bench", SystemDatabaseUrl = target.SystemDatabaseUrl, ApplicationVersion = "bench" });
+        Task<int> Insert(TransactionContext tx) => tx.ExecuteAsync("INSERT INTO tx_rows (id, payload) VALUES ($1, '42')", Guid.NewGuid().ToString());
+        var empty = dbos.RegisterWorkflow("no-tx", (WorkflowContext ctx, int i) => Task.FromResult(i));
+        var tenTransactions = dbos.RegisterWorkflow("ten-tx", async (WorkflowContext ctx, int i) =>
+        {
+            for (var t = 0; t < 10; t++)
+            {
+                await datasource.RunTransactionAsync("insert", (tx, _) => Insert(tx));
+            }
+
+            return i;
+        });
+        await dbos.LaunchAsync();
+        for (var i = 0; i < (smoke ? 3 : 100); i++)
+        {
+            await datasource.RunTransactionAsync("plain", (tx, _) => Insert(tx));
+            await empty.RunAsync(i);
+            await tenTransactions.RunAsync(i);
+        }
+
+        var plain = new List<double>();
+        var emptyTimes = new List<double>();
+        var tenTimes = new List<double>();
+        for (var round = 0; round < rounds; round++)
+        {
+            plain.Add(await TimeAsync(rawPerRound / 2, _ => datasource.RunTransactionAsync("plain", (tx, _) => Insert(tx))));
+            emptyTimes.Add(await TimeAsync(workflowsPerRound / 2, i => empty.RunAsync(i)));
+            tenTimes.Add(await TimeAsync(workflowsPerRound / 2, i => tenTransactions.RunAsync(i)));
+        }
+
+        var durable = (Median(tenTimes) - Median(emptyTimes)) / 10;
+        Console.Error.WriteLine($"{name} transactions: plain {Median(plain):0.0} us, durable {durable:0.0} us");
+        return new Row(name, "plain transaction vs the same in a workflow", Median(plain), durable);
     }
 }
 

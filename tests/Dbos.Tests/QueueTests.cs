@@ -137,7 +137,7 @@ public class QueueTests
         await Task.Delay(300);
         Assert.Equal(2, app.Started.Count);
         var queued = await app.Dbos.ListQueuedWorkflowsAsync(new ListWorkflowsOptions { QueueName = "parts", QueuePartitionKey = "A" });
-        Assert.Equal([WorkflowState.Pending, WorkflowState.Enqueued], queued.Select(w => w.State));
+        Assert.Equal([WorkflowState.Pending, WorkflowState.Enqueued], queued.Select(w => w.State).Order());
 
         foreach (var gate in gates)
         {

@@ -68,4 +68,42 @@ public class SampleTests
         Assert.Contains($"  {outcome}", output, StringComparison.Ordinal);
         Assert.Contains($"Result: {outcome}", output, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData(Backend.Sqlite, Backend.Sqlite)]
+    [InlineData(Backend.Postgres, Backend.Sqlite)]
+    [InlineData(Backend.Sqlite, Backend.Postgres)]
+    public async Task The_inventory_sample_survives_a_crash_between_its_transactions(Backend system, Backend application)
+    {
+        await using var db = await TestDatabase.CreateAsync(system);
+        var appDatabase = application == Backend.Postgres ? await db.CreateApplicationDatabaseAsync(Backend.Postgres) : null;
+        var systemDatabase = "dbos_inventory_" + Guid.NewGuid().ToString("N")[..10];
+        var environment = new Dictionary<string, string?>
+        {
+            ["DBOS_SYSTEM_DATABASE_URL"] = system == Backend.Postgres ? TestDatabase.PostgresUrl(systemDatabase) : null,
+            ["INVENTORY_DATABASE_URL"] = appDatabase,
+        };
+        var dll = Path.Combine(AppContext.BaseDirectory, "Inventory.dll");
+        try
+        {
+            await using (var crashing = WorkerProcess.StartDll(dll, environment, db.Directory, "--crash-after-reserve"))
+            {
+                Assert.NotEqual(0, await crashing.WaitForExitAsync());
+                Assert.Contains("[reserve-stock] took 3 x widget; 97 left", crashing.Output, StringComparison.Ordinal);
+            }
+
+            await using var resumed = WorkerProcess.StartDll(dll, environment, db.Directory);
+            Assert.Equal(0, await resumed.WaitForExitAsync());
+            Assert.Contains("left unfinished by an earlier run", resumed.Output, StringComparison.Ordinal);
+            Assert.DoesNotContain("[reserve-stock]", resumed.Output, StringComparison.Ordinal);
+            Assert.Contains("Done: 97 widgets left in stock, 1 order(s) recorded in all.", resumed.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (system == Backend.Postgres)
+            {
+                await TestDatabase.DropPostgresDatabaseAsync(systemDatabase);
+            }
+        }
+    }
 }

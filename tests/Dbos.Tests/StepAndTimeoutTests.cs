@@ -25,11 +25,12 @@ public class StepAndTimeoutTests
     {
         private int attempts;
 
-        private FlakyApp(DbosApp dbos, FakeTimeProvider clock, Workflow<string, string> workflow)
+        private FlakyApp(DbosApp dbos, FakeTimeProvider clock, Workflow<string, string> workflow, CapturingLoggerFactory logs)
         {
             Dbos = dbos;
             Clock = clock;
             Workflow = workflow;
+            Logs = logs;
         }
 
         public DbosApp Dbos { get; }
@@ -40,11 +41,18 @@ public class StepAndTimeoutTests
 
         public int Attempts => Volatile.Read(ref attempts);
 
+        public CapturingLoggerFactory Logs { get; }
+
+        /// <summary>How many retries have been scheduled (each logged once its wait is set on the clock).</summary>
+        public int RetriesScheduled => Logs.Messages.Count(m => m.Id.Id == 3);
+
         public static async Task<FlakyApp> LaunchAsync(TestDatabase db, StepOptions options)
         {
             var clock = new FakeTimeProvider(new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero));
             var config = db.Config();
             config.TimeProvider = clock;
+            var logs = new CapturingLoggerFactory();
+            config.LoggerFactory = logs;
             var dbos = DbosApp.Create(config);
             FlakyApp? app = null;
             var flaky = dbos.RegisterStep(
@@ -55,7 +63,7 @@ public class StepAndTimeoutTests
                     return attempt < 3 ? Task.FromException<string>(new TimeoutException($"try {attempt}")) : Task.FromResult(s + attempt);
                 },
                 options);
-            app = new FlakyApp(dbos, clock, dbos.RegisterWorkflow("retrying", (WorkflowContext ctx, string s) => flaky.RunAsync(s)));
+            app = new FlakyApp(dbos, clock, dbos.RegisterWorkflow("retrying", (WorkflowContext ctx, string s) => flaky.RunAsync(s)), logs);
             await dbos.LaunchAsync();
             return app;
         }
@@ -71,12 +79,13 @@ public class StepAndTimeoutTests
         var (dbos, clock, workflow) = (app.Dbos, app.Clock, app.Workflow);
 
         var result = (await workflow.StartAsync("ok", new StartOptions { WorkflowId = "retry-1" })).GetResultAsync();
-        await WaitForAsync(() => app.Attempts == 1, "the first attempt ran");
+        await WaitForAsync(() => app.RetriesScheduled == 1, "the first retry is scheduled");
         clock.Advance(TimeSpan.FromSeconds(0.99));
         await Task.Delay(100);
         Assert.Equal(1, app.Attempts);
         clock.Advance(TimeSpan.FromSeconds(0.01));
         await WaitForAsync(() => app.Attempts == 2, "the second attempt ran after 1 s");
+        await WaitForAsync(() => app.RetriesScheduled == 2, "the second retry is scheduled");
         clock.Advance(TimeSpan.FromSeconds(1.99));
         await Task.Delay(100);
         Assert.Equal(2, app.Attempts);
@@ -95,7 +104,7 @@ public class StepAndTimeoutTests
         var (dbos, clock, workflow) = (app.Dbos, app.Clock, app.Workflow);
 
         var result = (await workflow.StartAsync("x", new StartOptions { WorkflowId = "retry-2" })).GetResultAsync();
-        await WaitForAsync(() => app.Attempts == 1, "the first attempt ran");
+        await WaitForAsync(() => app.RetriesScheduled == 1, "the retry is scheduled");
         clock.Advance(TimeSpan.FromSeconds(5));
 
         // The second attempt is the last: the workflow fails without waiting another interval.

@@ -17,10 +17,10 @@ public sealed record DatasourceOptions
     /// <summary>The Postgres schema of the checkpoint table <c>transaction_completion</c>. Default <c>dbos</c>.</summary>
     public string CheckpointSchema { get; init; } = "dbos";
 
-    /// <summary>How many times a transaction is tried when it hits a serialization failure, a deadlock or a busy SQLite database. Default 10.</summary>
-    public int MaxAttempts { get; init; } = 10;
+    /// <summary>How many times a transaction is tried when it hits a serialization failure, a deadlock or a busy SQLite database. Default 30.</summary>
+    public int MaxAttempts { get; init; } = 30;
 
-    /// <summary>The wait before the first retry; each retry waits twice as long, up to 2 seconds. Default 10 ms.</summary>
+    /// <summary>The wait before the first retry; each retry waits about twice as long (randomized, so contenders spread out), up to 2 seconds. Default 10 ms.</summary>
     public TimeSpan RetryInterval { get; init; } = TimeSpan.FromMilliseconds(10);
 
     /// <summary>How SQLite flushes commits (WAL in both cases). Default <see cref="SqliteSynchronous.Normal"/>.</summary>
@@ -302,8 +302,9 @@ public sealed class SqlDatasource : IAsyncDisposable, IDisposable
         }
     }
 
+    // Jittered, so that transactions that conflicted once do not collide again on the same schedule.
     private TimeSpan Backoff(int attempt) =>
-        TimeSpan.FromTicks(Math.Min(options.RetryInterval.Ticks << Math.Min(attempt - 1, 20), TimeSpan.FromSeconds(2).Ticks));
+        TimeSpan.FromTicks((long)(Math.Min(options.RetryInterval.Ticks << Math.Min(attempt - 1, 20), TimeSpan.FromSeconds(2).Ticks) * (0.5 + Random.Shared.NextDouble())));
 
     // ---- Transactions ----
 
@@ -328,7 +329,7 @@ public sealed class SqlDatasource : IAsyncDisposable, IDisposable
         {
             return workflow.RunRecordedAsync(
                 name,
-                (functionId, codec, ct) => RunCoreAsync(name, body, options, new Checkpoint(workflow.WorkflowId, functionId, codec), ct),
+                (functionId, codec, mayBeCheckpointed, ct) => RunCoreAsync(name, body, options, new Checkpoint(workflow.WorkflowId, functionId, codec, mayBeCheckpointed), ct),
                 cancellationToken);
         }
 
@@ -455,8 +456,11 @@ public sealed class SqlDatasource : IAsyncDisposable, IDisposable
     private async Task<T> RunPlainAsync<T>(string name, Func<TransactionContext, CancellationToken, Task<T>> body, TransactionOptions? options, CancellationToken cancellationToken) =>
         (await RunCoreAsync(name, body, options, null, cancellationToken).ConfigureAwait(false)).Value;
 
-    /// <summary>Where a durable transaction's output is checkpointed.</summary>
-    private sealed record Checkpoint(string WorkflowId, int FunctionId, ValueCodec Codec);
+    /// <summary>
+    /// Where a durable transaction's output is checkpointed. <c>MayExist</c> is false on a workflow's first execution,
+    /// whose steps cannot have been checkpointed yet, which saves a read.
+    /// </summary>
+    private sealed record Checkpoint(string WorkflowId, int FunctionId, ValueCodec Codec, bool MayExist);
 
     /// <summary>
     /// Runs the transaction, retrying retriable failures. With a checkpoint: if the application database already has the
@@ -478,7 +482,7 @@ public sealed class SqlDatasource : IAsyncDisposable, IDisposable
                     var context = new TransactionContext(connection, transaction, checkpoint?.WorkflowId);
                     try
                     {
-                        if (checkpoint is not null && await ReadCheckpointAsync<T>(context, checkpoint, cancellationToken).ConfigureAwait(false) is { } recorded)
+                        if (checkpoint is { MayExist: true } && await ReadCheckpointAsync<T>(context, checkpoint, cancellationToken).ConfigureAwait(false) is { } recorded)
                         {
                             await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
                             return recorded;

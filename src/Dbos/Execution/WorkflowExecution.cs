@@ -43,7 +43,14 @@ internal sealed class WorkflowExecution : WorkflowContext
         OwnerXid = ownerXid;
         Deadline = deadline;
         this.recorded = recorded is { Count: > 0 } ? recorded : null;
+        IsFirstExecution = recorded is null;
     }
+
+    /// <summary>
+    /// Whether this is the workflow's first execution (started here, not claimed from a queue): nothing can have been
+    /// recorded for it yet, in the system database or in an application database.
+    /// </summary>
+    public bool IsFirstExecution { get; }
 
     /// <summary>The workflow running on this async flow (null inside steps and outside workflows).</summary>
     public static new WorkflowExecution? Current => Ambient.Value;
@@ -201,10 +208,11 @@ internal sealed class WorkflowExecution : WorkflowContext
                 }
 
                 var delay = options.DelayAfter(attempt);
+                var wait = Task.Delay(delay, engine.Time, linked.Token);
                 Log.StepRetry(engine.Logger, WorkflowId, name, attempt, options.MaxAttempts, delay.TotalSeconds, ex.Message);
                 try
                 {
-                    await Task.Delay(delay, engine.Time, linked.Token).ConfigureAwait(false);
+                    await wait.ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
@@ -242,10 +250,10 @@ internal sealed class WorkflowExecution : WorkflowContext
 
     /// <summary>
     /// Runs an operation whose outcome it records, as a step named <paramref name="name"/>: a datasource transaction.
-    /// <paramref name="run"/> gets the function ID and codec (to checkpoint in the application database too) and returns
-    /// the value with its encoding. Its errors are recorded and rethrown as <see cref="StepFailedException"/>.
+    /// <paramref name="run"/> gets the function ID and codec (to checkpoint in the application database too), whether an
+    /// earlier execution may have checkpointed it already, and returns the value with its encoding. Its errors are recorded and rethrown as <see cref="StepFailedException"/>.
     /// </summary>
-    internal async Task<T> RunRecordedAsync<T>(string name, Func<int, ValueCodec, CancellationToken, Task<(T Value, string? Encoded)>> run, CancellationToken cancellationToken)
+    internal async Task<T> RunRecordedAsync<T>(string name, Func<int, ValueCodec, bool, CancellationToken, Task<(T Value, string? Encoded)>> run, CancellationToken cancellationToken)
     {
         ThrowIfStopped();
         var functionId = NextFunctionId();
@@ -259,7 +267,7 @@ internal sealed class WorkflowExecution : WorkflowContext
         (T Value, string? Encoded) result;
         try
         {
-            result = await InvokeOutsideWorkflowAsync(ct => run(functionId, engine.Codec, ct), linked.Token).ConfigureAwait(false);
+            result = await InvokeOutsideWorkflowAsync(ct => run(functionId, engine.Codec, !IsFirstExecution, ct), linked.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not DbosDatabaseException and not ObjectDisposedException)
         {

@@ -308,7 +308,7 @@ internal sealed class SystemDatabase : IAsyncDisposable
         var lockMode = queue.HasSharedBudget ? d.ForUpdateNoWait : d.ForUpdateSkipLocked;
         var selectSql =
             $"SELECT workflow_uuid FROM {ws} WHERE status = 'ENQUEUED' AND queue_name = $1 AND (application_version = $2 OR application_version IS NULL) " +
-            $"AND {scope}{partitionFilter} AND {d.InList("name", 5)} ORDER BY priority, created_at LIMIT $6{lockMode}";
+            $"AND {scope}{partitionFilter} AND {d.InList("name", 5)} ORDER BY priority, created_at, {d.InsertionOrder} LIMIT $6{lockMode}";
         if (partitionKey is null)
         {
             // Without a partition the parameters are renumbered, so none goes unused (Postgres cannot type an unused one).
