@@ -160,6 +160,28 @@ public sealed class DbosApp : IAsyncDisposable
             options));
     }
 
+    /// <summary>
+    /// Registers a workflow that runs on a cron schedule: once per tick, with the tick's time as input. The schedule is
+    /// recorded in the shared <c>workflow_schedules</c> table at launch (keeping its paused state and last tick across
+    /// restarts); several processes never run the same tick twice. Ticks missed while no process ran are not replayed
+    /// unless <see cref="ScheduleOptions.AutomaticBackfill"/> is set or a backfill is asked for.
+    /// </summary>
+    /// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
+    /// <param name="name">The workflow's name (and, by default, the schedule's).</param>
+    /// <param name="cron">The cron expression: 5 fields, or 6 with seconds first (<c>*/2 * * * * *</c>: every two seconds).</param>
+    /// <param name="body">The workflow's code; it receives the tick's time.</param>
+    /// <param name="scheduleOptions">Time zone, queue, backfill and name of the schedule.</param>
+    /// <param name="options">Workflow options.</param>
+    /// <returns>A reference to the workflow (it can also be started directly).</returns>
+    /// <exception cref="ArgumentException">The cron expression or time zone is invalid.</exception>
+    public Workflow<DateTimeOffset, TResult> RegisterScheduledWorkflow<TResult>(
+        string name, string cron, Func<WorkflowContext, DateTimeOffset, Task<TResult>> body, ScheduleOptions? scheduleOptions = null, WorkflowOptions? options = null)
+    {
+        var workflow = RegisterWorkflow(name, body, options);
+        engine.RegisterSchedule(name, cron, scheduleOptions);
+        return workflow;
+    }
+
     /// <summary>Registers a step that takes an input. Inside a workflow its result is checkpointed; elsewhere it simply runs.</summary>
     /// <typeparam name="TInput">The input's type.</typeparam>
     /// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
@@ -389,8 +411,17 @@ public sealed class DbosApp : IAsyncDisposable
     public Task CancelWorkflowAsync(string workflowId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
-        return engine.CancelAsync(workflowId, cancellationToken);
+        return engine.CancelAsync([workflowId], cancelChildren: false, cancellationToken);
     }
+
+    /// <summary>Cancels several workflows (and, if asked, the workflows they started, recursively).</summary>
+    /// <param name="workflowIds">The workflows' IDs.</param>
+    /// <param name="cancelChildren">Also cancel their child workflows.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A task that completes when the cancellations are recorded.</returns>
+    /// <exception cref="WorkflowNotFoundException">One of the IDs is unknown; nothing was changed.</exception>
+    public Task CancelWorkflowsAsync(IReadOnlyList<string> workflowIds, bool cancelChildren = false, CancellationToken cancellationToken = default) =>
+        engine.CancelAsync(workflowIds, cancelChildren, cancellationToken);
 
     /// <summary>
     /// Resumes a cancelled (or dead-lettered, or pending) workflow: it continues from its last recorded step, with a fresh
@@ -403,9 +434,17 @@ public sealed class DbosApp : IAsyncDisposable
     public async Task<WorkflowHandle> ResumeWorkflowAsync(string workflowId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
-        await engine.ResumeAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        await engine.ResumeAsync([workflowId], cancellationToken).ConfigureAwait(false);
         return new WorkflowHandle(engine, workflowId);
     }
+
+    /// <summary>Resumes several workflows (see <see cref="ResumeWorkflowAsync"/>).</summary>
+    /// <param name="workflowIds">The workflows' IDs.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A task that completes when they are back on the queue.</returns>
+    /// <exception cref="WorkflowNotFoundException">One of the IDs is unknown or not registered here; nothing was changed.</exception>
+    public Task ResumeWorkflowsAsync(IReadOnlyList<string> workflowIds, CancellationToken cancellationToken = default) =>
+        engine.ResumeAsync(workflowIds, cancellationToken);
 
     /// <summary>
     /// Starts a new workflow that re-runs <paramref name="workflowId"/> from operation <paramref name="startStep"/>: the
@@ -432,8 +471,91 @@ public sealed class DbosApp : IAsyncDisposable
     public Task DeleteWorkflowAsync(string workflowId, bool deleteChildren = false, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
-        return engine.DeleteAsync(workflowId, deleteChildren, cancellationToken);
+        return engine.DeleteAsync([workflowId], deleteChildren, cancellationToken);
     }
+
+    /// <summary>Deletes several workflows and everything recorded for them (and, if asked, their children).</summary>
+    /// <param name="workflowIds">The workflows' IDs.</param>
+    /// <param name="deleteChildren">Also delete their child workflows, recursively.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A task that completes when the rows are deleted.</returns>
+    /// <exception cref="WorkflowNotFoundException">One of the IDs is unknown; nothing was changed.</exception>
+    public Task DeleteWorkflowsAsync(IReadOnlyList<string> workflowIds, bool deleteChildren = false, CancellationToken cancellationToken = default) =>
+        engine.DeleteAsync(workflowIds, deleteChildren, cancellationToken);
+
+    /// <summary>Creates a schedule at runtime for a workflow (registered in this or another process of the application).</summary>
+    /// <param name="workflowName">The workflow each tick starts.</param>
+    /// <param name="cron">The cron expression: 5 fields, or 6 with seconds first.</param>
+    /// <param name="options">Name, time zone, queue and backfill.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>The schedule.</returns>
+    /// <exception cref="InvalidOperationException">A schedule with that name exists.</exception>
+    public Task<WorkflowSchedule> CreateScheduleAsync(string workflowName, string cron, ScheduleOptions? options = null, CancellationToken cancellationToken = default) =>
+        engine.Reader.CreateScheduleAsync(workflowName, cron, options, cancellationToken);
+
+    /// <summary>Lists this application's schedules (and unowned ones).</summary>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The schedules, by name.</returns>
+    public Task<IReadOnlyList<WorkflowSchedule>> ListSchedulesAsync(CancellationToken cancellationToken = default) =>
+        engine.Reader.ListSchedulesAsync(cancellationToken);
+
+    /// <summary>Pauses a schedule: it fires no more ticks until resumed (in every process, within a second).</summary>
+    /// <param name="name">The schedule's name.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A task that completes when the schedule is paused.</returns>
+    public Task PauseScheduleAsync(string name, CancellationToken cancellationToken = default) =>
+        engine.Reader.SetScheduleStatusAsync(name, ScheduleStatus.Paused, cancellationToken);
+
+    /// <summary>Resumes a paused schedule from its next tick (ticks missed while paused are not replayed).</summary>
+    /// <param name="name">The schedule's name.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A task that completes when the schedule is active.</returns>
+    public Task ResumeScheduleAsync(string name, CancellationToken cancellationToken = default) =>
+        engine.Reader.SetScheduleStatusAsync(name, ScheduleStatus.Active, cancellationToken);
+
+    /// <summary>Runs a schedule's workflow now, outside its ticks.</summary>
+    /// <param name="name">The schedule's name.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A handle to the run.</returns>
+    public async Task<WorkflowHandle> TriggerScheduleAsync(string name, CancellationToken cancellationToken = default)
+    {
+        var id = await engine.Reader.TriggerScheduleAsync(name, cancellationToken).ConfigureAwait(false);
+        engine.Dispatcher.Wake(StatusNames.InternalQueue);
+        return new WorkflowHandle(engine, id);
+    }
+
+    /// <summary>Runs every tick of a schedule between two times that has not run yet (for example after downtime).</summary>
+    /// <param name="name">The schedule's name.</param>
+    /// <param name="start">The start of the interval (exclusive).</param>
+    /// <param name="end">The end of the interval (exclusive).</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>The IDs of the runs (existing ones included: a tick runs once).</returns>
+    public async Task<IReadOnlyList<string>> BackfillScheduleAsync(string name, DateTimeOffset start, DateTimeOffset end, CancellationToken cancellationToken = default)
+    {
+        var ids = await engine.Reader.BackfillScheduleAsync(name, start, end, cancellationToken).ConfigureAwait(false);
+        engine.Dispatcher.Wake(StatusNames.InternalQueue);
+        return ids;
+    }
+
+    /// <summary>Deletes a schedule (its past runs stay). A schedule declared in code comes back at the next launch.</summary>
+    /// <param name="name">The schedule's name.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A task that completes when the schedule is deleted.</returns>
+    public Task DeleteScheduleAsync(string name, CancellationToken cancellationToken = default) =>
+        engine.Reader.DeleteScheduleAsync(name, cancellationToken);
+
+    /// <summary>Lists this application's versions, latest first.</summary>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The versions.</returns>
+    public Task<IReadOnlyList<ApplicationVersionInfo>> ListApplicationVersionsAsync(CancellationToken cancellationToken = default) =>
+        engine.Reader.ListApplicationVersionsAsync(cancellationToken);
+
+    /// <summary>Marks a version as the latest: scheduled runs and workflows enqueued without a version go to it.</summary>
+    /// <param name="versionName">The version.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A task that completes when the version is marked.</returns>
+    public Task SetLatestApplicationVersionAsync(string versionName, CancellationToken cancellationToken = default) =>
+        engine.Reader.SetLatestApplicationVersionAsync(versionName, cancellationToken);
 
     /// <summary>
     /// Stops taking work, stops running workflows at their next step boundary without recording anything (they stay

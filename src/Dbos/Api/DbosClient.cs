@@ -193,6 +193,129 @@ public sealed class DbosClient : IAsyncDisposable
         return reader.ListStepsAsync(workflowId, cancellationToken);
     }
 
+    /// <summary>Lists workflows still on a queue (enqueued, delayed, or running from a queue).</summary>
+    /// <param name="options">More filters (queue, partition, status…) and paging.</param>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The queued workflows.</returns>
+    public Task<IReadOnlyList<WorkflowStatus>> ListQueuedWorkflowsAsync(ListWorkflowsOptions? options = null, CancellationToken cancellationToken = default) =>
+        reader.ListWorkflowsAsync((options ?? new ListWorkflowsOptions()) with { QueuedOnly = true, LoadOutput = false }, cancellationToken);
+
+    /// <summary>Cancels workflows: they stop at their next step and are not recovered until resumed.</summary>
+    /// <param name="workflowIds">The workflows' IDs.</param>
+    /// <param name="cancelChildren">Also cancel their child workflows, recursively.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>The IDs that were cancelled (finished workflows are left as they are).</returns>
+    /// <exception cref="WorkflowNotFoundException">One of the IDs is unknown; nothing was changed.</exception>
+    public Task<IReadOnlyList<string>> CancelWorkflowsAsync(IReadOnlyList<string> workflowIds, bool cancelChildren = false, CancellationToken cancellationToken = default) =>
+        reader.CancelAsync(workflowIds, cancelChildren, cancellationToken);
+
+    /// <summary>Resumes workflows from their last recorded step, with a fresh budget of recovery attempts.</summary>
+    /// <param name="workflowIds">The workflows' IDs.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>The IDs that were resumed (finished workflows are left as they are).</returns>
+    /// <exception cref="WorkflowNotFoundException">One of the IDs is unknown; nothing was changed.</exception>
+    public Task<IReadOnlyList<string>> ResumeWorkflowsAsync(IReadOnlyList<string> workflowIds, CancellationToken cancellationToken = default) =>
+        reader.ResumeAsync(workflowIds, null, cancellationToken);
+
+    /// <summary>Starts a copy of a workflow that reuses the outcomes recorded before <paramref name="startStep"/>.</summary>
+    /// <param name="workflowId">The original workflow's ID.</param>
+    /// <param name="startStep">The function ID to re-run from.</param>
+    /// <param name="options">The new ID and application version.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A handle to the new workflow.</returns>
+    public async Task<WorkflowHandle> ForkWorkflowAsync(string workflowId, int startStep, ForkOptions? options = null, CancellationToken cancellationToken = default) =>
+        new(reader, await reader.ForkAsync(workflowId, startStep, options, cancellationToken).ConfigureAwait(false));
+
+    /// <summary>Deletes workflows and everything recorded for them (and, if asked, their children).</summary>
+    /// <param name="workflowIds">The workflows' IDs.</param>
+    /// <param name="deleteChildren">Also delete their child workflows, recursively.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>Every ID deleted.</returns>
+    public Task<IReadOnlyList<string>> DeleteWorkflowsAsync(IReadOnlyList<string> workflowIds, bool deleteChildren = false, CancellationToken cancellationToken = default) =>
+        reader.DeleteAsync(workflowIds, deleteChildren, cancellationToken);
+
+    /// <summary>Changes the priority of a workflow still waiting on its queue.</summary>
+    /// <param name="workflowId">The workflow's ID.</param>
+    /// <param name="priority">The new priority (lower runs first).</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A task that completes when the priority is recorded.</returns>
+    public Task SetWorkflowPriorityAsync(string workflowId, int priority, CancellationToken cancellationToken = default) =>
+        reader.SetPriorityAsync(workflowId, priority, cancellationToken);
+
+    /// <summary>Changes when a delayed workflow may start.</summary>
+    /// <param name="workflowId">The workflow's ID.</param>
+    /// <param name="startAt">The earliest time it may start.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A task that completes when the new time is recorded.</returns>
+    public Task SetWorkflowDelayAsync(string workflowId, DateTimeOffset startAt, CancellationToken cancellationToken = default) =>
+        reader.SetDelayAsync(workflowId, startAt, cancellationToken);
+
+    /// <summary>Creates a schedule for a workflow of an application.</summary>
+    /// <param name="workflowName">The workflow each tick starts.</param>
+    /// <param name="cron">The cron expression: 5 fields, or 6 with seconds first.</param>
+    /// <param name="options">Name, time zone, queue and backfill.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>The schedule.</returns>
+    public Task<WorkflowSchedule> CreateScheduleAsync(string workflowName, string cron, ScheduleOptions? options = null, CancellationToken cancellationToken = default) =>
+        reader.CreateScheduleAsync(workflowName, cron, options, cancellationToken);
+
+    /// <summary>Lists schedules (of <see cref="DbosClientOptions.ApplicationName"/> if set).</summary>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The schedules, by name.</returns>
+    public Task<IReadOnlyList<WorkflowSchedule>> ListSchedulesAsync(CancellationToken cancellationToken = default) => reader.ListSchedulesAsync(cancellationToken);
+
+    /// <summary>Pauses a schedule.</summary>
+    /// <param name="name">The schedule's name.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A task that completes when the schedule is paused.</returns>
+    public Task PauseScheduleAsync(string name, CancellationToken cancellationToken = default) => reader.SetScheduleStatusAsync(name, ScheduleStatus.Paused, cancellationToken);
+
+    /// <summary>Resumes a paused schedule.</summary>
+    /// <param name="name">The schedule's name.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A task that completes when the schedule is active.</returns>
+    public Task ResumeScheduleAsync(string name, CancellationToken cancellationToken = default) => reader.SetScheduleStatusAsync(name, ScheduleStatus.Active, cancellationToken);
+
+    /// <summary>Runs a schedule's workflow now.</summary>
+    /// <param name="name">The schedule's name.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A handle to the run.</returns>
+    public async Task<WorkflowHandle> TriggerScheduleAsync(string name, CancellationToken cancellationToken = default) =>
+        new(reader, await reader.TriggerScheduleAsync(name, cancellationToken).ConfigureAwait(false));
+
+    /// <summary>Runs every tick of a schedule between two times that has not run yet.</summary>
+    /// <param name="name">The schedule's name.</param>
+    /// <param name="start">The start of the interval (exclusive).</param>
+    /// <param name="end">The end of the interval (exclusive).</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>The IDs of the runs.</returns>
+    public Task<IReadOnlyList<string>> BackfillScheduleAsync(string name, DateTimeOffset start, DateTimeOffset end, CancellationToken cancellationToken = default) =>
+        reader.BackfillScheduleAsync(name, start, end, cancellationToken);
+
+    /// <summary>Deletes a schedule.</summary>
+    /// <param name="name">The schedule's name.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A task that completes when the schedule is deleted.</returns>
+    public Task DeleteScheduleAsync(string name, CancellationToken cancellationToken = default) => reader.DeleteScheduleAsync(name, cancellationToken);
+
+    /// <summary>Lists application versions, latest first.</summary>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The versions.</returns>
+    public Task<IReadOnlyList<ApplicationVersionInfo>> ListApplicationVersionsAsync(CancellationToken cancellationToken = default) =>
+        reader.ListApplicationVersionsAsync(cancellationToken);
+
+    /// <summary>Marks a version as the latest.</summary>
+    /// <param name="versionName">The version.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>A task that completes when the version is marked.</returns>
+    public Task SetLatestApplicationVersionAsync(string versionName, CancellationToken cancellationToken = default) =>
+        reader.SetLatestApplicationVersionAsync(versionName, cancellationToken);
+
+    /// <summary>Creates the system database if needed and brings its schema to the current version (what <c>dbos migrate</c> does).</summary>
+    /// <param name="cancellationToken">Stops the migration.</param>
+    /// <returns>A task that completes when the schema is current.</returns>
+    public Task MigrateAsync(CancellationToken cancellationToken = default) => reader.Database.MigrateAsync(cancellationToken);
+
     /// <summary>Closes the client's connections.</summary>
     /// <returns>A task that completes when everything is closed.</returns>
     public ValueTask DisposeAsync() => reader.Database.DisposeAsync();

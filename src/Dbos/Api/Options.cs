@@ -186,6 +186,9 @@ public sealed record ListWorkflowsOptions
     /// <summary>Only children of this workflow.</summary>
     public string? ParentWorkflowId { get; init; }
 
+    /// <summary>Only workflows run by this authenticated user.</summary>
+    public string? AuthenticatedUser { get; init; }
+
     /// <summary>At most this many workflows.</summary>
     public int? Limit { get; init; }
 

@@ -33,6 +33,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         Logger = logger;
         ExecutorId = executorId;
         Dispatcher = new QueueDispatcher(this, config.PollingInterval);
+        Schedules = new ScheduleRunner(this);
         Reader = new WorkflowReader(
             database,
             codec,
@@ -45,6 +46,9 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
 
     /// <summary>The queues this process knows, and the loops that take work from them.</summary>
     public QueueDispatcher Dispatcher { get; }
+
+    /// <summary>The cron schedules this process fires.</summary>
+    public ScheduleRunner Schedules { get; }
 
     /// <summary>The names of the workflows this process can run (fixed at launch).</summary>
     public string[] WorkflowNames => workflowNames;
@@ -88,6 +92,20 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             var registration = new WorkflowRegistration(this, name, inputType, hasInput, outputType, invoke, method, options);
             workflows.Add(name, registration);
             return registration;
+        }
+    }
+
+    public void RegisterSchedule(string workflowName, string cron, ScheduleOptions? options)
+    {
+        var row = Reader.NewSchedule(workflowName, cron, options, ApplicationName);
+        lock (workflows)
+        {
+            if (launched)
+            {
+                throw new InvalidOperationException($"Schedule '{row.ScheduleName}' must be registered before LaunchAsync.");
+            }
+
+            Schedules.Declare(row);
         }
     }
 
@@ -139,6 +157,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         }
 
         await Dispatcher.StartAsync(config.ListenQueues, cancellationToken).ConfigureAwait(false);
+        await Schedules.StartAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>A version that changes whenever the code of a registered workflow (or anything in its assembly) changes.</summary>
@@ -478,82 +497,59 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
 
     public Task<WorkflowStatus?> GetStatusAsync(string workflowId, CancellationToken cancellationToken) => Reader.GetStatusAsync(workflowId, cancellationToken);
 
-    public async Task CancelAsync(string workflowId, CancellationToken cancellationToken)
+    public async Task CancelAsync(IReadOnlyList<string> workflowIds, bool cancelChildren, CancellationToken cancellationToken)
     {
         EnsureLaunched();
-        var cancelled = await Database.CancelAsync([workflowId], cancellationToken).ConfigureAwait(false);
-        if (cancelled.Count == 0)
+        foreach (var id in await Reader.CancelAsync(workflowIds, cancelChildren, cancellationToken).ConfigureAwait(false))
         {
-            // Already finished: nothing to do; missing: say so.
-            await Reader.GetExistingStatusAsync(workflowId, cancellationToken).ConfigureAwait(false);
-            return;
-        }
-
-        if (running.TryGetValue(workflowId, out var run))
-        {
-            run.Execution.Cancel("cancelled");
+            if (running.TryGetValue(id, out var run))
+            {
+                run.Execution.Cancel("cancelled");
+            }
         }
     }
 
-    public async Task ResumeAsync(string workflowId, CancellationToken cancellationToken)
+    public async Task ResumeAsync(IReadOnlyList<string> workflowIds, CancellationToken cancellationToken)
     {
         EnsureLaunched();
-        var status = await Reader.GetExistingStatusAsync(workflowId, cancellationToken).ConfigureAwait(false);
-        if (!workflows.ContainsKey(status.Name))
+        foreach (var status in await Reader.RequireExistingAsync(workflowIds, cancellationToken).ConfigureAwait(false))
         {
-            throw new WorkflowNotFoundException(
-                $"Workflow '{workflowId}' is a '{status.Name}' workflow, which is not registered in this application; it cannot be resumed here. Nothing was changed.");
+            if (!workflows.ContainsKey(status.Name))
+            {
+                throw new WorkflowNotFoundException(
+                    $"Workflow '{status.WorkflowId}' is a '{status.Name}' workflow, which is not registered in this application; it cannot be resumed here. Nothing was changed.");
+            }
         }
 
-        var resumed = await Database.ResumeAsync([workflowId], StatusNames.InternalQueue, cancellationToken).ConfigureAwait(false);
-        if (resumed.Count > 0)
+        foreach (var id in await Reader.ResumeAsync(workflowIds, null, cancellationToken).ConfigureAwait(false))
         {
-            if (running.TryGetValue(workflowId, out var run))
+            if (running.TryGetValue(id, out var run))
             {
                 run.Execution.Abandon("the workflow was resumed");
             }
-
-            Dispatcher.Wake(StatusNames.InternalQueue);
         }
+
+        Dispatcher.Wake(StatusNames.InternalQueue);
     }
 
     public async Task<string> ForkAsync(string workflowId, int startStep, ForkOptions? options, CancellationToken cancellationToken)
     {
         EnsureLaunched();
-        ArgumentOutOfRangeException.ThrowIfNegative(startStep);
-        if (options?.NewWorkflowId is { } given && string.IsNullOrWhiteSpace(given))
-        {
-            throw new ArgumentException("The new workflow ID, when given, must not be empty.", nameof(options));
-        }
-
-        var newId = options?.NewWorkflowId ?? Guid.NewGuid().ToString();
-        if (!await Database.ForkAsync(workflowId, newId, startStep, options?.ApplicationVersion, StatusNames.InternalQueue, cancellationToken).ConfigureAwait(false))
-        {
-            throw new WorkflowNotFoundException($"No workflow with ID '{workflowId}' exists; nothing was forked.");
-        }
-
+        var newId = await Reader.ForkAsync(workflowId, startStep, options, cancellationToken).ConfigureAwait(false);
         Dispatcher.Wake(StatusNames.InternalQueue);
         return newId;
     }
 
-    public async Task DeleteAsync(string workflowId, bool deleteChildren, CancellationToken cancellationToken)
+    public async Task DeleteAsync(IReadOnlyList<string> workflowIds, bool deleteChildren, CancellationToken cancellationToken)
     {
         EnsureLaunched();
-        string[] ids = [workflowId];
-        if (deleteChildren)
-        {
-            ids = [.. ids, .. await Database.GetDescendantsAsync(ids, cancellationToken).ConfigureAwait(false)];
-        }
-
-        foreach (var id in ids)
+        foreach (var id in await Reader.DeleteAsync(workflowIds, deleteChildren, cancellationToken).ConfigureAwait(false))
         {
             if (running.TryGetValue(id, out var run))
             {
                 run.Execution.Abandon("the workflow was deleted");
             }
         }
-
-        await Database.DeleteAsync(ids, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Stops dispatching, stops running executions without recording anything (they stay pending for recovery), and waits for them.</summary>
@@ -565,6 +561,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         }
 
         await shutdown.CancelAsync().ConfigureAwait(false);
+        await Schedules.DisposeAsync().ConfigureAwait(false);
         await Dispatcher.DisposeAsync().ConfigureAwait(false);
 
         var runs = running.Values.ToList();

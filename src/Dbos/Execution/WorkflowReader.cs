@@ -124,6 +124,7 @@ internal sealed class WorkflowReader : IWorkflowResults
             ApplicationName = options.WorkflowIds is null ? ApplicationName : null,
             ExecutorId = options.ExecutorId,
             ParentWorkflowId = options.ParentWorkflowId,
+            AuthenticatedUser = options.AuthenticatedUser,
             Limit = options.Limit,
             Offset = options.Offset,
             Descending = options.SortDescending,
@@ -178,6 +179,230 @@ internal sealed class WorkflowReader : IWorkflowResults
     }
 
     public static string Topic(string? topic) => topic ?? OperationNames.NullTopic;
+
+    /// <summary>Throws, changing nothing, unless every one of <paramref name="workflowIds"/> exists; returns their statuses.</summary>
+    public async Task<IReadOnlyList<WorkflowStatus>> RequireExistingAsync(IReadOnlyList<string> workflowIds, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(workflowIds);
+        if (workflowIds.Count == 0 || workflowIds.Any(string.IsNullOrEmpty))
+        {
+            throw new ArgumentException("Give at least one workflow ID, and no empty ones.", nameof(workflowIds));
+        }
+
+        var rows = await Database.ListWorkflowsAsync(new StatusQuery { WorkflowIds = workflowIds, LoadInput = false, LoadOutput = false }, cancellationToken).ConfigureAwait(false);
+        var missing = workflowIds.Except(rows.Select(r => r.WorkflowId), StringComparer.Ordinal).ToList();
+        if (missing.Count > 0)
+        {
+            throw new WorkflowNotFoundException(
+                $"No workflow with ID {string.Join(", ", missing.Select(m => $"'{m}'"))} exists; nothing was changed.");
+        }
+
+        return rows.Select(r => new WorkflowStatus(r, Codec)).ToList();
+    }
+
+    /// <summary>Cancels unfinished workflows; finished ones are left as they are. Returns the IDs cancelled.</summary>
+    public async Task<IReadOnlyList<string>> CancelAsync(IReadOnlyList<string> workflowIds, bool cancelChildren, CancellationToken cancellationToken)
+    {
+        await RequireExistingAsync(workflowIds, cancellationToken).ConfigureAwait(false);
+        string[] ids = [.. workflowIds];
+        if (cancelChildren)
+        {
+            ids = [.. ids, .. await Database.GetDescendantsAsync(ids, cancellationToken).ConfigureAwait(false)];
+        }
+
+        return await Database.CancelAsync(ids, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Puts cancelled, dead-lettered or pending workflows back on a queue with a fresh budget of recovery attempts. Returns the IDs resumed.</summary>
+    public async Task<IReadOnlyList<string>> ResumeAsync(IReadOnlyList<string> workflowIds, string? queueName, CancellationToken cancellationToken)
+    {
+        await RequireExistingAsync(workflowIds, cancellationToken).ConfigureAwait(false);
+        return await Database.ResumeAsync([.. workflowIds], queueName ?? StatusNames.InternalQueue, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Starts a copy of a workflow that reuses the outcomes recorded before <paramref name="startStep"/>. Returns the new ID.</summary>
+    public async Task<string> ForkAsync(string workflowId, int startStep, ForkOptions? options, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workflowId);
+        ArgumentOutOfRangeException.ThrowIfNegative(startStep);
+        if (options?.NewWorkflowId is { } given && string.IsNullOrWhiteSpace(given))
+        {
+            throw new ArgumentException("The new workflow ID, when given, must not be empty.", nameof(options));
+        }
+
+        var newId = options?.NewWorkflowId ?? Guid.NewGuid().ToString();
+        if (!await Database.ForkAsync(workflowId, newId, startStep, options?.ApplicationVersion, StatusNames.InternalQueue, cancellationToken).ConfigureAwait(false))
+        {
+            throw new WorkflowNotFoundException($"No workflow with ID '{workflowId}' exists; nothing was forked.");
+        }
+
+        return newId;
+    }
+
+    /// <summary>Deletes workflows and what they recorded (and, if asked, their children, recursively). Returns every ID deleted.</summary>
+    public async Task<IReadOnlyList<string>> DeleteAsync(IReadOnlyList<string> workflowIds, bool deleteChildren, CancellationToken cancellationToken)
+    {
+        await RequireExistingAsync(workflowIds, cancellationToken).ConfigureAwait(false);
+        string[] ids = [.. workflowIds];
+        if (deleteChildren)
+        {
+            ids = [.. ids, .. await Database.GetDescendantsAsync(ids, cancellationToken).ConfigureAwait(false)];
+        }
+
+        await Database.DeleteAsync(ids, cancellationToken).ConfigureAwait(false);
+        return ids;
+    }
+
+    // ---- Schedules ----
+
+    internal static WorkflowSchedule ToSchedule(ScheduleRow row) => new()
+    {
+        Id = row.ScheduleId,
+        Name = row.ScheduleName,
+        WorkflowName = row.WorkflowName,
+        Cron = row.Schedule,
+        Status = row.Status == "PAUSED" ? ScheduleStatus.Paused : ScheduleStatus.Active,
+        TimeZone = row.CronTimezone,
+        QueueName = row.QueueName,
+        LastFiredAt = DateTimeOffset.TryParse(row.LastFiredAt, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var fired) ? fired : null,
+        AutomaticBackfill = row.AutomaticBackfill,
+        ApplicationName = row.ApplicationName,
+    };
+
+    internal DateTimeOffset? ToScheduleLastFired(ScheduleRow row) => ToSchedule(row).LastFiredAt;
+
+    /// <summary>A schedule row for a workflow, validated (cron expression and time zone).</summary>
+    internal ScheduleRow NewSchedule(string workflowName, string cron, ScheduleOptions? options, string? owner)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(workflowName);
+        var name = options?.Name ?? workflowName;
+        CronSchedule.Parse(cron, name);
+        CronSchedule.Zone(options?.TimeZone, name);
+        return new ScheduleRow(
+            Guid.NewGuid().ToString(), name, workflowName, null, cron, "ACTIVE", "null", null, options?.AutomaticBackfill ?? false, options?.TimeZone, options?.Queue, owner);
+    }
+
+    public async Task<WorkflowSchedule> CreateScheduleAsync(string workflowName, string cron, ScheduleOptions? options, CancellationToken cancellationToken)
+    {
+        var row = NewSchedule(workflowName, cron, options, ApplicationName);
+        if (!await Database.CreateScheduleAsync(row, cancellationToken).ConfigureAwait(false))
+        {
+            throw new InvalidOperationException($"A schedule named '{row.ScheduleName}' already exists.");
+        }
+
+        return ToSchedule(row);
+    }
+
+    public async Task<IReadOnlyList<WorkflowSchedule>> ListSchedulesAsync(CancellationToken cancellationToken) =>
+        (await Database.ListSchedulesAsync(ApplicationName, cancellationToken).ConfigureAwait(false)).Select(ToSchedule).ToList();
+
+    private async Task<ScheduleRow> RequireScheduleAsync(string name, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        return await Database.GetScheduleAsync(name, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"No schedule named '{name}' exists.");
+    }
+
+    public async Task SetScheduleStatusAsync(string name, ScheduleStatus status, CancellationToken cancellationToken)
+    {
+        await RequireScheduleAsync(name, cancellationToken).ConfigureAwait(false);
+        await Database.SetScheduleStatusAsync(name, status == ScheduleStatus.Paused ? "PAUSED" : "ACTIVE", cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task DeleteScheduleAsync(string name, CancellationToken cancellationToken)
+    {
+        await RequireScheduleAsync(name, cancellationToken).ConfigureAwait(false);
+        await Database.DeleteScheduleAsync(name, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs a schedule's workflow now, outside its cron ticks. Returns the run's workflow ID.</summary>
+    public async Task<string> TriggerScheduleAsync(string name, CancellationToken cancellationToken)
+    {
+        var schedule = await RequireScheduleAsync(name, cancellationToken).ConfigureAwait(false);
+        var now = Time.GetUtcNow();
+        var workflowId = $"sched-{name}-trigger-{CronSchedule.FormatTime(now)}";
+        await EnqueueTickAsync(schedule, now, workflowId, cancellationToken).ConfigureAwait(false);
+        return workflowId;
+    }
+
+    /// <summary>Runs every tick of a schedule in [<paramref name="start"/>, <paramref name="end"/>) that has not run yet. Returns the runs' IDs.</summary>
+    public async Task<IReadOnlyList<string>> BackfillScheduleAsync(string name, DateTimeOffset start, DateTimeOffset end, CancellationToken cancellationToken)
+    {
+        var schedule = await RequireScheduleAsync(name, cancellationToken).ConfigureAwait(false);
+        return await BackfillAsync(schedule, start, end, cancellationToken).ConfigureAwait(false);
+    }
+
+    internal async Task<IReadOnlyList<string>> BackfillAsync(ScheduleRow schedule, DateTimeOffset start, DateTimeOffset end, CancellationToken cancellationToken)
+    {
+        var cron = CronSchedule.Parse(schedule.Schedule, schedule.ScheduleName);
+        var zone = CronSchedule.Zone(schedule.CronTimezone, schedule.ScheduleName);
+        var ids = new List<string>();
+        foreach (var tick in cron.GetOccurrences(start.UtcDateTime, end.UtcDateTime, zone, fromInclusive: false, toInclusive: false))
+        {
+            var time = new DateTimeOffset(tick, TimeSpan.Zero);
+            var id = CronSchedule.TickWorkflowId(schedule.ScheduleName, time);
+            await EnqueueTickAsync(schedule, time, id, cancellationToken).ConfigureAwait(false);
+            ids.Add(id);
+        }
+
+        return ids;
+    }
+
+    /// <summary>
+    /// Enqueues one run of a schedule's workflow with its tick time as input, as other DBOS implementations do: on the
+    /// schedule's queue, under its owner's latest application version. The run's ID makes this idempotent, so processes
+    /// that fire the same tick start it once.
+    /// </summary>
+    internal async Task<bool> EnqueueTickAsync(ScheduleRow schedule, DateTimeOffset tick, string workflowId, CancellationToken cancellationToken)
+    {
+        var owner = schedule.ApplicationName ?? ApplicationName;
+        var latest = await Database.ListApplicationVersionsAsync(owner, cancellationToken).ConfigureAwait(false);
+        var context = IsJson(schedule.Context) ? schedule.Context : "null";
+        var row = new NewWorkflowRow
+        {
+            WorkflowId = workflowId,
+            Status = StatusNames.Enqueued,
+            Name = schedule.WorkflowName,
+            QueueName = schedule.QueueName ?? StatusNames.InternalQueue,
+            ExecutorId = string.Empty,
+            ApplicationVersion = latest.Count > 0 ? latest[0].VersionName : null,
+            ApplicationName = owner,
+            CreatorXid = Guid.NewGuid().ToString(),
+            Serialization = PortableJsonSerializer.FormatName,
+            Inputs = $$"""{"positionalArgs":["{{CronSchedule.FormatTime(tick)}}",{{context}}]}""",
+            ScheduleName = schedule.ScheduleName,
+        };
+        return (await Database.StartWorkflowAsync(row, cancellationToken).ConfigureAwait(false)).Inserted;
+    }
+
+    private static bool IsJson(string text)
+    {
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(text);
+            return true;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return false;
+        }
+    }
+
+    // ---- Application versions ----
+
+    public async Task<IReadOnlyList<ApplicationVersionInfo>> ListApplicationVersionsAsync(CancellationToken cancellationToken) =>
+        (await Database.ListApplicationVersionsAsync(ApplicationName, cancellationToken).ConfigureAwait(false))
+            .Select(v => new ApplicationVersionInfo(v.VersionName, DateTimeOffset.FromUnixTimeMilliseconds(v.VersionTimestamp), DateTimeOffset.FromUnixTimeMilliseconds(v.CreatedAt), v.ApplicationName))
+            .ToList();
+
+    public async Task SetLatestApplicationVersionAsync(string versionName, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(versionName);
+        if (!await Database.SetLatestApplicationVersionAsync(versionName, ApplicationName, Time.GetUtcNow().ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false))
+        {
+            throw new InvalidOperationException($"No application version named '{versionName}' is registered.");
+        }
+    }
 
     /// <summary>Changes the priority of a workflow still waiting on its queue.</summary>
     public async Task SetPriorityAsync(string workflowId, int priority, CancellationToken cancellationToken)

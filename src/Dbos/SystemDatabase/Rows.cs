@@ -103,7 +103,27 @@ internal sealed class NewWorkflowRow
     public string? PartitionKey { get; init; }
 
     public long? DelayUntilEpochMs { get; init; }
+
+    public string? ScheduleName { get; init; }
 }
+
+/// <summary>A <c>workflow_schedules</c> row.</summary>
+internal sealed record ScheduleRow(
+    string ScheduleId,
+    string ScheduleName,
+    string WorkflowName,
+    string? WorkflowClassName,
+    string Schedule,
+    string Status,
+    string Context,
+    string? LastFiredAt,
+    bool AutomaticBackfill,
+    string? CronTimezone,
+    string? QueueName,
+    string? ApplicationName);
+
+/// <summary>An <c>application_versions</c> row.</summary>
+internal sealed record VersionRow(string VersionId, string VersionName, long VersionTimestamp, long CreatedAt, string? ApplicationName);
 
 /// <summary>A <c>queues</c> row: a queue's flow control, as registered or as changed since.</summary>
 internal sealed record QueueRecord
@@ -242,6 +262,10 @@ internal sealed record StatusQuery
     public string? ExecutorId { get; init; }
 
     public string? ParentWorkflowId { get; init; }
+
+    public string? AuthenticatedUser { get; init; }
+
+    public string? ScheduleName { get; init; }
 
     public string? WorkflowIdPrefix { get; init; }
 

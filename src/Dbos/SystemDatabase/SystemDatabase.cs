@@ -54,8 +54,8 @@ internal sealed class SystemDatabase : IAsyncDisposable
             $"INSERT INTO {ws} AS ws (workflow_uuid, status, name, class_name, config_name, queue_name, authenticated_user, assumed_role, " +
             "authenticated_roles, executor_id, application_version, application_id, recovery_attempts, workflow_timeout_ms, " +
             "workflow_deadline_epoch_ms, parent_workflow_id, serialization, creator_xid, owner_xid, application_name, deduplication_id, priority, " +
-            "queue_partition_key, delay_until_epoch_ms) " +
-            "VALUES ($1, $2, $3, NULL, NULL, $4, '', '', '[]', $5, $6, '', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) " +
+            "queue_partition_key, delay_until_epoch_ms, schedule_name) " +
+            "VALUES ($1, $2, $3, NULL, NULL, $4, '', '', '[]', $5, $6, '', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) " +
             "ON CONFLICT (workflow_uuid) DO UPDATE SET creator_xid = ws.creator_xid " +
             "RETURNING status, name, queue_name, creator_xid, serialization";
         insertInputSql =
@@ -65,7 +65,7 @@ internal sealed class SystemDatabase : IAsyncDisposable
         // Postgres runs both inserts as one statement; the input is written only by the start that created the row.
         startSql =
             $"WITH ins AS ({insertStatusSql}), inp AS (INSERT INTO {d.Table("workflow_input")} (workflow_uuid, inputs) " +
-            "SELECT $1, $19 FROM ins WHERE ins.creator_xid = $12 ON CONFLICT (workflow_uuid) DO NOTHING) " +
+            "SELECT $1, $20 FROM ins WHERE ins.creator_xid = $12 ON CONFLICT (workflow_uuid) DO NOTHING) " +
             "SELECT status, name, queue_name, creator_xid, serialization FROM ins";
 
         recordOperationSql =
@@ -124,7 +124,7 @@ internal sealed class SystemDatabase : IAsyncDisposable
                 rows = await executor.WriteAsync(
                     async (session, ct) =>
                     {
-                        var result = await session.QueryAsync(insertStatusSql, args[..18], ReadStart, ct).ConfigureAwait(false);
+                        var result = await session.QueryAsync(insertStatusSql, args[..19], ReadStart, ct).ConfigureAwait(false);
                         await session.ExecuteAsync(insertInputSql, inputArgs, ct).ConfigureAwait(false);
                         return result;
                     },
@@ -159,7 +159,7 @@ internal sealed class SystemDatabase : IAsyncDisposable
                         return null;
                     }
 
-                    var rows = await session.QueryAsync(insertStatusSql, startArgs[..18], ReadStart, ct).ConfigureAwait(false);
+                    var rows = await session.QueryAsync(insertStatusSql, startArgs[..19], ReadStart, ct).ConfigureAwait(false);
                     await session.ExecuteAsync(insertInputSql, [child.WorkflowId, child.Inputs, child.CreatorXid], ct).ConfigureAwait(false);
                     var r = rows[0];
                     return new StartResult(r.Creator == child.CreatorXid, r.Status, r.Name, r.Queue, r.Serialization);
@@ -183,7 +183,7 @@ internal sealed class SystemDatabase : IAsyncDisposable
     [
         row.WorkflowId, row.Status, row.Name, row.QueueName, row.ExecutorId, row.ApplicationVersion, row.RecoveryAttempts,
         row.TimeoutMs, row.DeadlineEpochMs, row.ParentWorkflowId, row.Serialization, row.CreatorXid, row.OwnerXid,
-        row.ApplicationName, row.DeduplicationId, row.Priority, row.PartitionKey, row.DelayUntilEpochMs, row.Inputs,
+        row.ApplicationName, row.DeduplicationId, row.Priority, row.PartitionKey, row.DelayUntilEpochMs, row.ScheduleName, row.Inputs,
     ];
 
     private static StartRow ReadStart(DbDataReader r) =>
@@ -287,7 +287,8 @@ internal sealed class SystemDatabase : IAsyncDisposable
         string[] WorkflowNames,
         int MaxBatch,
         int LocalRunning,
-        int PartitionLocalRunning);
+        int PartitionLocalRunning,
+        bool AcceptsUnversioned = true);
 
     /// <summary>
     /// Claims the workflows of <paramref name="queue"/> (of one partition, if given) that every limit allows to start now,
@@ -307,7 +308,8 @@ internal sealed class SystemDatabase : IAsyncDisposable
         var countPendingSql = $"SELECT COUNT(*) FROM {ws} WHERE queue_name = $1 AND status = 'PENDING' AND (application_name = $2 OR application_name IS NULL)";
         var lockMode = queue.HasSharedBudget ? d.ForUpdateNoWait : d.ForUpdateSkipLocked;
         var selectSql =
-            $"SELECT workflow_uuid FROM {ws} WHERE status = 'ENQUEUED' AND queue_name = $1 AND (application_version = $2 OR application_version IS NULL) " +
+            $"SELECT workflow_uuid FROM {ws} WHERE status = 'ENQUEUED' AND queue_name = $1 AND " +
+            (claim.AcceptsUnversioned ? "(application_version = $2 OR application_version IS NULL) " : "application_version = $2 ") +
             $"AND {scope}{partitionFilter} AND {d.InList("name", 5)} ORDER BY priority, created_at, {d.InsertionOrder} LIMIT $6{lockMode}";
         if (partitionKey is null)
         {
@@ -723,6 +725,16 @@ internal sealed class SystemDatabase : IAsyncDisposable
             Add("ws.parent_workflow_id = $?", query.ParentWorkflowId);
         }
 
+        if (query.AuthenticatedUser is not null)
+        {
+            Add("ws.authenticated_user = $?", query.AuthenticatedUser);
+        }
+
+        if (query.ScheduleName is not null)
+        {
+            Add("ws.schedule_name = $?", query.ScheduleName);
+        }
+
         if (query.WorkflowIdPrefix is not null)
         {
             Add("ws.workflow_uuid LIKE $?", EscapeLike(query.WorkflowIdPrefix) + "%");
@@ -808,6 +820,83 @@ internal sealed class SystemDatabase : IAsyncDisposable
     private static string? NullableString(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
 
     private static long? NullableLong(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetInt64(i);
+
+    // ---- Schedules ----
+
+    private const string ScheduleColumns =
+        "schedule_id, schedule_name, workflow_name, workflow_class_name, schedule, status, context, last_fired_at, automatic_backfill, cron_timezone, queue_name, application_name";
+
+    private static ScheduleRow ReadSchedule(DbDataReader r) => new(
+        r.GetString(0), r.GetString(1), r.GetString(2), NullableString(r, 3), r.GetString(4), r.GetString(5), r.GetString(6),
+        NullableString(r, 7), r.GetBoolean(8), NullableString(r, 9), NullableString(r, 10), NullableString(r, 11));
+
+    private static object?[] ScheduleArgs(ScheduleRow s) =>
+        [s.ScheduleId, s.ScheduleName, s.WorkflowName, s.WorkflowClassName, s.Schedule, s.Status, s.Context, s.LastFiredAt, s.AutomaticBackfill, s.CronTimezone, s.QueueName, s.ApplicationName];
+
+    /// <summary>
+    /// Records a schedule declared in code: a new one is inserted; an existing one of this application (or unowned) gets the
+    /// declared definition but keeps its status and last firing, so a restart neither resumes a paused schedule nor forgets
+    /// where it was.
+    /// </summary>
+    public Task ApplyScheduleAsync(ScheduleRow schedule, CancellationToken cancellationToken) =>
+        executor.ExecuteAsync(
+            $"INSERT INTO {d.Table("workflow_schedules")} AS s ({ScheduleColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) " +
+            "ON CONFLICT (schedule_name) DO UPDATE SET workflow_name = excluded.workflow_name, workflow_class_name = excluded.workflow_class_name, " +
+            "schedule = excluded.schedule, context = excluded.context, automatic_backfill = excluded.automatic_backfill, cron_timezone = excluded.cron_timezone, " +
+            "queue_name = excluded.queue_name, application_name = COALESCE(s.application_name, excluded.application_name) " +
+            "WHERE s.application_name IS NULL OR s.application_name = excluded.application_name",
+            ScheduleArgs(schedule),
+            cancellationToken);
+
+    /// <summary>Creates a schedule; false if one with that name exists.</summary>
+    public async Task<bool> CreateScheduleAsync(ScheduleRow schedule, CancellationToken cancellationToken) =>
+        await executor.ExecuteAsync(
+            $"INSERT INTO {d.Table("workflow_schedules")} ({ScheduleColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+            ScheduleArgs(schedule),
+            cancellationToken).ConfigureAwait(false) == 1;
+
+    /// <summary>The schedules of <paramref name="owner"/> (and unowned ones), or of every application when null.</summary>
+    public Task<List<ScheduleRow>> ListSchedulesAsync(string? owner, CancellationToken cancellationToken) =>
+        owner is null
+            ? executor.QueryAsync($"SELECT {ScheduleColumns} FROM {d.Table("workflow_schedules")} ORDER BY schedule_name", [], ReadSchedule, cancellationToken)
+            : executor.QueryAsync(
+                $"SELECT {ScheduleColumns} FROM {d.Table("workflow_schedules")} WHERE application_name = $1 OR application_name IS NULL ORDER BY schedule_name",
+                [owner],
+                ReadSchedule,
+                cancellationToken);
+
+    public async Task<ScheduleRow?> GetScheduleAsync(string name, CancellationToken cancellationToken)
+    {
+        var rows = await executor.QueryAsync($"SELECT {ScheduleColumns} FROM {d.Table("workflow_schedules")} WHERE schedule_name = $1", [name], ReadSchedule, cancellationToken).ConfigureAwait(false);
+        return rows.Count == 0 ? null : rows[0];
+    }
+
+    public async Task<bool> SetScheduleStatusAsync(string name, string status, CancellationToken cancellationToken) =>
+        await executor.ExecuteAsync($"UPDATE {d.Table("workflow_schedules")} SET status = $2 WHERE schedule_name = $1", [name, status], cancellationToken).ConfigureAwait(false) == 1;
+
+    public async Task<bool> DeleteScheduleAsync(string name, CancellationToken cancellationToken) =>
+        await executor.ExecuteAsync($"DELETE FROM {d.Table("workflow_schedules")} WHERE schedule_name = $1", [name], cancellationToken).ConfigureAwait(false) == 1;
+
+    public Task UpdateLastFiredAtAsync(string name, string lastFiredAt, CancellationToken cancellationToken) =>
+        executor.ExecuteAsync($"UPDATE {d.Table("workflow_schedules")} SET last_fired_at = $2 WHERE schedule_name = $1", [name, lastFiredAt], cancellationToken);
+
+    // ---- Application versions ----
+
+    public Task<List<VersionRow>> ListApplicationVersionsAsync(string? owner, CancellationToken cancellationToken)
+    {
+        var sql = $"SELECT version_id, version_name, version_timestamp, created_at, application_name FROM {d.Table("application_versions")}";
+        static VersionRow Read(DbDataReader r) => new(r.GetString(0), r.GetString(1), r.GetInt64(2), r.GetInt64(3), NullableString(r, 4));
+        return owner is null
+            ? executor.QueryAsync(sql + " ORDER BY version_timestamp DESC", [], Read, cancellationToken)
+            : executor.QueryAsync(sql + " WHERE application_name = $1 OR application_name IS NULL ORDER BY version_timestamp DESC", [owner], Read, cancellationToken);
+    }
+
+    /// <summary>Makes a version the latest (the one scheduled and unversioned work goes to). Returns whether it exists.</summary>
+    public async Task<bool> SetLatestApplicationVersionAsync(string versionName, string? owner, long nowEpochMs, CancellationToken cancellationToken) =>
+        await executor.ExecuteAsync(
+            $"UPDATE {d.Table("application_versions")} SET version_timestamp = $2 WHERE version_name = $1 AND (application_name = $3 OR application_name IS NULL OR $3 IS NULL)",
+            [versionName, nowEpochMs, owner],
+            cancellationToken).ConfigureAwait(false) >= 1;
 
     // ---- Messages, events and streams ----
 
