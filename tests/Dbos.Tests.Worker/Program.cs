@@ -13,6 +13,7 @@
 //   DBOS_TEST_LEDGER                  the file each step appends to
 //   DBOS_TEST_BLOCK_AFTER=N           the four-step workflow stops (forever) right after step N is checkpointed
 //   DBOS_TEST_NO_CRASH=1              the crashing workflow does not crash
+//   DBOS_TEST_TICKER=1                the ticker workflow is scheduled every second
 //   DBOS_TEST_APP_URL                 the application database of the transaction workflows (table orders must exist)
 using System.Data.Common;
 using System.Text.Json;
@@ -177,6 +178,21 @@ var work = dbos.RegisterStep("work", async (int milliseconds, CancellationToken 
     return milliseconds;
 });
 dbos.RegisterWorkflow("queued-task", async (WorkflowContext ctx, int milliseconds) => await work.RunAsync(milliseconds));
+
+// A schedule ticking every second, fired by every worker that serves it; each tick's step notes which worker ran it.
+var tick = dbos.RegisterStep("tick", (DateTimeOffset at, CancellationToken _) =>
+{
+    Note($"tick {at.UtcDateTime:HH:mm:ss} {executor}");
+    return Task.FromResult(0);
+});
+if (Environment.GetEnvironmentVariable("DBOS_TEST_TICKER") == "1")
+{
+    dbos.RegisterScheduledWorkflow("ticker", "* * * * * *", async (WorkflowContext ctx, DateTimeOffset at) => await tick.RunAsync(at));
+}
+else
+{
+    dbos.RegisterWorkflow("ticker", async (WorkflowContext ctx, DateTimeOffset at) => await tick.RunAsync(at));
+}
 
 await dbos.LaunchAsync();
 Console.WriteLine($"database {dbos.SystemDatabase}");

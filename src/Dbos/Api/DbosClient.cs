@@ -68,7 +68,7 @@ public sealed class DbosClient : IAsyncDisposable
         var (url, setting) = options.SystemDatabaseUrl is not null
             ? (options.SystemDatabaseUrl, "DbosClientOptions.SystemDatabaseUrl")
             : (Environment.GetEnvironmentVariable(DbosConfig.SystemDatabaseUrlVariable), DbosConfig.SystemDatabaseUrlVariable);
-        var executor = SqlExecutor.Create(url, setting, options.SystemDatabaseSchema, options.SystemDatabasePoolSize, options.SystemDatabaseDataSource, SqliteSynchronous.Normal);
+        var executor = SqlExecutor.Create(url, setting, options.SystemDatabaseSchema, options.SystemDatabasePoolSize, options.SystemDatabaseDataSource, SqliteSynchronous.Normal, mayCreate: false);
         var logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Dbos.Client");
         var time = options.TimeProvider ?? TimeProvider.System;
         var database = new SystemDatabase.SystemDatabase(executor, options.ApplicationName ?? string.Empty, logger, time);
@@ -315,6 +315,9 @@ public sealed class DbosClient : IAsyncDisposable
     /// <param name="cancellationToken">Stops the migration.</param>
     /// <returns>A task that completes when the schema is current.</returns>
     public Task MigrateAsync(CancellationToken cancellationToken = default) => reader.Database.MigrateAsync(cancellationToken);
+
+    /// <summary>Deletes the system tables and every workflow recorded in them (what <c>dbos reset</c> does).</summary>
+    internal Task ResetAsync(CancellationToken cancellationToken) => reader.Database.ResetAsync(cancellationToken);
 
     /// <summary>Closes the client's connections.</summary>
     /// <returns>A task that completes when everything is closed.</returns>

@@ -180,6 +180,9 @@ public sealed record ListWorkflowsOptions
     /// <summary>Only workflows of this application version.</summary>
     public string? ApplicationVersion { get; init; }
 
+    /// <summary>Only workflows of this application (and unclaimed ones). Default: the listing application's own.</summary>
+    public string? ApplicationName { get; init; }
+
     /// <summary>Only workflows last run by this executor.</summary>
     public string? ExecutorId { get; init; }
 

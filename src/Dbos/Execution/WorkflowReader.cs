@@ -121,7 +121,7 @@ internal sealed class WorkflowReader : IWorkflowResults
             ApplicationVersion = options.ApplicationVersion,
 
             // Like other DBOS implementations, an application lists its own workflows (and unclaimed ones) unless asked by ID.
-            ApplicationName = options.WorkflowIds is null ? ApplicationName : null,
+            ApplicationName = options.ApplicationName ?? (options.WorkflowIds is null ? ApplicationName : null),
             ExecutorId = options.ExecutorId,
             ParentWorkflowId = options.ParentWorkflowId,
             AuthenticatedUser = options.AuthenticatedUser,

@@ -23,7 +23,7 @@ internal abstract class SqlExecutor : IAsyncDisposable
     protected SqlExecutor(SqlDialect dialect) => Dialect = dialect;
 
     /// <summary>The executor for a system database URL (named by <paramref name="setting"/> in errors), or for a user's data source.</summary>
-    public static SqlExecutor Create(string? url, string? setting, string schema, int poolSize, NpgsqlDataSource? dataSource, SqliteSynchronous synchronous)
+    public static SqlExecutor Create(string? url, string? setting, string schema, int poolSize, NpgsqlDataSource? dataSource, SqliteSynchronous synchronous, bool mayCreate = true)
     {
         if (dataSource is not null)
         {
@@ -32,7 +32,7 @@ internal abstract class SqlExecutor : IAsyncDisposable
 
         return DatabaseUrl.Parse(url, setting ?? "The system database URL") switch
         {
-            SqliteUrl sqlite => new SqliteExecutor(sqlite, synchronous),
+            SqliteUrl sqlite => new SqliteExecutor(sqlite, synchronous, mayCreate),
             PostgresUrl postgres => new PostgresExecutor(postgres, schema, poolSize, null),
             _ => throw new DbosConfigurationException($"{setting} is not a supported database URL."),
         };

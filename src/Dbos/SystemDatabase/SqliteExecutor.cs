@@ -18,6 +18,8 @@ internal sealed class SqliteExecutor : SqlExecutor
 
     private readonly SqliteUrl url;
     private readonly string connectionString;
+    private readonly string openExistingString;
+    private volatile bool mayCreate;
     private readonly SqliteSynchronous synchronous;
     private readonly object gate = new();
     private List<WriteRequest> pending = [];
@@ -26,11 +28,15 @@ internal sealed class SqliteExecutor : SqlExecutor
     private SqliteConnection? writer;
     private SqliteSession? writerSession;
 
-    public SqliteExecutor(SqliteUrl url, SqliteSynchronous synchronous)
+    /// <param name="url">The database file.</param>
+    /// <param name="synchronous">How commits are flushed.</param>
+    /// <param name="mayCreate">Whether a missing file is created at first use; otherwise only <see cref="MigrateAsync"/> creates it (a client never leaves an empty file behind).</param>
+    public SqliteExecutor(SqliteUrl url, SqliteSynchronous synchronous, bool mayCreate = true)
         : base(SqliteDialect.Instance)
     {
         this.url = url;
         this.synchronous = synchronous;
+        this.mayCreate = mayCreate;
         connectionString = new SqliteConnectionStringBuilder
         {
             DataSource = url.FilePath,
@@ -40,6 +46,7 @@ internal sealed class SqliteExecutor : SqlExecutor
             ForeignKeys = true,
             DefaultTimeout = BusyTimeoutMs / 1000,
         }.ToString();
+        openExistingString = new SqliteConnectionStringBuilder(connectionString) { Mode = SqliteOpenMode.ReadWrite }.ToString();
     }
 
     public override string Description => url.Masked;
@@ -48,6 +55,7 @@ internal sealed class SqliteExecutor : SqlExecutor
 
     public override Task MigrateAsync(CancellationToken cancellationToken)
     {
+        mayCreate = true;
         var directory = Path.GetDirectoryName(url.FilePath);
         if (!string.IsNullOrEmpty(directory))
         {
@@ -244,7 +252,7 @@ internal sealed class SqliteExecutor : SqlExecutor
 
     private SqliteConnection OpenConnection(bool writerConnection)
     {
-        var connection = new SqliteConnection(connectionString);
+        var connection = new SqliteConnection(mayCreate ? connectionString : openExistingString);
         try
         {
             connection.Open();
@@ -258,7 +266,11 @@ internal sealed class SqliteExecutor : SqlExecutor
         catch (SqliteException ex)
         {
             connection.Dispose();
-            throw new DbosDatabaseException($"Cannot open the SQLite system database {url.Masked}: {ex.Message}", ex);
+            throw new DbosDatabaseException(
+                !mayCreate && !File.Exists(url.FilePath)
+                    ? $"The SQLite system database {url.Masked} does not exist ({url.FilePath}); run the application or `dbos migrate` to create it."
+                    : $"Cannot open the SQLite system database {url.Masked}: {ex.Message}",
+                ex);
         }
     }
 

@@ -104,6 +104,23 @@ internal sealed class SystemDatabase : IAsyncDisposable
 
     public Task MigrateAsync(CancellationToken cancellationToken) => executor.MigrateAsync(cancellationToken);
 
+    /// <summary>Deletes the system tables and everything in them (the schema on Postgres).</summary>
+    public Task ResetAsync(CancellationToken cancellationToken) =>
+        d is PostgresDialect postgres
+            ? executor.ExecuteAsync($"DROP SCHEMA IF EXISTS {postgres.QuotedSchema} CASCADE", [], cancellationToken)
+            : executor.WriteAsync(
+                async (session, ct) =>
+                {
+                    var tables = await session.QueryAsync("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", [], static r => r.GetString(0), ct).ConfigureAwait(false);
+                    foreach (var table in tables)
+                    {
+                        await session.ExecuteAsync($"DROP TABLE IF EXISTS \"{table.Replace("\"", "\"\"", StringComparison.Ordinal)}\"", [], ct).ConfigureAwait(false);
+                    }
+
+                    return tables.Count;
+                },
+                cancellationToken);
+
     /// <summary>Starts listening for changes made by other processes (Postgres); on SQLite other processes are polled.</summary>
     public Task StartListeningAsync() => listener?.StartAsync() ?? Task.CompletedTask;
 

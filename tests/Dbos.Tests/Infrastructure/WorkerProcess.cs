@@ -18,13 +18,18 @@ public sealed class WorkerProcess : IAsyncDisposable
     public static WorkerProcess Start(IReadOnlyDictionary<string, string?> environment, string workingDirectory, params string[] arguments) =>
         StartDll(WorkerDll, environment, workingDirectory, arguments);
 
-    public static WorkerProcess StartDll(string dll, IReadOnlyDictionary<string, string?> environment, string workingDirectory, params string[] arguments)
+    public static WorkerProcess StartDll(string dll, IReadOnlyDictionary<string, string?> environment, string workingDirectory, params string[] arguments) =>
+        StartDllWithInput(dll, environment, workingDirectory, null, arguments);
+
+    /// <summary>Starts a program and writes <paramref name="input"/> to its standard input (then closes it).</summary>
+    public static WorkerProcess StartDllWithInput(string dll, IReadOnlyDictionary<string, string?> environment, string workingDirectory, string? input, params string[] arguments)
     {
         var info = new ProcessStartInfo("dotnet")
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            RedirectStandardInput = true,
             UseShellExecute = false,
         };
         info.ArgumentList.Add(dll);
@@ -75,7 +80,37 @@ public sealed class WorkerProcess : IAsyncDisposable
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        if (input is not null)
+        {
+            process.StandardInput.Write(input);
+        }
+
+        process.StandardInput.Close();
         return worker;
+    }
+
+    /// <summary>What the program wrote to standard output.</summary>
+    public string StandardOutput
+    {
+        get
+        {
+            lock (lines)
+            {
+                return string.Join(Environment.NewLine, lines);
+            }
+        }
+    }
+
+    /// <summary>What the program wrote to standard error.</summary>
+    public string StandardError
+    {
+        get
+        {
+            lock (errors)
+            {
+                return errors.ToString();
+            }
+        }
     }
 
     public string Output

@@ -1,0 +1,291 @@
+using System.CommandLine;
+using System.Data.Common;
+using System.Globalization;
+using Dbos.Internal;
+
+namespace Dbos.Cli;
+
+/// <summary>
+/// The <c>dbos</c> command line: every command opens a <see cref="DbosClient"/> on the system database named by
+/// <c>--sys-db-url</c> or <c>DBOS_SYSTEM_DATABASE_URL</c>, does one thing, and prints a table (or JSON with <c>--json</c>).
+/// Errors are one line on standard error and a non-zero exit code.
+/// </summary>
+internal static class CliApp
+{
+    private static readonly Option<string?> Url = new("--sys-db-url", "-s")
+    {
+        Description = "The system database URL (default: DBOS_SYSTEM_DATABASE_URL).",
+        Recursive = true,
+    };
+
+    private static readonly Option<string> Schema = new("--schema")
+    {
+        Description = "The Postgres schema of the system tables.",
+        DefaultValueFactory = _ => "dbos",
+        Recursive = true,
+    };
+
+    private static readonly Option<bool> Json = new("--json")
+    {
+        Description = "Print JSON instead of a table.",
+        Recursive = true,
+    };
+
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter errors, TextReader input)
+    {
+        var root = new RootCommand("The DBOS command line for .NET: manage the workflows, queues and schedules of a DBOS system database.");
+        root.Options.Add(Url);
+        root.Options.Add(Schema);
+        root.Options.Add(Json);
+        root.Subcommands.Add(MigrateCommand(output, errors));
+        root.Subcommands.Add(ResetCommand(output, errors, input));
+        root.Subcommands.Add(WorkflowCommand(output, errors));
+        root.Subcommands.Add(QueueCommand(output, errors));
+        root.Subcommands.Add(ScheduleCommand(output, errors));
+        root.Subcommands.Add(VersionCommand(output, errors));
+        var parsed = root.Parse(args);
+        return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = errors }).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs a command against a client, turning every expected failure into one line and exit code 1.</summary>
+    private static Command Handle(Command command, TextWriter output, TextWriter errors, Func<ParseResult, DbosClient, Printer, CancellationToken, Task> action)
+    {
+        command.SetAction(async (parsed, cancellationToken) =>
+        {
+            try
+            {
+                var url = parsed.GetValue(Url) ?? Environment.GetEnvironmentVariable(DbosConfig.SystemDatabaseUrlVariable);
+                if (string.IsNullOrWhiteSpace(url))
+                {
+                    throw new DbosConfigurationException("No system database: pass --sys-db-url or set DBOS_SYSTEM_DATABASE_URL.");
+                }
+
+                var client = DbosClient.Create(new DbosClientOptions { SystemDatabaseUrl = url, SystemDatabaseSchema = parsed.GetValue(Schema)! });
+                await using (client.ConfigureAwait(false))
+                {
+                    await action(parsed, client, new Printer(output, parsed.GetValue(Json)), cancellationToken).ConfigureAwait(false);
+                }
+
+                return 0;
+            }
+            catch (Exception ex) when (ex is DbosException or ArgumentException or InvalidOperationException or DbException or FormatException)
+            {
+                await errors.WriteLineAsync($"dbos: {Describe(ex)}").ConfigureAwait(false);
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    private static string Describe(Exception ex) => ex switch
+    {
+        Npgsql.PostgresException { SqlState: "3F000" or "42P01" } => NotMigrated,
+        Microsoft.Data.Sqlite.SqliteException sqlite when sqlite.Message.Contains("no such table", StringComparison.Ordinal) => NotMigrated,
+        Npgsql.PostgresException pg => DatabaseUrl.MaskRaw(pg.MessageText),
+        _ => DatabaseUrl.MaskRaw(ex.Message),
+    };
+
+    private const string NotMigrated = "the system database has no DBOS tables yet; run `dbos migrate` first.";
+
+    private static Command MigrateCommand(TextWriter output, TextWriter errors) =>
+        Handle(new Command("migrate", "Create the system database if needed and bring its schema to the current version."), output, errors, async (_, client, printer, ct) =>
+        {
+            await client.MigrateAsync(ct).ConfigureAwait(false);
+            await printer.LineAsync($"The system database {client.SystemDatabase} is migrated.").ConfigureAwait(false);
+        });
+
+    private static Command ResetCommand(TextWriter output, TextWriter errors, TextReader input)
+    {
+        var yes = new Option<bool>("--yes", "-y") { Description = "Do not ask for confirmation." };
+        var command = new Command("reset", "Delete the system tables and every workflow recorded in them.") { yes };
+        return Handle(command, output, errors, async (parsed, client, printer, ct) =>
+        {
+            if (!parsed.GetValue(yes))
+            {
+                await output.WriteAsync($"This deletes every workflow recorded in {client.SystemDatabase}. Type 'yes' to continue: ").ConfigureAwait(false);
+                await output.FlushAsync(ct).ConfigureAwait(false);
+                var answer = await input.ReadLineAsync(ct).ConfigureAwait(false);
+                if (!string.Equals(answer?.Trim(), "yes", StringComparison.OrdinalIgnoreCase))
+                {
+                    throw new InvalidOperationException("reset cancelled: nothing was deleted.");
+                }
+            }
+
+            await client.ResetAsync(ct).ConfigureAwait(false);
+            await printer.LineAsync($"The system database {client.SystemDatabase} is reset.").ConfigureAwait(false);
+        });
+    }
+
+    private static Command WorkflowCommand(TextWriter output, TextWriter errors)
+    {
+        var workflow = new Command("workflow", "Inspect and manage workflows.");
+        workflow.Aliases.Add("workflows");
+
+        var name = new Option<string?>("--name", "-n") { Description = "Only workflows registered under this name." };
+        var status = new Option<string?>("--status", "-S") { Description = "Only workflows in this status (PENDING, SUCCESS, ERROR, ENQUEUED, DELAYED, CANCELLED, MAX_RECOVERY_ATTEMPTS_EXCEEDED)." };
+        var queue = new Option<string?>("--queue", "-q") { Description = "Only workflows on this queue." };
+        var user = new Option<string?>("--user", "-u") { Description = "Only workflows run by this user." };
+        var version = new Option<string?>("--application-version", "-v") { Description = "Only workflows of this application version." };
+        var application = new Option<string?>("--application-name", "-a") { Description = "Only workflows of this application (and unclaimed ones)." };
+        var start = new Option<DateTimeOffset?>("--start-time", "-t") { Description = "Only workflows created at or after this time (ISO 8601)." };
+        var end = new Option<DateTimeOffset?>("--end-time", "-e") { Description = "Only workflows created at or before this time (ISO 8601)." };
+        var limit = new Option<int>("--limit", "-l") { Description = "At most this many workflows.", DefaultValueFactory = _ => 10 };
+        var offset = new Option<int?>("--offset", "-o") { Description = "Skip this many workflows first." };
+        var newest = new Option<bool>("--sort-desc", "-d") { Description = "Newest first." };
+        var withData = new Option<bool>("--with-data") { Description = "Include inputs and outputs." };
+        var list = new Command("list", "List workflows, oldest first.") { name, status, queue, user, version, application, start, end, limit, offset, newest, withData };
+        workflow.Subcommands.Add(Handle(list, output, errors, async (p, client, printer, ct) =>
+        {
+            var options = new ListWorkflowsOptions
+            {
+                Name = p.GetValue(name),
+                Status = p.GetValue(status) is { } s ? [ParseStatus(s)] : null,
+                QueueName = p.GetValue(queue),
+                AuthenticatedUser = p.GetValue(user),
+                ApplicationVersion = p.GetValue(version),
+                ApplicationName = p.GetValue(application),
+                StartTime = p.GetValue(start),
+                EndTime = p.GetValue(end),
+                Limit = p.GetValue(limit),
+                Offset = p.GetValue(offset),
+                SortDescending = p.GetValue(newest),
+                LoadInput = p.GetValue(withData) || printer.IsJson,
+                LoadOutput = p.GetValue(withData) || printer.IsJson,
+            };
+            var found = await client.ListWorkflowsAsync(options, ct).ConfigureAwait(false);
+            await printer.WorkflowsAsync(found).ConfigureAwait(false);
+        }));
+
+        var id = new Argument<string>("workflow-id") { Description = "The workflow's ID." };
+        var get = new Command("get", "Show one workflow.") { id };
+        workflow.Subcommands.Add(Handle(get, output, errors, async (p, client, printer, ct) =>
+        {
+            var found = await client.GetWorkflowStatusAsync(p.GetValue(id)!, ct).ConfigureAwait(false)
+                ?? throw new WorkflowNotFoundException($"No workflow with ID '{p.GetValue(id)}' exists.");
+            await printer.WorkflowAsync(found).ConfigureAwait(false);
+        }));
+
+        var steps = new Command("steps", "List the recorded steps of a workflow.") { id };
+        workflow.Subcommands.Add(Handle(steps, output, errors, async (p, client, printer, ct) =>
+            await printer.StepsAsync(await client.ListWorkflowStepsAsync(p.GetValue(id)!, ct).ConfigureAwait(false)).ConfigureAwait(false)));
+
+        var children = new Option<bool>("--children") { Description = "Also act on the workflows it started, recursively." };
+        var cancel = new Command("cancel", "Cancel a workflow: it stops at its next step and is not recovered until resumed.") { id, children };
+        workflow.Subcommands.Add(Handle(cancel, output, errors, async (p, client, printer, ct) =>
+        {
+            var cancelled = await client.CancelWorkflowsAsync([p.GetValue(id)!], p.GetValue(children), ct).ConfigureAwait(false);
+            await printer.LineAsync(cancelled.Count == 0 ? $"Workflow {p.GetValue(id)} had already finished; nothing to cancel." : $"Cancelled {string.Join(", ", cancelled)}.").ConfigureAwait(false);
+        }));
+
+        var resume = new Command("resume", "Resume a workflow from its last recorded step.") { id };
+        workflow.Subcommands.Add(Handle(resume, output, errors, async (p, client, printer, ct) =>
+        {
+            var resumed = await client.ResumeWorkflowsAsync([p.GetValue(id)!], ct).ConfigureAwait(false);
+            await printer.LineAsync(resumed.Count == 0 ? $"Workflow {p.GetValue(id)} had already finished; nothing to resume." : $"Resumed {p.GetValue(id)}: it is enqueued to continue from its last recorded step.").ConfigureAwait(false);
+        }));
+
+        var step = new Option<int>("--step") { Description = "Re-run from this step (function ID); the steps before it are reused.", DefaultValueFactory = _ => 0 };
+        var newId = new Option<string?>("--forked-workflow-id", "--new-id") { Description = "The new workflow's ID (default: a new GUID)." };
+        var forkVersion = new Option<string?>("--application-version", "-v") { Description = "Run the fork under this application version." };
+        var fork = new Command("fork", "Start a copy of a workflow that reuses its steps before --step.") { id, step, newId, forkVersion };
+        workflow.Subcommands.Add(Handle(fork, output, errors, async (p, client, printer, ct) =>
+        {
+            var handle = await client.ForkWorkflowAsync(p.GetValue(id)!, p.GetValue(step), new ForkOptions { NewWorkflowId = p.GetValue(newId), ApplicationVersion = p.GetValue(forkVersion) }, ct).ConfigureAwait(false);
+            await printer.LineAsync($"Forked {p.GetValue(id)} from step {p.GetValue(step)} as {handle.WorkflowId}.", new { workflowId = handle.WorkflowId }).ConfigureAwait(false);
+        }));
+
+        var delete = new Command("delete", "Delete a workflow and everything recorded for it.") { id, children };
+        workflow.Subcommands.Add(Handle(delete, output, errors, async (p, client, printer, ct) =>
+        {
+            var deleted = await client.DeleteWorkflowsAsync([p.GetValue(id)!], p.GetValue(children), ct).ConfigureAwait(false);
+            await printer.LineAsync($"Deleted {string.Join(", ", deleted)}.").ConfigureAwait(false);
+        }));
+        return workflow;
+    }
+
+    private static Command QueueCommand(TextWriter output, TextWriter errors)
+    {
+        var queue = new Command("queue", "Inspect queued workflows.");
+        queue.Aliases.Add("queues");
+        var name = new Option<string?>("--queue", "-q") { Description = "Only this queue." };
+        var status = new Option<string?>("--status", "-S") { Description = "Only workflows in this status (ENQUEUED, DELAYED, PENDING)." };
+        var partition = new Option<string?>("--partition") { Description = "Only this queue partition." };
+        var limit = new Option<int>("--limit", "-l") { Description = "At most this many workflows.", DefaultValueFactory = _ => 50 };
+        var list = new Command("list", "List workflows waiting on or running from a queue, oldest first.") { name, status, partition, limit };
+        queue.Subcommands.Add(Handle(list, output, errors, async (p, client, printer, ct) =>
+        {
+            var found = await client.ListQueuedWorkflowsAsync(
+                new ListWorkflowsOptions
+                {
+                    QueueName = p.GetValue(name),
+                    QueuePartitionKey = p.GetValue(partition),
+                    Status = p.GetValue(status) is { } s ? [ParseStatus(s)] : null,
+                    Limit = p.GetValue(limit),
+                    LoadInput = printer.IsJson,
+                },
+                ct).ConfigureAwait(false);
+            await printer.WorkflowsAsync(found).ConfigureAwait(false);
+        }));
+        return queue;
+    }
+
+    private static Command ScheduleCommand(TextWriter output, TextWriter errors)
+    {
+        var schedule = new Command("schedule", "Inspect and manage cron schedules.");
+        schedule.Aliases.Add("schedules");
+        schedule.Subcommands.Add(Handle(new Command("list", "List schedules."), output, errors, async (_, client, printer, ct) =>
+            await printer.SchedulesAsync(await client.ListSchedulesAsync(ct).ConfigureAwait(false)).ConfigureAwait(false)));
+
+        var name = new Argument<string>("name") { Description = "The schedule's name." };
+        var pause = new Command("pause", "Pause a schedule.") { name };
+        schedule.Subcommands.Add(Handle(pause, output, errors, async (p, client, printer, ct) =>
+        {
+            await client.PauseScheduleAsync(p.GetValue(name)!, ct).ConfigureAwait(false);
+            await printer.LineAsync($"Paused schedule {p.GetValue(name)}.").ConfigureAwait(false);
+        }));
+        var resume = new Command("resume", "Resume a paused schedule.") { name };
+        schedule.Subcommands.Add(Handle(resume, output, errors, async (p, client, printer, ct) =>
+        {
+            await client.ResumeScheduleAsync(p.GetValue(name)!, ct).ConfigureAwait(false);
+            await printer.LineAsync($"Resumed schedule {p.GetValue(name)}.").ConfigureAwait(false);
+        }));
+        var trigger = new Command("trigger", "Run a schedule's workflow now.") { name };
+        schedule.Subcommands.Add(Handle(trigger, output, errors, async (p, client, printer, ct) =>
+        {
+            var handle = await client.TriggerScheduleAsync(p.GetValue(name)!, ct).ConfigureAwait(false);
+            await printer.LineAsync($"Triggered schedule {p.GetValue(name)}: workflow {handle.WorkflowId}.", new { workflowId = handle.WorkflowId }).ConfigureAwait(false);
+        }));
+        var from = new Option<DateTimeOffset>("--start") { Description = "The start of the interval (ISO 8601).", Required = true };
+        var to = new Option<DateTimeOffset>("--end") { Description = "The end of the interval (ISO 8601).", Required = true };
+        var backfill = new Command("backfill", "Run every tick of a schedule in an interval that has not run yet.") { name, from, to };
+        schedule.Subcommands.Add(Handle(backfill, output, errors, async (p, client, printer, ct) =>
+        {
+            var ids = await client.BackfillScheduleAsync(p.GetValue(name)!, p.GetValue(from), p.GetValue(to), ct).ConfigureAwait(false);
+            await printer.LineAsync($"Backfilled {ids.Count} tick(s) of schedule {p.GetValue(name)}.", new { workflowIds = ids }).ConfigureAwait(false);
+        }));
+        return schedule;
+    }
+
+    private static Command VersionCommand(TextWriter output, TextWriter errors)
+    {
+        var version = new Command("version", "Inspect application versions.");
+        version.Aliases.Add("versions");
+        version.Subcommands.Add(Handle(new Command("list", "List application versions, latest first."), output, errors, async (_, client, printer, ct) =>
+            await printer.VersionsAsync(await client.ListApplicationVersionsAsync(ct).ConfigureAwait(false)).ConfigureAwait(false)));
+        var name = new Argument<string>("version") { Description = "The version's name." };
+        var latest = new Command("set-latest", "Mark a version as the latest.") { name };
+        version.Subcommands.Add(Handle(latest, output, errors, async (p, client, printer, ct) =>
+        {
+            await client.SetLatestApplicationVersionAsync(p.GetValue(name)!, ct).ConfigureAwait(false);
+            await printer.LineAsync($"Version {p.GetValue(name)} is now the latest.").ConfigureAwait(false);
+        }));
+        return version;
+    }
+
+    private static WorkflowState ParseStatus(string status) =>
+        Enum.GetValues<WorkflowState>().FirstOrDefault(s => s != WorkflowState.Unknown && WorkflowStates.ToName(s) == status.ToUpperInvariant()) is var state && state != WorkflowState.Unknown
+            ? state
+            : throw new ArgumentException($"Unknown status '{status}': use PENDING, SUCCESS, ERROR, ENQUEUED, DELAYED, CANCELLED or MAX_RECOVERY_ATTEMPTS_EXCEEDED.");
+
+    internal static string Time(DateTimeOffset? time) => time?.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) ?? string.Empty;
+}

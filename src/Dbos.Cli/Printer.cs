@@ -1,0 +1,234 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Spectre.Console;
+
+namespace Dbos.Cli;
+
+/// <summary>Prints results as readable tables, or as JSON with <c>--json</c> (stored values embedded as JSON where they are).</summary>
+internal sealed class Printer(TextWriter output, bool json)
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    private readonly IAnsiConsole console = AnsiConsole.Create(new AnsiConsoleSettings
+    {
+        Out = new AnsiConsoleOutput(output),
+        Ansi = output == Console.Out && !Console.IsOutputRedirected ? AnsiSupport.Detect : AnsiSupport.No,
+        ColorSystem = ColorSystemSupport.NoColors,
+    });
+
+    public bool IsJson => json;
+
+    /// <summary>A message (or, with <c>--json</c>, the given object).</summary>
+    public Task LineAsync(string message, object? asJson = null) =>
+        json ? WriteJsonAsync(JsonSerializer.SerializeToNode(asJson ?? new { message })!) : output.WriteLineAsync(message);
+
+    private Task WriteJsonAsync(JsonNode node) => output.WriteLineAsync(node.ToJsonString(Indented));
+
+    private Table NewTable(params string[] columns)
+    {
+        if (!Console.IsOutputRedirected && output == Console.Out)
+        {
+            console.Profile.Width = Math.Max(Console.WindowWidth, 80);
+        }
+        else
+        {
+            console.Profile.Width = 240;
+        }
+
+        var table = new Table().Border(TableBorder.Simple);
+        foreach (var column in columns)
+        {
+            table.AddColumn(new TableColumn(column).NoWrap());
+        }
+
+        return table;
+    }
+
+    private void Render(Table table, int rows, string empty)
+    {
+        if (rows == 0)
+        {
+            console.WriteLine(empty);
+            return;
+        }
+
+        console.Write(table);
+    }
+
+    /// <summary>Stored text as JSON when it is JSON, else as a string.</summary>
+    private static JsonNode? Stored(string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            return JsonNode.Parse(text);
+        }
+        catch (JsonException)
+        {
+            return JsonValue.Create(text);
+        }
+    }
+
+    private static JsonObject ToJson(WorkflowStatus w) => new()
+    {
+        ["workflowId"] = w.WorkflowId,
+        ["status"] = w.StatusText,
+        ["name"] = w.Name,
+        ["queueName"] = w.QueueName,
+        ["executorId"] = w.ExecutorId,
+        ["applicationVersion"] = w.ApplicationVersion,
+        ["applicationName"] = w.ApplicationName,
+        ["createdAt"] = w.CreatedAt,
+        ["updatedAt"] = w.UpdatedAt,
+        ["dequeuedAt"] = w.DequeuedAt,
+        ["completedAt"] = w.CompletedAt,
+        ["recoveryAttempts"] = w.RecoveryAttempts,
+        ["parentWorkflowId"] = w.ParentWorkflowId,
+        ["forkedFrom"] = w.ForkedFrom,
+        ["priority"] = w.Priority,
+        ["queuePartitionKey"] = w.QueuePartitionKey,
+        ["deduplicationId"] = w.DeduplicationId,
+        ["serialization"] = w.Serialization,
+        ["input"] = Stored(w.RawInput),
+        ["output"] = Stored(w.RawOutput),
+        ["error"] = Stored(w.RawError),
+    };
+
+    public async Task WorkflowsAsync(IReadOnlyList<WorkflowStatus> workflows)
+    {
+        if (json)
+        {
+            await WriteJsonAsync(new JsonArray([.. workflows.Select(ToJson)])).ConfigureAwait(false);
+            return;
+        }
+
+        var table = NewTable("Workflow ID", "Name", "Status", "Queue", "Created", "Executor");
+        foreach (var w in workflows)
+        {
+            table.AddRow(Cell(w.WorkflowId), Cell(w.Name), Cell(w.StatusText), Cell(w.QueueName), Cell(CliApp.Time(w.CreatedAt)), Cell(w.ExecutorId));
+        }
+
+        Render(table, workflows.Count, "No workflows.");
+    }
+
+    public async Task WorkflowAsync(WorkflowStatus w)
+    {
+        if (json)
+        {
+            await WriteJsonAsync(ToJson(w)).ConfigureAwait(false);
+            return;
+        }
+
+        var table = NewTable("Field", "Value");
+        void Row(string field, string? value)
+        {
+            if (!string.IsNullOrEmpty(value))
+            {
+                table.AddRow(Cell(field), Cell(value));
+            }
+        }
+
+        Row("Workflow ID", w.WorkflowId);
+        Row("Name", w.Name);
+        Row("Status", w.StatusText);
+        Row("Queue", w.QueueName);
+        Row("Executor", w.ExecutorId);
+        Row("Application", $"{w.ApplicationName} {w.ApplicationVersion}".Trim());
+        Row("Created", CliApp.Time(w.CreatedAt));
+        Row("Completed", CliApp.Time(w.CompletedAt));
+        Row("Recovery attempts", w.RecoveryAttempts.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Row("Parent", w.ParentWorkflowId);
+        Row("Forked from", w.ForkedFrom);
+        Row("Input", w.RawInput);
+        Row("Output", w.RawOutput);
+        Row("Error", w.Error is { } e ? $"{e.Name}: {e.Message}" : null);
+        Render(table, 1, string.Empty);
+    }
+
+    public async Task StepsAsync(IReadOnlyList<StepInfo> steps)
+    {
+        if (json)
+        {
+            await WriteJsonAsync(new JsonArray([.. steps.Select(s => (JsonNode)new JsonObject
+            {
+                ["functionId"] = s.FunctionId,
+                ["name"] = s.Name,
+                ["output"] = Stored(s.RawOutput),
+                ["error"] = Stored(s.RawError),
+                ["childWorkflowId"] = s.ChildWorkflowId,
+                ["startedAt"] = s.StartedAt,
+                ["completedAt"] = s.CompletedAt,
+            })])).ConfigureAwait(false);
+            return;
+        }
+
+        var table = NewTable("ID", "Step", "Output", "Error", "Child workflow");
+        foreach (var s in steps)
+        {
+            table.AddRow(Cell(s.FunctionId.ToString(System.Globalization.CultureInfo.InvariantCulture)), Cell(s.Name), Cell(Shorten(s.RawOutput)), Cell(s.Error is { } e ? $"{e.Name}: {e.Message}" : null), Cell(s.ChildWorkflowId));
+        }
+
+        Render(table, steps.Count, "No steps recorded.");
+    }
+
+    public async Task SchedulesAsync(IReadOnlyList<WorkflowSchedule> schedules)
+    {
+        if (json)
+        {
+            await WriteJsonAsync(new JsonArray([.. schedules.Select(s => (JsonNode)new JsonObject
+            {
+                ["name"] = s.Name,
+                ["workflowName"] = s.WorkflowName,
+                ["cron"] = s.Cron,
+                ["status"] = StatusOf(s),
+                ["timeZone"] = s.TimeZone,
+                ["queueName"] = s.QueueName,
+                ["lastFiredAt"] = s.LastFiredAt,
+                ["automaticBackfill"] = s.AutomaticBackfill,
+                ["applicationName"] = s.ApplicationName,
+            })])).ConfigureAwait(false);
+            return;
+        }
+
+        var table = NewTable("Schedule", "Workflow", "Cron", "Status", "Last fired", "Queue");
+        foreach (var s in schedules)
+        {
+            table.AddRow(Cell(s.Name), Cell(s.WorkflowName), Cell(s.Cron), Cell(StatusOf(s)), Cell(CliApp.Time(s.LastFiredAt)), Cell(s.QueueName));
+        }
+
+        Render(table, schedules.Count, "No schedules.");
+    }
+
+    public async Task VersionsAsync(IReadOnlyList<ApplicationVersionInfo> versions)
+    {
+        if (json)
+        {
+            await WriteJsonAsync(new JsonArray([.. versions.Select(v => (JsonNode)new JsonObject
+            {
+                ["name"] = v.Name,
+                ["applicationName"] = v.ApplicationName,
+                ["timestamp"] = v.Timestamp,
+                ["createdAt"] = v.CreatedAt,
+            })])).ConfigureAwait(false);
+            return;
+        }
+
+        var table = NewTable("Version", "Application", "Latest since", "Created");
+        foreach (var v in versions)
+        {
+            table.AddRow(Cell(v.Name), Cell(v.ApplicationName), Cell(CliApp.Time(v.Timestamp)), Cell(CliApp.Time(v.CreatedAt)));
+        }
+
+        Render(table, versions.Count, "No application versions.");
+    }
+
+    private static string StatusOf(WorkflowSchedule schedule) => schedule.Status == ScheduleStatus.Paused ? "PAUSED" : "ACTIVE";
+
+    private static string? Shorten(string? text) => text is { Length: > 60 } ? text[..57] + "..." : text;
+
+    private static Markup Cell(string? text) => new(Markup.Escape(text ?? string.Empty));
+}

@@ -1,0 +1,199 @@
+using System.Text.Json;
+using Dbos.Tests.Infrastructure;
+
+namespace Dbos.Tests;
+
+/// <summary>Every <c>dbos</c> command, run as a real process against a real database on both backends.</summary>
+public class CliTests
+{
+    private sealed record Result(int ExitCode, string Output, string Errors)
+    {
+        public JsonElement Json => JsonDocument.Parse(Output).RootElement;
+    }
+
+    private static async Task<Result> DbosWithInputAsync(TestDatabase db, string? input, params string[] arguments)
+    {
+        string[] all = [.. arguments, "--sys-db-url", db.Url, "--schema", db.Schema];
+        await using var cli = WorkerProcess.StartDllWithInput(Path.Combine(AppContext.BaseDirectory, "Dbos.Cli.dll"), new Dictionary<string, string?>(), db.Directory, input, all);
+        var exit = await cli.WaitForExitAsync();
+        return new Result(exit, cli.StandardOutput, cli.StandardError);
+    }
+
+    private static Task<Result> DbosAsync(TestDatabase db, params string[] arguments) => DbosWithInputAsync(db, null, arguments);
+
+    /// <summary>An application with a few workflows in every state the commands act on.</summary>
+    private static async Task<(DbosApp App, TaskCompletionSource Gate)> SeedAsync(TestDatabase db)
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var config = db.Config();
+        var dbos = DbosApp.Create(config);
+        dbos.RegisterQueue("unserved-elsewhere", new QueueOptions());
+        var ok = dbos.RegisterWorkflow("greet", async (WorkflowContext ctx, string who) =>
+        {
+            var a = await ctx.RunStepAsync("first", _ => Task.FromResult(1));
+            var b = await ctx.RunStepAsync("second", _ => Task.FromResult(2));
+            return $"hello {who} {a + b}";
+        });
+        var failing = dbos.RegisterWorkflow<int, int>("fail", (ctx, x) => throw new InvalidOperationException("broken on purpose"));
+        var waiting = dbos.RegisterWorkflow("wait", async (WorkflowContext ctx, int x) =>
+        {
+            await ctx.RunStepAsync("before", _ => Task.FromResult(x));
+            await gate.Task;
+            return x;
+        });
+        await dbos.LaunchAsync();
+        await ok.RunAsync("ada", new StartOptions { WorkflowId = "wf-ok" });
+        await Assert.ThrowsAsync<WorkflowFailedException>(() => failing.RunAsync(1, new StartOptions { WorkflowId = "wf-error" }));
+        await waiting.StartAsync(5, new StartOptions { WorkflowId = "wf-waiting" });
+        await Eventually.OperationsRecordedAsync(db, "wf-waiting", 1);
+        await ok.StartAsync("queued", new StartOptions { WorkflowId = "wf-queued", Queue = "nobody-serves-this" });
+        return (dbos, gate);
+    }
+
+    [Theory, BothBackends]
+    public async Task Migrate_reset_and_errors(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+
+        var before = await DbosAsync(db, "workflow", "list");
+        Assert.Equal(1, before.ExitCode);
+        Assert.Contains("dbos migrate", before.Errors, StringComparison.Ordinal);
+
+        var migrate = await DbosAsync(db, "migrate");
+        Assert.Equal(0, migrate.ExitCode);
+        Assert.Contains("is migrated", migrate.Output, StringComparison.Ordinal);
+        Assert.Equal("No workflows.", (await DbosAsync(db, "workflow", "list")).Output.Trim());
+
+        var unknown = await DbosAsync(db, "workflow", "get", "no-such-id");
+        Assert.Equal((1, "dbos: No workflow with ID 'no-such-id' exists."), (unknown.ExitCode, unknown.Errors.Trim()));
+        var badStatus = await DbosAsync(db, "workflow", "list", "--status", "SLEEPY");
+        Assert.Equal(1, badStatus.ExitCode);
+        Assert.Contains("Unknown status 'SLEEPY'", badStatus.Errors, StringComparison.Ordinal);
+
+        await using (var app = DbosApp.Create(db.Config()))
+        {
+            var w = app.RegisterWorkflow("keep", (WorkflowContext ctx, int x) => Task.FromResult(x));
+            await app.LaunchAsync();
+            await w.RunAsync(1, new StartOptions { WorkflowId = "kept" });
+        }
+
+        var declined = await DbosWithInputAsync(db, "no\n", "reset");
+        Assert.Equal(1, declined.ExitCode);
+        Assert.Contains("Type 'yes' to continue", declined.Output, StringComparison.Ordinal);
+        Assert.Contains("nothing was deleted", declined.Errors, StringComparison.Ordinal);
+        Assert.Equal(1, await db.CountAsync("SELECT count(*) FROM {workflow_status}"));
+
+        var confirmed = await DbosWithInputAsync(db, "yes\n", "reset");
+        Assert.Equal(0, confirmed.ExitCode);
+        Assert.Contains("is reset", confirmed.Output, StringComparison.Ordinal);
+        Assert.Equal(1, (await DbosAsync(db, "workflow", "list")).ExitCode);
+
+        Assert.Equal(0, (await DbosAsync(db, "migrate")).ExitCode);
+        Assert.Equal(0, (await DbosAsync(db, "reset", "--yes")).ExitCode);
+
+        await using var noUrl = WorkerProcess.StartDll(Path.Combine(AppContext.BaseDirectory, "Dbos.Cli.dll"), new Dictionary<string, string?>(), db.Directory, "workflow", "list");
+        Assert.Equal(1, await noUrl.WaitForExitAsync());
+        Assert.Contains("--sys-db-url", noUrl.StandardError, StringComparison.Ordinal);
+    }
+
+    [Theory, BothBackends]
+    public async Task Workflow_commands_list_get_steps_cancel_resume_fork_and_delete(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        var (dbos, gate) = await SeedAsync(db);
+        await using var _ = dbos;
+
+        var table = await DbosAsync(db, "workflow", "list");
+        Assert.Equal(0, table.ExitCode);
+        foreach (var id in (string[])["wf-ok", "wf-error", "wf-waiting", "wf-queued"])
+        {
+            Assert.Contains(id, table.Output, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("Workflow ID", table.Output, StringComparison.Ordinal);
+        var json = (await DbosAsync(db, "workflow", "list", "--json")).Json;
+        Assert.Equal(["wf-ok", "wf-error", "wf-waiting", "wf-queued"], json.EnumerateArray().Select(w => w.GetProperty("workflowId").GetString()));
+        Assert.Equal("hello ada 3", json[0].GetProperty("output").GetString());
+        Assert.Equal("broken on purpose", json[1].GetProperty("error").GetProperty("message").GetString());
+
+        var errors = (await DbosAsync(db, "workflow", "list", "--status", "ERROR", "--json")).Json;
+        Assert.Equal("wf-error", Assert.Single(errors.EnumerateArray()).GetProperty("workflowId").GetString());
+        var newest = (await DbosAsync(db, "workflow", "list", "--sort-desc", "--limit", "1", "--json")).Json;
+        Assert.Equal("wf-queued", Assert.Single(newest.EnumerateArray()).GetProperty("workflowId").GetString());
+        var byName = (await DbosAsync(db, "workflow", "list", "-n", "greet", "--json")).Json;
+        Assert.Equal(2, byName.GetArrayLength());
+
+        var get = await DbosAsync(db, "workflow", "get", "wf-ok");
+        Assert.Contains("SUCCESS", get.Output, StringComparison.Ordinal);
+        Assert.Contains("hello ada 3", get.Output, StringComparison.Ordinal);
+        Assert.Equal("greet", (await DbosAsync(db, "workflow", "get", "wf-ok", "--json")).Json.GetProperty("name").GetString());
+
+        var steps = await DbosAsync(db, "workflow", "steps", "wf-ok");
+        Assert.Contains("first", steps.Output, StringComparison.Ordinal);
+        Assert.Contains("second", steps.Output, StringComparison.Ordinal);
+        var stepsJson = (await DbosAsync(db, "workflow", "steps", "wf-ok", "--json")).Json;
+        Assert.Equal([1, 2], stepsJson.EnumerateArray().Select(s => s.GetProperty("output").GetInt32()));
+
+        var cancel = await DbosAsync(db, "workflow", "cancel", "wf-waiting");
+        Assert.Equal((0, "Cancelled wf-waiting."), (cancel.ExitCode, cancel.Output.Trim()));
+        await Eventually.StatusAsync(db, "wf-waiting", "CANCELLED");
+        Assert.Contains("already finished", (await DbosAsync(db, "workflow", "cancel", "wf-ok")).Output, StringComparison.Ordinal);
+
+        gate.SetResult();
+        var resume = await DbosAsync(db, "workflow", "resume", "wf-waiting");
+        Assert.Equal(0, resume.ExitCode);
+        Assert.Equal(5, await (await dbos.RetrieveWorkflowAsync<int>("wf-waiting")).GetResultAsync());
+
+        var fork = await DbosAsync(db, "workflow", "fork", "wf-ok", "--step", "1", "--forked-workflow-id", "wf-fork", "--json");
+        Assert.Equal((0, "wf-fork"), (fork.ExitCode, fork.Json.GetProperty("workflowId").GetString()));
+        Assert.Equal("hello ada 3", await (await dbos.RetrieveWorkflowAsync<string>("wf-fork")).GetResultAsync());
+        Assert.Equal("wf-ok", (await dbos.GetWorkflowStatusAsync("wf-fork"))!.ForkedFrom);
+
+        var delete = await DbosAsync(db, "workflow", "delete", "wf-error");
+        Assert.Equal((0, "Deleted wf-error."), (delete.ExitCode, delete.Output.Trim()));
+        Assert.Null(await dbos.GetWorkflowStatusAsync("wf-error"));
+        Assert.Equal(1, (await DbosAsync(db, "workflow", "delete", "wf-error")).ExitCode);
+
+        var queued = await DbosAsync(db, "queue", "list");
+        Assert.Contains("wf-queued", queued.Output, StringComparison.Ordinal);
+        Assert.Contains("nobody-serves-this", queued.Output, StringComparison.Ordinal);
+        var queuedJson = (await DbosAsync(db, "queue", "list", "--queue", "nobody-serves-this", "--json")).Json;
+        Assert.Equal("ENQUEUED", Assert.Single(queuedJson.EnumerateArray()).GetProperty("status").GetString());
+    }
+
+    [Theory, BothBackends]
+    public async Task Schedule_and_version_commands(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var dbos = DbosApp.Create(db.Config());
+        var runs = 0;
+        dbos.RegisterScheduledWorkflow("nightly", "0 0 3 * * *", (WorkflowContext ctx, DateTimeOffset at) => Task.FromResult(Interlocked.Increment(ref runs)));
+        await dbos.LaunchAsync();
+
+        var list = await DbosAsync(db, "schedule", "list");
+        Assert.Equal(0, list.ExitCode);
+        Assert.Contains("nightly", list.Output, StringComparison.Ordinal);
+        Assert.Contains("0 0 3 * * *", list.Output, StringComparison.Ordinal);
+
+        Assert.Equal("Paused schedule nightly.", (await DbosAsync(db, "schedule", "pause", "nightly")).Output.Trim());
+        Assert.Equal("PAUSED", (await DbosAsync(db, "schedule", "list", "--json")).Json[0].GetProperty("status").GetString());
+        Assert.Equal("Resumed schedule nightly.", (await DbosAsync(db, "schedule", "resume", "nightly")).Output.Trim());
+
+        var trigger = await DbosAsync(db, "schedule", "trigger", "nightly", "--json");
+        Assert.Equal(0, trigger.ExitCode);
+        var triggered = trigger.Json.GetProperty("workflowId").GetString()!;
+        Assert.StartsWith("sched-nightly-trigger-", triggered, StringComparison.Ordinal);
+        await (await dbos.RetrieveWorkflowAsync<int>(triggered)).GetResultAsync();
+
+        var backfill = await DbosAsync(db, "schedule", "backfill", "nightly", "--start", "2030-01-01T00:00:00Z", "--end", "2030-01-03T12:00:00Z", "--json");
+        Assert.Equal(
+            ["sched-nightly-2030-01-01T03:00:00.000Z", "sched-nightly-2030-01-02T03:00:00.000Z", "sched-nightly-2030-01-03T03:00:00.000Z"],
+            backfill.Json.GetProperty("workflowIds").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(1, (await DbosAsync(db, "schedule", "pause", "no-such-schedule")).ExitCode);
+
+        var versions = await DbosAsync(db, "version", "list");
+        Assert.Contains("test-version", versions.Output, StringComparison.Ordinal);
+        Assert.Equal(1, (await DbosAsync(db, "version", "set-latest", "never-registered")).ExitCode);
+        Assert.Equal(0, (await DbosAsync(db, "version", "set-latest", "test-version")).ExitCode);
+    }
+}
