@@ -5,6 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# The interoperability tests run the real TypeScript SDK from npm: they need Node.js.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "Installing Debian's nodejs and npm packages for the interoperability tests"
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm
+  else sudo -n apt-get update -q && sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm; fi
+fi
+
 if [ -z "${DBOS_TEST_POSTGRES_URL:-}" ]; then
   DBOS_TEST_POSTGRES_URL=$(scripts/ensure-postgres.sh)
   export DBOS_TEST_POSTGRES_URL
@@ -18,8 +25,21 @@ dotnet test Dbos.slnx -c Release "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 
-# The benchmark must keep running; a smoke run checks that, not its speed.
 if [ "$#" -eq 0 ]; then
+  # The command line installs as a .NET tool from the locally built packages.
+  echo "Packaging check: dotnet tool install of the dbos command line"
+  rm -rf artifacts/packages artifacts/tool
+  if dotnet pack src/Dbos/Dbos.csproj -c Release -o artifacts/packages -v quiet >/dev/null \
+    && dotnet pack src/Dbos.Cli/Dbos.Cli.csproj -c Release -o artifacts/packages -v quiet >/dev/null \
+    && dotnet tool install Dbos.Cli --tool-path artifacts/tool --add-source artifacts/packages >/dev/null \
+    && artifacts/tool/dbos --help | grep -q "workflow"; then
+    echo "dbos installed as a tool and runs."
+  else
+    echo "The dbos tool could not be packed, installed or run."
+    status=1
+  fi
+
+  # The benchmark must keep running; a smoke run checks that, not its speed.
   echo "Benchmark smoke run:"
   if ! dotnet run -c Release --project bench/Dbos.Benchmarks -- --smoke --postgres-url "$DBOS_TEST_POSTGRES_URL" 2>/dev/null; then
     echo "The benchmark smoke run failed."

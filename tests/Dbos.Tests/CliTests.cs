@@ -196,4 +196,25 @@ public class CliTests
         Assert.Equal(1, (await DbosAsync(db, "version", "set-latest", "never-registered")).ExitCode);
         Assert.Equal(0, (await DbosAsync(db, "version", "set-latest", "test-version")).ExitCode);
     }
+
+    [Fact]
+    public async Task Workflow_list_shows_the_same_workflows_as_the_typescript_sdks_command_line()
+    {
+        await using var db = await TestDatabase.CreateAsync(Backend.Postgres, ownDatabase: true);
+        var (dbos, gate) = await SeedAsync(db);
+        await using var _ = dbos;
+
+        var ours = (await DbosAsync(db, "workflow", "list", "--limit", "100", "--json")).Json.EnumerateArray()
+            .Select(w => (w.GetProperty("workflowId").GetString(), w.GetProperty("status").GetString(), w.GetProperty("name").GetString()))
+            .ToList();
+        var (exit, output) = await TypeScriptPeer.CliAsync("workflow", "list", "--sys-db-url", db.Url, "--limit", "100");
+        Assert.True(exit == 0, output);
+        var theirs = JsonDocument.Parse(output[output.IndexOf('[', StringComparison.Ordinal)..]).RootElement.EnumerateArray()
+            .Select(w => (w.GetProperty("workflowID").GetString(), w.GetProperty("status").GetString(), w.GetProperty("workflowName").GetString()))
+            .ToList();
+
+        Assert.Equal(4, ours.Count);
+        Assert.Equal(ours.OrderBy(w => w.Item1), theirs.OrderBy(w => w.Item1));
+        gate.SetResult();
+    }
 }

@@ -66,8 +66,6 @@ internal sealed class QueueDispatcher : IAsyncDisposable
     private readonly Dictionary<string, QueueState> queues = new(StringComparer.Ordinal);
     private readonly List<Task> loops = [];
     private readonly CancellationTokenSource stop = new();
-    private volatile bool acceptsUnversioned = true;
-    private long versionCheckedAtMs = long.MinValue;
 
     public QueueDispatcher(WorkflowEngine engine, TimeSpan internalPollingInterval)
     {
@@ -188,14 +186,6 @@ internal sealed class QueueDispatcher : IAsyncDisposable
             queue.ConfigReadAtMs = now;
         }
 
-        if (now - Interlocked.Read(ref versionCheckedAtMs) >= ConfigRefresh.TotalMilliseconds)
-        {
-            // Like other DBOS implementations, only the latest version takes work enqueued without a version.
-            var versions = await engine.Database.ListApplicationVersionsAsync(engine.ApplicationName, cancellationToken).ConfigureAwait(false);
-            acceptsUnversioned = versions.Count == 0 || versions[0].VersionName == engine.ApplicationVersion;
-            Interlocked.Exchange(ref versionCheckedAtMs, now);
-        }
-
         await engine.Database.ReleaseDelayedAsync(queue.Name, now, cancellationToken).ConfigureAwait(false);
         if (!queue.Record.PartitionQueue)
         {
@@ -220,7 +210,7 @@ internal sealed class QueueDispatcher : IAsyncDisposable
 
         var owner = Guid.NewGuid().ToString();
         var context = new SystemDatabase.SystemDatabase.ClaimContext(
-            owner, engine.ExecutorId, engine.ApplicationVersion, engine.WorkflowNames, MaxBatch, queue.Running, queue.PartitionRunning(partition), acceptsUnversioned);
+            owner, engine.ExecutorId, engine.ApplicationVersion, engine.WorkflowNames, MaxBatch, queue.Running, queue.PartitionRunning(partition));
         var claimed = await engine.Database.ClaimAsync(queue.Record, partition, context, cancellationToken).ConfigureAwait(false);
         foreach (var row in claimed)
         {

@@ -304,8 +304,7 @@ internal sealed class SystemDatabase : IAsyncDisposable
         string[] WorkflowNames,
         int MaxBatch,
         int LocalRunning,
-        int PartitionLocalRunning,
-        bool AcceptsUnversioned = true);
+        int PartitionLocalRunning);
 
     /// <summary>
     /// Claims the workflows of <paramref name="queue"/> (of one partition, if given) that every limit allows to start now,
@@ -326,7 +325,10 @@ internal sealed class SystemDatabase : IAsyncDisposable
         var lockMode = queue.HasSharedBudget ? d.ForUpdateNoWait : d.ForUpdateSkipLocked;
         var selectSql =
             $"SELECT workflow_uuid FROM {ws} WHERE status = 'ENQUEUED' AND queue_name = $1 AND " +
-            (claim.AcceptsUnversioned ? "(application_version = $2 OR application_version IS NULL) " : "application_version = $2 ") +
+
+            // Like other DBOS implementations, only the latest version of the application takes work enqueued without one.
+            $"(application_version = $2 OR (application_version IS NULL AND $2 = (SELECT version_name FROM {d.Table("application_versions")} " +
+            "WHERE application_name = $3 OR application_name IS NULL ORDER BY version_timestamp DESC LIMIT 1))) " +
             $"AND {scope}{partitionFilter} AND {d.InList("name", 5)} ORDER BY priority, created_at, {d.InsertionOrder} LIMIT $6{lockMode}";
         if (partitionKey is null)
         {

@@ -59,7 +59,12 @@ public sealed class TestDatabase : IAsyncDisposable
     /// <summary>A temporary folder for this test (ledgers, SQLite files).</summary>
     public string Directory { get; }
 
-    public static async Task<TestDatabase> CreateAsync(Backend backend)
+    /// <param name="backend">SQLite or Postgres.</param>
+    /// <param name="ownDatabase">
+    /// On Postgres, a database of its own with the default <c>dbos</c> schema (what other DBOS implementations and their
+    /// command line expect), dropped afterwards; otherwise a schema of its own in the shared test database.
+    /// </param>
+    public static async Task<TestDatabase> CreateAsync(Backend backend, bool ownDatabase = false)
     {
         var suffix = Guid.NewGuid().ToString("N")[..12];
         var directory = Path.Combine(Path.GetTempPath(), "dbos-tests", suffix);
@@ -69,9 +74,24 @@ public sealed class TestDatabase : IAsyncDisposable
             return new TestDatabase(backend, $"sqlite:///{directory}/system.sqlite", "dbos", directory);
         }
 
+        if (ownDatabase)
+        {
+            var name = "dbos_own_" + suffix;
+            await using (var admin = new NpgsqlConnection(ConnectionString(PostgresUrl("postgres"))))
+            {
+                await admin.OpenAsync();
+                await using var create = new NpgsqlCommand($"CREATE DATABASE {name}", admin);
+                await create.ExecuteNonQueryAsync();
+            }
+
+            return new TestDatabase(backend, PostgresUrl(name), "dbos", directory) { ownedDatabase = name };
+        }
+
         await EnsureSharedDatabaseAsync();
         return new TestDatabase(backend, PostgresUrl(PostgresTestDatabase), "t_" + suffix, directory);
     }
+
+    private string? ownedDatabase;
 
     private static async Task EnsureSharedDatabaseAsync()
     {
@@ -278,7 +298,11 @@ public sealed class TestDatabase : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (Backend == Backend.Postgres)
+        if (ownedDatabase is not null)
+        {
+            await DropPostgresDatabaseAsync(ownedDatabase);
+        }
+        else if (Backend == Backend.Postgres)
         {
             try
             {
