@@ -42,10 +42,14 @@ public class CliTests
             return x;
         });
         await dbos.LaunchAsync();
+        // A few milliseconds apart, so that listings (ordered by creation time) have a well-defined order.
         await ok.RunAsync("ada", new StartOptions { WorkflowId = "wf-ok" });
+        await Task.Delay(5);
         await Assert.ThrowsAsync<WorkflowFailedException>(() => failing.RunAsync(1, new StartOptions { WorkflowId = "wf-error" }));
+        await Task.Delay(5);
         await waiting.StartAsync(5, new StartOptions { WorkflowId = "wf-waiting" });
         await Eventually.OperationsRecordedAsync(db, "wf-waiting", 1);
+        await Task.Delay(5);
         await ok.StartAsync("queued", new StartOptions { WorkflowId = "wf-queued", Queue = "nobody-serves-this" });
         return (dbos, gate);
     }
