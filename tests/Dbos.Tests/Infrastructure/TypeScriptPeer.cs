@@ -62,6 +62,18 @@ public static class TypeScriptPeer
         }
     }
 
+    /// <summary>
+    /// Starts a long-running JavaScript program (a TypeScript application serving queues, for example) whose output the
+    /// test reads line by line; disposing the returned process kills it.
+    /// </summary>
+    public static async Task<WorkerProcess> StartScriptAsync(string script, IReadOnlyDictionary<string, string?> environment)
+    {
+        await EnsureInstalledAsync();
+        var path = Path.Combine(Folder, $"app-{Guid.NewGuid():N}.js");
+        await File.WriteAllTextAsync(path, script);
+        return WorkerProcess.StartProgram("node", environment, Folder, null, path);
+    }
+
     private static async Task<(int, string)> RunAsync(string program, string directory, IReadOnlyDictionary<string, string?> environment, TimeSpan timeout, params string[] arguments)
     {
         var info = new ProcessStartInfo(program)

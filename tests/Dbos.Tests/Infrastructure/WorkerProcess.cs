@@ -22,9 +22,13 @@ public sealed class WorkerProcess : IAsyncDisposable
         StartDllWithInput(dll, environment, workingDirectory, null, arguments);
 
     /// <summary>Starts a program and writes <paramref name="input"/> to its standard input (then closes it).</summary>
-    public static WorkerProcess StartDllWithInput(string dll, IReadOnlyDictionary<string, string?> environment, string workingDirectory, string? input, params string[] arguments)
+    public static WorkerProcess StartDllWithInput(string dll, IReadOnlyDictionary<string, string?> environment, string workingDirectory, string? input, params string[] arguments) =>
+        StartProgram("dotnet", environment, workingDirectory, input, [dll, .. arguments]);
+
+    /// <summary>Starts any program (for example <c>node</c>), writing <paramref name="input"/> to its standard input if given.</summary>
+    public static WorkerProcess StartProgram(string program, IReadOnlyDictionary<string, string?> environment, string workingDirectory, string? input, params string[] arguments)
     {
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo(program)
         {
             WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
@@ -32,7 +36,6 @@ public sealed class WorkerProcess : IAsyncDisposable
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        info.ArgumentList.Add(dll);
         foreach (var argument in arguments)
         {
             info.ArgumentList.Add(argument);
