@@ -275,6 +275,32 @@ public class RecoveryTests
     }
 
     [Theory, BothBackends]
+    public async Task A_workflow_cancelled_or_resumed_from_another_process_stops_waiting_here_and_the_resumed_run_finishes(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        var config = db.Config();
+        config.PollingInterval = TimeSpan.FromMilliseconds(100);
+        await using var dbos = DbosApp.Create(config);
+        var waitForGo = dbos.RegisterWorkflow("wait-for-go", async (WorkflowContext context, string name) =>
+        {
+            var go = await context.RecvAsync<string>("go", TimeSpan.FromMinutes(10));
+            return $"{name}: {go}";
+        });
+        await dbos.LaunchAsync();
+        await using var client = DbosClient.Create(new DbosClientOptions { SystemDatabaseUrl = db.Url, SystemDatabaseSchema = db.Schema });
+
+        var handle = await waitForGo.StartAsync("rover", new StartOptions { WorkflowId = "elsewhere-1" });
+        Assert.Equal(["elsewhere-1"], await client.CancelWorkflowsAsync(["elsewhere-1"]));
+
+        // The execution here notices (it is not left waiting ten minutes for a message).
+        await Assert.ThrowsAsync<WorkflowCancelledException>(() => handle.GetResultAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+
+        Assert.Equal(["elsewhere-1"], await client.ResumeWorkflowsAsync(["elsewhere-1"]));
+        await client.SendAsync("elsewhere-1", "go!", "go");
+        Assert.Equal("rover: go!", await (await client.RetrieveWorkflowAsync<string>("elsewhere-1")).GetResultAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+    }
+
+    [Theory, BothBackends]
     public async Task A_fork_reuses_the_outcomes_before_its_start_step_and_runs_the_rest(Backend backend)
     {
         await using var db = await TestDatabase.CreateAsync(backend);

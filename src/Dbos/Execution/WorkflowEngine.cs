@@ -158,6 +158,65 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
 
         await Dispatcher.StartAsync(config.ListenQueues, cancellationToken).ConfigureAwait(false);
         await Schedules.StartAsync(cancellationToken).ConfigureAwait(false);
+        ownershipWatch = Task.Run(WatchRunningWorkflowsAsync, CancellationToken.None);
+    }
+
+    private Task ownershipWatch = Task.CompletedTask;
+
+    /// <summary>
+    /// Stops executions whose workflow was cancelled, resumed, taken over or deleted by another process (a command line,
+    /// a client, another application instance): nothing tells this process, so the running workflows' rows are polled.
+    /// </summary>
+    private async Task WatchRunningWorkflowsAsync()
+    {
+        using var timer = new PeriodicTimer(config.PollingInterval, Time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(shutdown.Token).ConfigureAwait(false))
+            {
+                if (running.IsEmpty)
+                {
+                    continue;
+                }
+
+                var runs = running.ToArray();
+                try
+                {
+                    var rows = (await Database.GetOwnershipAsync([.. runs.Select(r => r.Key)], shutdown.Token).ConfigureAwait(false))
+                        .ToDictionary(r => r.WorkflowId);
+                    foreach (var (id, run) in runs)
+                    {
+                        var change = !rows.TryGetValue(id, out var row) ? "deleted"
+                            : row.Status == StatusNames.Cancelled ? "cancelled"
+                            : row.Status is StatusNames.Success or StatusNames.Error ? null
+                            : row.OwnerXid != run.Execution.OwnerXid ? (row.Status == StatusNames.Pending ? "taken over" : "resumed")
+                            : null;
+                        if (change is null || !running.TryGetValue(id, out var current) || current != run)
+                        {
+                            continue;
+                        }
+
+                        Log.ChangedElsewhere(Logger, id, change);
+                        if (change == "cancelled")
+                        {
+                            run.Execution.Cancel("cancelled");
+                        }
+                        else
+                        {
+                            run.Execution.Abandon($"the workflow was {change} by another process");
+                        }
+                    }
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    Log.BackgroundFailure(Logger, "watching running workflows for changes made elsewhere", ex);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (shutdown.IsCancellationRequested)
+        {
+            // Shutting down.
+        }
     }
 
     /// <summary>A version that changes whenever the code of a registered workflow (or anything in its assembly) changes.</summary>
@@ -563,6 +622,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         await shutdown.CancelAsync().ConfigureAwait(false);
         await Schedules.DisposeAsync().ConfigureAwait(false);
         await Dispatcher.DisposeAsync().ConfigureAwait(false);
+        await ownershipWatch.ConfigureAwait(false);
 
         var runs = running.Values.ToList();
         foreach (var run in runs)

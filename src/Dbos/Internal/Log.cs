@@ -34,4 +34,7 @@ internal static partial class Log
 
     [LoggerMessage(10, LogLevel.Warning, "Lost the Postgres notification connection; waiters poll until it is back (retrying in {DelaySeconds} s)")]
     public static partial void ListenerLost(ILogger logger, double delaySeconds, Exception exception);
+
+    [LoggerMessage(11, LogLevel.Information, "Workflow {WorkflowId} was {Change} by another process; stopping its execution here")]
+    public static partial void ChangedElsewhere(ILogger logger, string workflowId, string change);
 }

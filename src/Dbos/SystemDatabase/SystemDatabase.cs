@@ -533,6 +533,14 @@ internal sealed class SystemDatabase : IAsyncDisposable
             [workflowId],
             cancellationToken);
 
+    /// <summary>The status and owner of each of the given workflows that still exists.</summary>
+    public Task<List<(string WorkflowId, string Status, string? OwnerXid)>> GetOwnershipAsync(string[] workflowIds, CancellationToken cancellationToken) =>
+        executor.ExecuteQueryAsync(
+            $"SELECT workflow_uuid, status, owner_xid FROM {d.Table("workflow_status")} WHERE {d.InList("workflow_uuid", 1)}",
+            [workflowIds],
+            static r => (r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2)),
+            cancellationToken);
+
     /// <summary>Cancels workflows that have not finished. Returns the IDs that were cancelled.</summary>
     public Task<List<string>> CancelAsync(string[] workflowIds, CancellationToken cancellationToken) =>
         executor.ExecuteQueryAsync(
