@@ -435,10 +435,10 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
                 return;
             }
 
-            string encoded;
+            string encoded, format;
             try
             {
-                encoded = Codec.Encode(output, registration.OutputType, $"output of workflow '{execution.WorkflowId}'");
+                (encoded, format) = Codec.EncodeWorkflowOutput(output, registration.OutputType, $"output of workflow '{execution.WorkflowId}'", execution.StoredFormat);
             }
             catch (DbosSerializationException ex)
             {
@@ -448,7 +448,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
 
             if (await Database.CompleteWorkflowAsync(execution.WorkflowId, execution.OwnerXid, StatusNames.Success, encoded, null, CancellationToken.None).ConfigureAwait(false))
             {
-                outcome = new WorkflowOutcome.Succeeded(output, encoded, Codec.Format);
+                outcome = new WorkflowOutcome.Succeeded(output, encoded, format);
             }
         }
         catch (ExecutionSupersededException ex)
@@ -479,7 +479,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         var name = WorkflowExecution.ErrorName(error);
         Log.WorkflowFailed(Logger, execution.WorkflowId, execution.WorkflowName, name, error.Message);
         var written = await Database.CompleteWorkflowAsync(
-            execution.WorkflowId, execution.OwnerXid, StatusNames.Error, null, ValueCodec.EncodeError(error), CancellationToken.None).ConfigureAwait(false);
+            execution.WorkflowId, execution.OwnerXid, StatusNames.Error, null, ValueCodec.EncodeWorkflowError(error, execution.StoredFormat), CancellationToken.None).ConfigureAwait(false);
         return written
             ? new WorkflowOutcome.Failed(new WorkflowFailedException(execution.WorkflowId, name, error.Message, (error as DbosRecordedException)?.ErrorCode, error))
             : new WorkflowOutcome.InDatabase();
@@ -544,14 +544,14 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         catch (DbosSerializationException ex)
         {
             Log.CannotStart(Logger, row.WorkflowId, row.Name, ex.Message);
-            await Database.CompleteWorkflowAsync(row.WorkflowId, owner, StatusNames.Error, null, ValueCodec.EncodeError(ex), CancellationToken.None).ConfigureAwait(false);
+            await Database.CompleteWorkflowAsync(row.WorkflowId, owner, StatusNames.Error, null, ValueCodec.EncodeWorkflowError(ex, row.Serialization), CancellationToken.None).ConfigureAwait(false);
             return;
         }
 
         var recorded = row.Recorded;
         var deadline = row.DeadlineEpochMs is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : (DateTimeOffset?)null;
         queue.Started(row.PartitionKey);
-        Launch(new WorkflowExecution(this, registration, row.WorkflowId, owner, deadline, recorded) { Queue = queue, PartitionKey = row.PartitionKey }, input);
+        Launch(new WorkflowExecution(this, registration, row.WorkflowId, owner, deadline, recorded) { Queue = queue, PartitionKey = row.PartitionKey, StoredFormat = row.Serialization }, input);
     }
 
     public Task<WorkflowStatus?> GetStatusAsync(string workflowId, CancellationToken cancellationToken) => Reader.GetStatusAsync(workflowId, cancellationToken);

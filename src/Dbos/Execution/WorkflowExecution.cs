@@ -75,6 +75,9 @@ internal sealed class WorkflowExecution : WorkflowContext
     /// <summary>The queue partition this execution was claimed from.</summary>
     public string? PartitionKey { get; init; }
 
+    /// <summary>The format the workflow's status row names (set by whoever created it); its output is written in it.</summary>
+    public string? StoredFormat { get; init; }
+
     /// <summary>When the workflow is cancelled for taking too long, if it has a timeout.</summary>
     public DateTimeOffset? Deadline { get; }
 

@@ -83,6 +83,28 @@ internal sealed class ValueCodec(IDbosSerializer serializer)
         }
     }
 
+    /// <summary>
+    /// Encodes a workflow's output in the format named by its status row. Other DBOS implementations read a workflow's
+    /// output and error in that format, so a workflow the TypeScript SDK enqueued with its default (SuperJSON) format
+    /// gets its output as SuperJSON, which a plain JSON value becomes once wrapped; otherwise the configured format.
+    /// </summary>
+    public (string Text, string Format) EncodeWorkflowOutput(object? value, Type type, string what, string? rowFormat)
+    {
+        if (rowFormat != SuperJsonFormat)
+        {
+            return (Encode(value, type, what), Format);
+        }
+
+        var json = IsPortable ? Encode(value, type, what) : new ValueCodec(Portable).Encode(value, type, what);
+        return (WrapSuperJson(json), SuperJsonFormat);
+    }
+
+    /// <summary>Encodes a workflow's error in the format named by its status row (see <see cref="EncodeWorkflowOutput"/>).</summary>
+    public static string EncodeWorkflowError(Exception exception, string? rowFormat) =>
+        rowFormat == SuperJsonFormat ? WrapSuperJson(EncodeError(exception)) : EncodeError(exception);
+
+    private static string WrapSuperJson(string json) => string.Concat("""{"json":""", json, ""","__dbos_serializer":"superjson"}""");
+
     /// <summary>Decodes a value stored in <paramref name="format"/> (null text decodes to null).</summary>
     public object? Decode(string? text, string? format, Type type, string what)
     {
