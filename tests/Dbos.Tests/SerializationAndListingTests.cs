@@ -59,6 +59,23 @@ public class SerializationAndListingTests
         Assert.Equal(Normalize(order), Normalize(step.GetOutput<Order>()!));
     }
 
+    [Theory, BothBackends]
+    public async Task Big_integers_are_stored_as_decimal_strings_and_read_from_strings_or_numbers(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var dbos = DbosApp.Create(db.Config());
+        var twice = dbos.RegisterWorkflow("twice", (WorkflowContext _, System.Numerics.BigInteger n) => Task.FromResult(n * 2));
+        await dbos.LaunchAsync();
+
+        var big = System.Numerics.BigInteger.Pow(10, 30) + 7;
+        Assert.Equal(big * 2, await twice.RunAsync(big, new StartOptions { WorkflowId = "big" }));
+        var status = (await dbos.GetWorkflowStatusAsync("big"))!;
+        Assert.Equal("""{"positionalArgs":["1000000000000000000000000000007"]}""", status.RawInput);
+        Assert.Equal("\"2000000000000000000000000000014\"", status.RawOutput);
+        Assert.Equal(new System.Numerics.BigInteger(42), PortableJsonSerializer.Default.Deserialize("42", typeof(System.Numerics.BigInteger)));
+        Assert.Throws<System.Text.Json.JsonException>(() => PortableJsonSerializer.Default.Deserialize("1.5", typeof(System.Numerics.BigInteger)));
+    }
+
     private static Order Expected(Order order) => Normalize(order with { Gift = order.Items[0] });
 
     // Records compare lists and dictionaries by reference; compare them by content instead.

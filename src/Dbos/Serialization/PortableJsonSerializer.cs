@@ -8,7 +8,7 @@ namespace Dbos;
 /// <summary>
 /// The <c>portable_json</c> format shared by every DBOS implementation: plain JSON values, with .NET's
 /// web conventions (camelCase property names, case-insensitive reading, numbers readable from strings,
-/// ISO 8601 dates), so values written by a TypeScript or Python application read naturally in .NET and back.
+/// ISO 8601 dates, big integers as decimal strings), so values written by a TypeScript or Python application read naturally in .NET and back.
 /// </summary>
 /// <remarks>
 /// Types are resolved through <see cref="JsonSerializerOptions.TypeInfoResolver"/>. Without one, reflection
@@ -37,6 +37,11 @@ public sealed class PortableJsonSerializer : IDbosSerializer
     {
         ArgumentNullException.ThrowIfNull(options);
         options.TypeInfoResolver ??= DefaultResolver();
+        if (!options.IsReadOnly && !options.Converters.Any(c => c.CanConvert(typeof(System.Numerics.BigInteger))))
+        {
+            options.Converters.Add(new Serialization.BigIntegerJsonConverter());
+        }
+
         options.MakeReadOnly();
         this.options = options;
     }
