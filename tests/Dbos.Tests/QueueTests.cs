@@ -77,6 +77,31 @@ public class QueueTests
     }
 
     [Theory, BothBackends]
+    public async Task A_queue_name_belongs_to_the_first_application_that_registers_it(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using (var owner = DbosApp.Create(db.Config("billing")))
+        {
+            owner.RegisterQueue("payments", new QueueOptions { Concurrency = 3 });
+            await owner.LaunchAsync();
+        }
+
+        await using var other = DbosApp.Create(db.Config("shipping"));
+        other.RegisterQueue("payments", new QueueOptions { Concurrency = 9 });
+        var error = await Assert.ThrowsAsync<DbosConfigurationException>(() => other.LaunchAsync());
+        Assert.Contains("Queue 'payments' belongs to application 'billing'", error.Message, StringComparison.Ordinal);
+        Assert.Equal(
+            [("billing", 3)],
+            await db.QueryAsync("SELECT application_name, concurrency FROM {queues} WHERE name = 'payments'", r => (r.GetString(0), r.GetInt32(1))));
+
+        // The owner registers it again (a restart, or a new version) and may change it.
+        await using var again = DbosApp.Create(db.Config("billing"));
+        again.RegisterQueue("payments", new QueueOptions { Concurrency = 5 });
+        await again.LaunchAsync();
+        Assert.Equal(5L, await db.CountAsync("SELECT concurrency FROM {queues} WHERE name = 'payments'"));
+    }
+
+    [Theory, BothBackends]
     public async Task With_priorities_lower_numbers_run_first_and_equal_ones_in_arrival_order(Backend backend)
     {
         await using var db = await TestDatabase.CreateAsync(backend);

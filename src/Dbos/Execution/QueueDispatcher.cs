@@ -127,7 +127,13 @@ internal sealed class QueueDispatcher : IAsyncDisposable
         var now = engine.Time.GetUtcNow().ToUnixTimeMilliseconds();
         foreach (var queue in queues.Values.Where(q => q.Persisted))
         {
-            await engine.Database.UpsertQueueAsync(queue.Record, now, cancellationToken).ConfigureAwait(false);
+            if (await engine.Database.UpsertQueueAsync(queue.Record, now, cancellationToken).ConfigureAwait(false) is { } owner)
+            {
+                throw new DbosConfigurationException(
+                    $"Queue '{queue.Name}' belongs to application '{owner}' on this system database; queue names are shared by every application on it " +
+                    $"(and by DBOS applications in other languages), so '{engine.ApplicationName}' must use another name.");
+            }
+
             queue.ConfigReadAtMs = now;
         }
 

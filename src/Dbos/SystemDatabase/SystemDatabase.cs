@@ -448,8 +448,13 @@ internal sealed class SystemDatabase : IAsyncDisposable
     }
 
     /// <summary>Records a queue's flow control in the queues table (claiming an unowned row; another application's row is left alone).</summary>
-    public Task UpsertQueueAsync(QueueRecord queue, long nowEpochMs, CancellationToken cancellationToken) =>
-        executor.ExecuteAsync(
+    /// <summary>
+    /// Records a queue's flow control. Returns the application that owns the queue when it is another one (a queue name
+    /// is shared by every application on the system database), in which case nothing was written; otherwise null.
+    /// </summary>
+    public async Task<string?> UpsertQueueAsync(QueueRecord queue, long nowEpochMs, CancellationToken cancellationToken)
+    {
+        var written = await executor.ExecuteAsync(
             $"INSERT INTO {d.Table("queues")} AS q (name, concurrency, worker_concurrency, rate_limit_max, rate_limit_period_sec, priority_enabled, partition_queue, " +
             "partition_concurrency, partition_worker_concurrency, partition_rate_limit_max, partition_rate_limit_period_sec, polling_interval_sec, updated_at, application_name) " +
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) " +
@@ -463,7 +468,16 @@ internal sealed class SystemDatabase : IAsyncDisposable
             [queue.Name, queue.Concurrency, queue.WorkerConcurrency, queue.RateLimitMax, queue.RateLimitPeriodSec, queue.PriorityEnabled, queue.PartitionQueue,
                 queue.PartitionConcurrency, queue.PartitionWorkerConcurrency, queue.PartitionRateLimitMax, queue.PartitionRateLimitPeriodSec, queue.PollingIntervalSec,
                 nowEpochMs, applicationName],
-            cancellationToken);
+            cancellationToken).ConfigureAwait(false);
+        if (written > 0)
+        {
+            return null;
+        }
+
+        var owners = await executor.QueryAsync(
+            $"SELECT application_name FROM {d.Table("queues")} WHERE name = $1", [queue.Name], static r => r.IsDBNull(0) ? null : r.GetString(0), cancellationToken).ConfigureAwait(false);
+        return owners.FirstOrDefault();
+    }
 
     /// <summary>A queue's flow control as the queues table has it now.</summary>
     public async Task<QueueRecord?> GetQueueAsync(string name, CancellationToken cancellationToken)

@@ -286,15 +286,8 @@ public sealed class TestDatabase : IAsyncDisposable
         return await command.ExecuteNonQueryAsync();
     }
 
-    private string Expand(string sql)
-    {
-        foreach (var table in (string[])["workflow_status", "operation_outputs", "workflow_input", "workflow_output", "dbos_migrations", "notifications", "application_versions"])
-        {
-            sql = sql.Replace("{" + table + "}", Table(table), StringComparison.Ordinal);
-        }
-
-        return sql;
-    }
+    private string Expand(string sql) =>
+        System.Text.RegularExpressions.Regex.Replace(sql, @"\{([a-z_]+)\}", m => Table(m.Groups[1].Value));
 
     public async ValueTask DisposeAsync()
     {

@@ -17,6 +17,7 @@ public class OwnershipInteropTests
             return `typescript recovered ${x}`;
           }, { name: 'blocked' });
           await DBOS.launch();
+          await DBOS.registerQueue('ts-own-q');
           if (process.env.BLOCK) {
             await DBOS.startWorkflow(sameName, { workflowID: 'ts-done' })('ts-done');
             await (await DBOS.retrieveWorkflow('ts-done')).getResult();
@@ -37,6 +38,7 @@ public class OwnershipInteropTests
             var config = db.Config("dotnet-own");
             config.ExecutorId = null;
             var app = DbosApp.Create(config);
+            app.RegisterQueue("dotnet-own-q");
             sameName = app.RegisterWorkflow("same-name", (WorkflowContext _, string x) => Task.FromResult($"dotnet ran {x}"));
             blocked = app.RegisterWorkflow("blocked", async (WorkflowContext _, string x) =>
             {
@@ -95,5 +97,20 @@ public class OwnershipInteropTests
             "SELECT workflow_uuid, application_name FROM {workflow_status} ORDER BY workflow_uuid", r => (r.GetString(0), r.GetString(1)));
         Assert.All(owners, o => Assert.Equal(o.Item1.StartsWith("dn-", StringComparison.Ordinal) ? "dotnet-own" : "ts-own", o.Item2));
         Assert.DoesNotContain("not registered", typeScriptAgain.Output, StringComparison.OrdinalIgnoreCase);
+
+        // A queue name belongs to the application that registered it, in either language.
+        await using var intruder = DbosApp.Create(db.Config("dotnet-intruder"));
+        intruder.RegisterQueue("ts-own-q");
+        var refused = await Assert.ThrowsAsync<DbosConfigurationException>(() => intruder.LaunchAsync());
+        Assert.Contains("belongs to application 'ts-own'", refused.Message, StringComparison.Ordinal);
+        var typeScriptRefusal = Assert.Single(await Peer.RunAsync(db, """
+            main(async () => {
+              DBOS.setConfig({ name: 'ts-intruder', systemDatabaseUrl: url });
+              await DBOS.launch();
+              try { await DBOS.registerQueue('dotnet-own-q'); report('registered'); } catch (e) { report(e.message); }
+              await DBOS.shutdown();
+            });
+            """));
+        Assert.Contains("dotnet-own", typeScriptRefusal.GetString(), StringComparison.Ordinal);
     }
 }
