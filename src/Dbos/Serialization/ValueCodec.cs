@@ -62,6 +62,11 @@ internal sealed class ValueCodec(IDbosSerializer serializer)
                 throw new JsonException("the stored input has no list of positional arguments");
             }
 
+            if (args.GetArrayLength() > 1)
+            {
+                throw new JsonException($"a .NET workflow takes one input, and {args.GetArrayLength()} positional arguments were given (pass one object instead)");
+            }
+
             return args.GetArrayLength() == 0 ? null : Portable.FromElement(args[0], type);
         }
         catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException)

@@ -58,18 +58,27 @@ public class CrossLanguageTests
                 await client.send('ts-mailbox-target', { text: 'again' }, 'inbox');
                 report(await mailbox.getResult());
                 report((await client.getWorkflow('ts-mailbox-target')).status);
+
+                // A .NET workflow takes one input: more positional arguments fail it with a clear error.
+                try {
+                  await (await client.enqueuePortable({ workflowName: 'add', queueName: 'dotnet-q' }, [{ a: 1, b: 2, label: 'x' }, 'extra'])).getResult();
+                  report('no error');
+                } catch (e) {
+                  report(e.message);
+                }
               } finally {
                 await client.destroy();
               }
             });
             """);
 
-        Assert.Equal(5, results.Count);
+        Assert.Equal(6, results.Count);
         Assert.Equal("""{"sum":42,"label":"PORTABLE"}""", results[0].GetRawText());
         Assert.Equal("""{"sum":2,"label":"NATIVE"}""", results[1].GetRawText());
         Assert.Equal("""{"message":{"text":"hello"}}""", results[2].GetRawText());
         Assert.Equal("dotnet got 'hello' and 'again'", results[3].GetString());
         Assert.Equal("SUCCESS", results[4].GetString());
+        Assert.Contains("a .NET workflow takes one input, and 2 positional arguments were given", results[5].GetString(), StringComparison.Ordinal);
 
         var status = await dbos.GetWorkflowStatusAsync("ts-add-portable");
         Assert.Equal(("add", "dotnet-q", "dotnet-worker"), (status!.Name, status.QueueName, status.ApplicationName));
