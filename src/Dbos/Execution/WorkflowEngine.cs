@@ -539,7 +539,12 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         object? input;
         try
         {
-            input = Codec.DecodeInputs(row.Inputs, row.Serialization, registration.InputType, registration.HasInput, $"workflow '{row.WorkflowId}'");
+            // A schedule's tick passes its time and a context (in every DBOS implementation, also when forked), so a workflow
+            // taking a time accepts more arguments; any other refuses them, since it would silently drop them.
+            var takesTime = Nullable.GetUnderlyingType(registration.InputType) ?? registration.InputType;
+            input = Codec.DecodeInputs(
+                row.Inputs, row.Serialization, registration.InputType, registration.HasInput, $"workflow '{row.WorkflowId}'",
+                single: takesTime != typeof(DateTimeOffset) && takesTime != typeof(DateTime));
         }
         catch (DbosSerializationException ex)
         {

@@ -37,8 +37,11 @@ internal sealed class ValueCodec(IDbosSerializer serializer)
         return value is null ? """{"positionalArgs":[]}""" : string.Concat("""{"positionalArgs":[""", value, "]}");
     }
 
-    /// <summary>Decodes the first positional argument of a stored input (default when there is none).</summary>
-    public object? DecodeInputs(string? text, string? format, Type type, bool hasInput, string what)
+    /// <summary>
+    /// Decodes the first positional argument of a stored input (default when there is none). With
+    /// <paramref name="single"/>, any further argument is an error: a .NET workflow takes one input.
+    /// </summary>
+    public object? DecodeInputs(string? text, string? format, Type type, bool hasInput, string what, bool single = false)
     {
         if (!hasInput || text is null)
         {
@@ -62,7 +65,7 @@ internal sealed class ValueCodec(IDbosSerializer serializer)
                 throw new JsonException("the stored input has no list of positional arguments");
             }
 
-            if (args.GetArrayLength() > 1)
+            if (single && args.GetArrayLength() > 1)
             {
                 throw new JsonException($"a .NET workflow takes one input, and {args.GetArrayLength()} positional arguments were given (pass one object instead)");
             }
