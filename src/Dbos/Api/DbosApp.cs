@@ -1,7 +1,9 @@
+using System.Diagnostics.CodeAnalysis;
 using Dbos.Execution;
 using Dbos.Internal;
 using Dbos.Serialization;
 using Dbos.SystemDatabase;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
@@ -54,35 +56,7 @@ public sealed class DbosApp : IAsyncDisposable
     public static DbosApp Create(DbosConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        if (string.IsNullOrWhiteSpace(config.Name))
-        {
-            throw new DbosConfigurationException("DbosConfig.Name is required: it names the application in the system database.");
-        }
-
-        if (config.SystemDatabasePoolSize < 1)
-        {
-            throw new DbosConfigurationException($"DbosConfig.SystemDatabasePoolSize must be at least 1 (it is {config.SystemDatabasePoolSize}).");
-        }
-
-        if (config.MaxRecoveryAttempts < 1)
-        {
-            throw new DbosConfigurationException($"DbosConfig.MaxRecoveryAttempts must be at least 1 (it is {config.MaxRecoveryAttempts}).");
-        }
-
-        if (config.PollingInterval <= TimeSpan.Zero)
-        {
-            throw new DbosConfigurationException("DbosConfig.PollingInterval must be positive.");
-        }
-
-        if (string.IsNullOrWhiteSpace(config.SystemDatabaseSchema))
-        {
-            throw new DbosConfigurationException("DbosConfig.SystemDatabaseSchema must not be empty.");
-        }
-
-        if (config.ApplicationDatabaseUrl is not null)
-        {
-            DatabaseUrl.Parse(config.ApplicationDatabaseUrl, "DbosConfig.ApplicationDatabaseUrl");
-        }
+        config.Validate();
 
         var executorId = config.ExecutorId ?? Environment.GetEnvironmentVariable(DbosConfig.ExecutorIdVariable) ?? "local";
         return new DbosApp(config, CreateExecutor(config), executorId);
@@ -139,6 +113,57 @@ public sealed class DbosApp : IAsyncDisposable
             async (context, input) => await body(context, (TInput)input!).ConfigureAwait(false),
             body.Method,
             options));
+    }
+
+    /// <summary>
+    /// Registers a workflow written as a class. Each execution (first run, recovery, resume) gets a new
+    /// <typeparamref name="TWorkflow"/> from <see cref="WorkflowContext.Services"/>: the registered service if there is
+    /// one, else an instance whose constructor gets its arguments from the services.
+    /// </summary>
+    /// <typeparam name="TWorkflow">The workflow class.</typeparam>
+    /// <typeparam name="TInput">The input's type; must be serializable.</typeparam>
+    /// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
+    /// <param name="name">The workflow's name. Default: the class name.</param>
+    /// <param name="options">Workflow options.</param>
+    /// <returns>A reference used to start the workflow.</returns>
+    public Workflow<TInput, TResult> RegisterWorkflow<[DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TWorkflow, TInput, TResult>(
+        string? name = null, WorkflowOptions? options = null)
+        where TWorkflow : class, IWorkflow<TInput, TResult>
+    {
+        var run = typeof(TWorkflow).GetInterfaceMap(typeof(IWorkflow<TInput, TResult>)).TargetMethods[0];
+        return new Workflow<TInput, TResult>(engine.Register(
+            name ?? typeof(TWorkflow).Name,
+            typeof(TInput),
+            hasInput: true,
+            typeof(TResult),
+            async (context, input) =>
+            {
+                var workflow = ActivatorUtilities.GetServiceOrCreateInstance<TWorkflow>(context.Services);
+                return await workflow.RunAsync(context, (TInput)input!).ConfigureAwait(false);
+            },
+            run,
+            options));
+    }
+
+    /// <summary>The workflow registered under <paramref name="name"/>, to start it from code that did not register it.</summary>
+    /// <typeparam name="TInput">The workflow's input type.</typeparam>
+    /// <typeparam name="TResult">The workflow's result type.</typeparam>
+    /// <param name="name">The name it is registered under.</param>
+    /// <returns>A reference used to start the workflow.</returns>
+    /// <exception cref="WorkflowNotFoundException">No workflow is registered under that name.</exception>
+    /// <exception cref="ArgumentException">The workflow takes or returns other types.</exception>
+    public Workflow<TInput, TResult> GetWorkflow<TInput, TResult>(string name)
+    {
+        var registration = engine.Find(name);
+        if (!registration.HasInput || registration.InputType != typeof(TInput) || registration.OutputType != typeof(TResult))
+        {
+            throw new ArgumentException(
+                $"Workflow '{name}' takes {(registration.HasInput ? registration.InputType.Name : "no input")} and returns {registration.OutputType.Name}, " +
+                $"not {typeof(TInput).Name} and {typeof(TResult).Name}.",
+                nameof(name));
+        }
+
+        return new Workflow<TInput, TResult>(registration);
     }
 
     /// <summary>Registers a workflow without input.</summary>
@@ -556,6 +581,16 @@ public sealed class DbosApp : IAsyncDisposable
     /// <returns>A task that completes when the version is marked.</returns>
     public Task SetLatestApplicationVersionAsync(string versionName, CancellationToken cancellationToken = default) =>
         engine.Reader.SetLatestApplicationVersionAsync(versionName, cancellationToken);
+
+    /// <summary>
+    /// Shuts down gracefully: stops taking work from queues and schedules, lets each running workflow finish the step
+    /// it is in and stops it at the next step boundary (at once if it is sleeping or waiting for a message). Stopped
+    /// workflows stay pending and are recovered at the next launch. When <paramref name="cancellationToken"/> fires
+    /// first (a host's shutdown timeout), the remaining ones are stopped at once. Dispose the application afterwards.
+    /// </summary>
+    /// <param name="cancellationToken">Ends the wait for running steps.</param>
+    /// <returns>A task that completes when no workflow is running here.</returns>
+    public Task ShutdownAsync(CancellationToken cancellationToken = default) => engine.ShutdownAsync(cancellationToken);
 
     /// <summary>
     /// Stops taking work, stops running workflows at their next step boundary without recording anything (they stay

@@ -94,4 +94,71 @@ public sealed class DbosConfig
 
     /// <summary>How often waiters poll the database for results written by other processes. Default 1 second.</summary>
     public TimeSpan PollingInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// The application's services (set by <c>AddDbos</c>). When set, each workflow execution gets its own scope, as
+    /// <see cref="WorkflowContext.Services"/>, and workflows registered as classes are created from it.
+    /// </summary>
+    public IServiceProvider? ServiceProvider { get; set; }
+
+    /// <summary>Checks the configuration without connecting to anything.</summary>
+    /// <exception cref="DbosConfigurationException">A setting is missing or invalid; the message names every problem.</exception>
+    public void Validate()
+    {
+        var problems = Problems().ToList();
+        if (problems.Count > 0)
+        {
+            throw new DbosConfigurationException(string.Join(" ", problems));
+        }
+    }
+
+    /// <summary>What is wrong with this configuration, one sentence per problem.</summary>
+    internal IEnumerable<string> Problems()
+    {
+        if (string.IsNullOrWhiteSpace(Name))
+        {
+            yield return "DbosConfig.Name is required: it names the application in the system database.";
+        }
+
+        if (SystemDatabasePoolSize < 1)
+        {
+            yield return $"DbosConfig.SystemDatabasePoolSize must be at least 1 (it is {SystemDatabasePoolSize}).";
+        }
+
+        if (MaxRecoveryAttempts < 1)
+        {
+            yield return $"DbosConfig.MaxRecoveryAttempts must be at least 1 (it is {MaxRecoveryAttempts}).";
+        }
+
+        if (PollingInterval <= TimeSpan.Zero)
+        {
+            yield return "DbosConfig.PollingInterval must be positive.";
+        }
+
+        if (string.IsNullOrWhiteSpace(SystemDatabaseSchema))
+        {
+            yield return "DbosConfig.SystemDatabaseSchema must not be empty.";
+        }
+
+        foreach (var (url, setting) in (IEnumerable<(string?, string)>)[(SystemDatabaseUrl, "DbosConfig.SystemDatabaseUrl"), (ApplicationDatabaseUrl, "DbosConfig.ApplicationDatabaseUrl")])
+        {
+            string? problem = null;
+            try
+            {
+                if (url is not null)
+                {
+                    Internal.DatabaseUrl.Parse(url, setting);
+                }
+            }
+            catch (DbosConfigurationException ex)
+            {
+                problem = ex.Message;
+            }
+
+            if (problem is not null)
+            {
+                yield return problem;
+            }
+        }
+    }
 }

@@ -22,6 +22,25 @@ public abstract class WorkflowContext
     public abstract CancellationToken CancellationToken { get; }
 
     /// <summary>
+    /// Services for this execution of the workflow: a dependency-injection scope created on first use and disposed when
+    /// the execution ends, when <see cref="DbosConfig.ServiceProvider"/> is set (as <c>AddDbos</c> does); otherwise a
+    /// provider that has no services.
+    /// </summary>
+    public virtual IServiceProvider Services => EmptyServiceProvider.Instance;
+
+    /// <summary>
+    /// Whether the workflow is re-executing operations an earlier execution already recorded (after a crash, a resume or
+    /// a fork): their recorded results are returned without running them again.
+    /// </summary>
+    public virtual bool IsReplaying => false;
+
+    /// <summary>
+    /// A logger for the workflow's own messages that stays silent while <see cref="IsReplaying"/>, so a workflow
+    /// recovered after a crash does not log again what it logged before its last checkpoint.
+    /// </summary>
+    public virtual Microsoft.Extensions.Logging.ILogger Logger => Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+
+    /// <summary>
     /// Runs <paramref name="step"/> as a checkpointed step named <paramref name="name"/>: once it has finished, its result
     /// (or error) is recorded and a re-execution returns it without running the step again.
     /// </summary>
@@ -148,4 +167,12 @@ public abstract class WorkflowContext
     /// <param name="cancellationToken">Stops reading.</param>
     /// <returns>The stream's values.</returns>
     public abstract IAsyncEnumerable<T> ReadStreamAsync<T>(string workflowId, string key, int fromOffset = 0, CancellationToken cancellationToken = default);
+}
+
+/// <summary>A provider without services, for workflows run without dependency injection.</summary>
+internal sealed class EmptyServiceProvider : IServiceProvider
+{
+    public static EmptyServiceProvider Instance { get; } = new();
+
+    public object? GetService(Type serviceType) => null;
 }

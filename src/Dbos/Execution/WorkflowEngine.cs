@@ -64,6 +64,12 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
 
     public ILogger Logger { get; }
 
+    /// <summary>Where workflows' own loggers (<see cref="WorkflowContext.Logger"/>) come from.</summary>
+    public ILoggerFactory LoggerFactory => config.LoggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
+
+    /// <summary>The application's services, when it uses dependency injection.</summary>
+    public IServiceProvider? Services => config.ServiceProvider;
+
     public string ExecutorId { get; }
 
     public string ApplicationName => config.Name;
@@ -92,6 +98,17 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             var registration = new WorkflowRegistration(this, name, inputType, hasInput, outputType, invoke, method, options);
             workflows.Add(name, registration);
             return registration;
+        }
+    }
+
+    /// <summary>The workflow registered under <paramref name="name"/>.</summary>
+    public WorkflowRegistration Find(string name)
+    {
+        lock (workflows)
+        {
+            return workflows.TryGetValue(name, out var registration)
+                ? registration
+                : throw new WorkflowNotFoundException($"No workflow named '{name}' is registered in this application (registered: {string.Join(", ", workflows.Keys.Order(StringComparer.Ordinal))}).");
         }
     }
 
@@ -162,6 +179,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
     }
 
     private Task ownershipWatch = Task.CompletedTask;
+    private bool disposed;
 
     /// <summary>
     /// Stops executions whose workflow was cancelled, resumed, taken over or deleted by another process (a command line,
@@ -427,7 +445,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             {
                 // Past its deadline the workflow is cancelled, whatever its body threw on the way out (for example a
                 // child that timed out first with the same deadline).
-                if (!(execution.Deadline <= Time.GetUtcNow() && await CancelForDeadlineAsync(execution).ConfigureAwait(false)))
+                if (!await CancelledByDeadlineAsync(execution, ex).ConfigureAwait(false))
                 {
                     outcome = await RecordFailureAsync(execution, ex).ConfigureAwait(false);
                 }
@@ -470,7 +488,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             running.TryRemove(new KeyValuePair<string, RunningWorkflow>(execution.WorkflowId, run));
             execution.Queue?.Finished(execution.PartitionKey);
             run.Complete(outcome);
-            execution.Dispose();
+            await execution.DisposeAsync().ConfigureAwait(false);
         }
     }
 
@@ -483,6 +501,24 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         return written
             ? new WorkflowOutcome.Failed(new WorkflowFailedException(execution.WorkflowId, name, error.Message, (error as DbosRecordedException)?.ErrorCode, error))
             : new WorkflowOutcome.InDatabase();
+    }
+
+    /// <summary>Whether the workflow's failure is its deadline passing: then it is cancelled rather than failed.</summary>
+    private async Task<bool> CancelledByDeadlineAsync(WorkflowExecution execution, Exception error)
+    {
+        if (execution.Deadline is not { } deadline)
+        {
+            return false;
+        }
+
+        // A child sharing this deadline may be cancelled by its own timer a moment before this workflow's timer fires.
+        var remaining = deadline - Time.GetUtcNow();
+        if (error is WorkflowCancelledException && remaining > TimeSpan.Zero && remaining < TimeSpan.FromSeconds(1))
+        {
+            await Task.Delay(remaining, Time).ConfigureAwait(false);
+        }
+
+        return deadline <= Time.GetUtcNow() && await CancelForDeadlineAsync(execution).ConfigureAwait(false);
     }
 
     /// <summary>Cancels the workflow if its recorded deadline is still the one this execution runs under.</summary>
@@ -616,8 +652,31 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         }
     }
 
-    /// <summary>Stops dispatching, stops running executions without recording anything (they stay pending for recovery), and waits for them.</summary>
-    public async ValueTask DisposeAsync()
+    /// <summary>
+    /// Stops taking work (queues, schedules), then lets running workflows finish the steps they are in: each stops at
+    /// its next step boundary (at once if it is waiting), staying pending for recovery. When
+    /// <paramref name="cancellationToken"/> fires first, the rest are stopped at once, as <see cref="DisposeAsync"/> does.
+    /// </summary>
+    public async Task ShutdownAsync(CancellationToken cancellationToken)
+    {
+        await StopTakingWorkAsync().ConfigureAwait(false);
+        var runs = running.Values.ToList();
+        foreach (var run in runs)
+        {
+            run.Execution.Drain();
+        }
+
+        try
+        {
+            await Task.WhenAll(runs.Select(r => r.Completion)).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Out of time: DisposeAsync stops the rest.
+        }
+    }
+
+    private async Task StopTakingWorkAsync()
     {
         if (shutdown.IsCancellationRequested)
         {
@@ -628,6 +687,18 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         await Schedules.DisposeAsync().ConfigureAwait(false);
         await Dispatcher.DisposeAsync().ConfigureAwait(false);
         await ownershipWatch.ConfigureAwait(false);
+    }
+
+    /// <summary>Stops dispatching, stops running executions without recording anything (they stay pending for recovery), and waits for them.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (disposed)
+        {
+            return;
+        }
+
+        disposed = true;
+        await StopTakingWorkAsync().ConfigureAwait(false);
 
         var runs = running.Values.ToList();
         foreach (var run in runs)

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using Dbos.Internal;
 using Dbos.Serialization;
 using Dbos.SystemDatabase;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Dbos.Execution;
@@ -28,6 +29,10 @@ internal sealed class WorkflowExecution : WorkflowContext
     private int nextFunctionId = -1;
     private volatile string? stopReason;
     private volatile bool superseded;
+    private volatile bool draining;
+    private int stepsRunning;
+    private AsyncServiceScope? scope;
+    private ILogger? logger;
 
     public WorkflowExecution(
         WorkflowEngine engine,
@@ -65,6 +70,25 @@ internal sealed class WorkflowExecution : WorkflowContext
     public override string WorkflowName => Registration.Name;
 
     public override CancellationToken CancellationToken => cancellation.Token;
+
+    public override IServiceProvider Services
+    {
+        get
+        {
+            if (engine.Services is not { } services)
+            {
+                return EmptyServiceProvider.Instance;
+            }
+
+            scope ??= services.CreateAsyncScope();
+            return scope.Value.ServiceProvider;
+        }
+    }
+
+    /// <summary>Replaying while the next operation's outcome is already recorded.</summary>
+    public override bool IsReplaying => recorded is not null && recorded.ContainsKey(Volatile.Read(ref nextFunctionId) + 1);
+
+    public override ILogger Logger => logger ??= new ReplaySafeLogger(engine.LoggerFactory.CreateLogger("Dbos.Workflows." + Registration.Name), this);
 
     /// <summary>The token that proves this execution still owns the workflow's row.</summary>
     public string OwnerXid { get; }
@@ -113,7 +137,27 @@ internal sealed class WorkflowExecution : WorkflowContext
         }
     }
 
-    public void Dispose() => cancellation.Dispose();
+    /// <summary>
+    /// Stops the execution as soon as no step is running: at once if it is waiting (a sleep, a message), else when its
+    /// running steps have finished and been recorded. Used by a graceful shutdown; the workflow stays pending.
+    /// </summary>
+    public void Drain()
+    {
+        draining = true;
+        if (Volatile.Read(ref stepsRunning) == 0)
+        {
+            Abandon("the application is shutting down");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        cancellation.Dispose();
+        if (scope is { } s)
+        {
+            await s.DisposeAsync().ConfigureAwait(false);
+        }
+    }
 
     private Exception StoppedException() => superseded
         ? new ExecutionSupersededException(WorkflowId, stopReason ?? "stopped")
@@ -121,6 +165,11 @@ internal sealed class WorkflowExecution : WorkflowContext
 
     private void ThrowIfStopped()
     {
+        if (draining && !cancellation.IsCancellationRequested)
+        {
+            Abandon("the application is shutting down");
+        }
+
         if (cancellation.IsCancellationRequested)
         {
             throw StoppedException();
@@ -304,7 +353,15 @@ internal sealed class WorkflowExecution : WorkflowContext
     {
         Ambient.Value = null;
         AmbientStepWorkflowId.Value = WorkflowId;
-        return await function(cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref stepsRunning);
+        try
+        {
+            return await function(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref stepsRunning);
+        }
     }
 
     public override async Task SleepAsync(TimeSpan duration, CancellationToken cancellationToken = default)
@@ -657,6 +714,23 @@ internal sealed class WorkflowExecution : WorkflowContext
 
             yield return (T)engine.Codec.Decode(value.Text, value.Serialization, typeof(T), what)!;
             offset++;
+        }
+    }
+}
+
+/// <summary>A workflow's logger that drops messages while the workflow replays recorded operations.</summary>
+internal sealed class ReplaySafeLogger(ILogger inner, WorkflowContext context) : ILogger
+{
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => inner.BeginScope(state);
+
+    public bool IsEnabled(LogLevel logLevel) => !context.IsReplaying && inner.IsEnabled(logLevel);
+
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        if (!context.IsReplaying)
+        {
+            inner.Log(logLevel, eventId, state, exception, formatter);
         }
     }
 }
