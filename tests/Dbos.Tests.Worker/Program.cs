@@ -15,6 +15,7 @@
 //   DBOS_TEST_NO_CRASH=1              the crashing workflow does not crash
 //   DBOS_TEST_TICKER=1                the ticker workflow is scheduled every second
 //   DBOS_TEST_APP_URL                 the application database of the transaction workflows (table orders must exist)
+//   DBOS_TEST_TRACE=1                 print "span <name> <trace id> <parent span id> <span id>" as each DBOS span starts
 using System.Data.Common;
 using System.Text.Json;
 using Dbos;
@@ -42,6 +43,17 @@ void Note(string line)
             File.AppendAllText(ledger, line + Environment.NewLine);
         }
     }
+}
+
+using var spans = Environment.GetEnvironmentVariable("DBOS_TEST_TRACE") == "1" ? new System.Diagnostics.ActivityListener
+{
+    ShouldListenTo = source => source.Name == DbosInstrumentation.ActivitySourceName,
+    Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+    ActivityStarted = a => Console.WriteLine($"span {a.DisplayName.Replace(' ', '_')} {a.TraceId} {a.ParentSpanId} {a.SpanId}"),
+} : null;
+if (spans is not null)
+{
+    System.Diagnostics.ActivitySource.AddActivityListener(spans);
 }
 
 var appUrl = Environment.GetEnvironmentVariable("DBOS_TEST_APP_URL");

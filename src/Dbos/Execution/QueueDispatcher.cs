@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using Dbos.Internal;
 using Dbos.SystemDatabase;
 
@@ -20,6 +21,11 @@ internal sealed class QueueState(string name, QueueRecord record, bool persisted
     public bool Persisted { get; } = persisted;
 
     public long ConfigReadAtMs { get; set; }
+
+    /// <summary>How many workflows wait on the queue, as last counted (only while someone observes the metric).</summary>
+    public long? Depth { get; set; }
+
+    public long DepthReadAtMs { get; set; }
 
     public Task Signal => Volatile.Read(ref signal).Task;
 
@@ -61,6 +67,7 @@ internal sealed class QueueDispatcher : IAsyncDisposable
     private const int MaxBatch = 500;
     private static readonly TimeSpan FastestPoll = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan ConfigRefresh = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan DepthRefresh = TimeSpan.FromSeconds(1);
 
     private readonly WorkflowEngine engine;
     private readonly Dictionary<string, QueueState> queues = new(StringComparer.Ordinal);
@@ -193,6 +200,12 @@ internal sealed class QueueDispatcher : IAsyncDisposable
         }
 
         await engine.Database.ReleaseDelayedAsync(queue.Name, now, cancellationToken).ConfigureAwait(false);
+        if (Telemetry.QueueDepth.Enabled && now - queue.DepthReadAtMs >= DepthRefresh.TotalMilliseconds)
+        {
+            queue.Depth = await engine.Database.CountWaitingAsync(queue.Name, cancellationToken).ConfigureAwait(false);
+            queue.DepthReadAtMs = now;
+        }
+
         if (!queue.Record.PartitionQueue)
         {
             return await ClaimAndRunAsync(queue, null, cancellationToken).ConfigureAwait(false);
@@ -225,6 +238,11 @@ internal sealed class QueueDispatcher : IAsyncDisposable
 
         return claimed.Count;
     }
+
+    /// <summary>The queue depths last counted, for the <c>dbos.queue.depth</c> gauge.</summary>
+    public IEnumerable<Measurement<long>> ObserveDepths() =>
+        queues.Values.Where(q => q.Depth is not null).Select(q => new Measurement<long>(
+            q.Depth!.Value, new KeyValuePair<string, object?>("dbos.queue.name", q.Name), new KeyValuePair<string, object?>("dbos.application.name", engine.ApplicationName)));
 
     public void Wake(string queueName) => Find(queueName)?.Wake();
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
 using System.Security.Cryptography;
@@ -169,6 +170,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             var requeued = await Database.RequeuePendingAsync(ExecutorId, ApplicationVersion, cancellationToken).ConfigureAwait(false);
             if (requeued.Count > 0)
             {
+                Telemetry.WorkflowsRecovered.Add(requeued.Count, new KeyValuePair<string, object?>("dbos.application.name", ApplicationName));
                 Log.Recovering(Logger, requeued.Count, ExecutorId);
             }
         }
@@ -176,9 +178,11 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         await Dispatcher.StartAsync(config.ListenQueues, cancellationToken).ConfigureAwait(false);
         await Schedules.StartAsync(cancellationToken).ConfigureAwait(false);
         ownershipWatch = Task.Run(WatchRunningWorkflowsAsync, CancellationToken.None);
+        queueDepthSource = Telemetry.AddQueueDepthSource(Dispatcher.ObserveDepths);
     }
 
     private Task ownershipWatch = Task.CompletedTask;
+    private IDisposable? queueDepthSource;
     private bool disposed;
 
     /// <summary>
@@ -281,6 +285,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
 
         var inputs = Codec.EncodeInputs(input, registration.InputType, registration.HasInput, $"input of workflow '{registration.Name}'");
         var owner = Guid.NewGuid().ToString();
+        using var enqueueSpan = StartEnqueueSpan(registration.Name, options?.Queue, workflowId);
         var row = NewRow(registration, workflowId, owner, inputs, options, inheritedDeadline: null, parentWorkflowId: null);
         var started = await Database.StartWorkflowAsync(row, cancellationToken).ConfigureAwait(false);
         if (!started.Inserted)
@@ -299,6 +304,20 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         }
 
         return workflowId;
+    }
+
+    /// <summary>The span of putting a workflow on a queue, whose context the workflow stores and its execution continues.</summary>
+    internal Activity? StartEnqueueSpan(string workflowName, string? queue, string workflowId)
+    {
+        if (queue is null)
+        {
+            return null;
+        }
+
+        var activity = Telemetry.Source.StartActivity($"enqueue {workflowName}", ActivityKind.Producer);
+        activity?.SetTag("dbos.workflow.id", workflowId).SetTag("dbos.workflow.name", workflowName).SetTag("dbos.queue.name", queue)
+            .SetTag("dbos.application.name", ApplicationName);
+        return activity;
     }
 
     private static DateTimeOffset? Deadline(NewWorkflowRow row) =>
@@ -338,6 +357,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             OwnerXid = queue is null ? owner : null,
             Serialization = Codec.Format,
             Inputs = inputs,
+            Attributes = Telemetry.CaptureTraceContext(),
             DeduplicationId = options?.DeduplicationId,
             Priority = options?.Priority ?? 0,
             PartitionKey = options?.PartitionKey,
@@ -381,6 +401,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
     {
         var inputs = Codec.EncodeInputs(input, registration.InputType, registration.HasInput, $"input of workflow '{registration.Name}'");
         var owner = Guid.NewGuid().ToString();
+        using var enqueueSpan = StartEnqueueSpan(registration.Name, options?.Queue, childId);
         var row = NewRow(registration, childId, owner, inputs, options, parent.Deadline, parent.WorkflowId);
         var started = await Database.StartChildWorkflowAsync(row, parent.OwnerXid, functionId, NowMs(), cancellationToken).ConfigureAwait(false);
         if (started is null)
@@ -417,6 +438,10 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         var execution = run.Execution;
         var registration = execution.Registration;
         WorkflowExecution.Enter(execution);
+        using var activity = StartWorkflowSpan(execution);
+        using var logScope = Logger.BeginScope(new WorkflowLogScope(execution.WorkflowId, registration.Name));
+        var nameTag = new KeyValuePair<string, object?>("dbos.workflow.name", registration.Name);
+        Telemetry.WorkflowsStarted.Add(1, nameTag);
         ITimer? deadlineTimer = null;
         WorkflowOutcome outcome = new WorkflowOutcome.InDatabase();
         try
@@ -487,8 +512,57 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
 
             running.TryRemove(new KeyValuePair<string, RunningWorkflow>(execution.WorkflowId, run));
             execution.Queue?.Finished(execution.PartitionKey);
+            RecordOutcome(activity, outcome, nameTag);
             run.Complete(outcome);
             await execution.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The span of one execution of a workflow. A workflow started here continues the caller's trace; one claimed from a
+    /// queue (enqueued elsewhere, recovered, resumed) continues the trace stored with it, never the dispatcher's.
+    /// </summary>
+    private Activity? StartWorkflowSpan(WorkflowExecution execution)
+    {
+        if (!Telemetry.Source.HasListeners())
+        {
+            return null;
+        }
+
+        if (execution.Queue is not null)
+        {
+            Activity.Current = null;
+        }
+
+        var activity = Telemetry.Source.StartActivity(
+            $"workflow {execution.WorkflowName}", execution.Queue is null ? ActivityKind.Internal : ActivityKind.Consumer, execution.TraceParent);
+        activity?.SetTag("dbos.workflow.id", execution.WorkflowId).SetTag("dbos.workflow.name", execution.WorkflowName)
+            .SetTag("dbos.application.name", ApplicationName).SetTag("dbos.application.version", ApplicationVersion).SetTag("dbos.executor.id", ExecutorId);
+        if (execution.Queue is { } queue)
+        {
+            activity?.SetTag("dbos.queue.name", queue.Name);
+        }
+
+        return activity;
+    }
+
+    private static void RecordOutcome(Activity? activity, WorkflowOutcome outcome, KeyValuePair<string, object?> nameTag)
+    {
+        switch (outcome)
+        {
+            case WorkflowOutcome.Succeeded:
+                Telemetry.WorkflowsCompleted.Add(1, nameTag);
+                activity?.SetTag("dbos.workflow.status", StatusNames.Success);
+                break;
+            case WorkflowOutcome.Failed { Error: DbosRecordedException error }:
+                Telemetry.WorkflowsFailed.Add(1, nameTag);
+                activity?.SetTag("dbos.workflow.status", StatusNames.Error);
+                Telemetry.RecordError(activity, error, error.ErrorName);
+                break;
+            default:
+                // Cancelled, or stopped without recording an outcome (shutdown, taken over): not a failure of this span.
+                activity?.SetTag("dbos.workflow.status", "STOPPED");
+                break;
         }
     }
 
@@ -592,7 +666,20 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         var recorded = row.Recorded;
         var deadline = row.DeadlineEpochMs is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : (DateTimeOffset?)null;
         queue.Started(row.PartitionKey);
-        Launch(new WorkflowExecution(this, registration, row.WorkflowId, owner, deadline, recorded) { Queue = queue, PartitionKey = row.PartitionKey, StoredFormat = row.Serialization }, input);
+        if (row.WaitedMs is { } waited && queue.Persisted)
+        {
+            Telemetry.QueueWaitTime.Record(waited / 1000.0, new KeyValuePair<string, object?>("dbos.queue.name", queue.Name));
+        }
+
+        Launch(
+            new WorkflowExecution(this, registration, row.WorkflowId, owner, deadline, recorded)
+            {
+                Queue = queue,
+                PartitionKey = row.PartitionKey,
+                StoredFormat = row.Serialization,
+                TraceParent = Telemetry.ParseTraceContext(row.Attributes),
+            },
+            input);
     }
 
     public Task<WorkflowStatus?> GetStatusAsync(string workflowId, CancellationToken cancellationToken) => Reader.GetStatusAsync(workflowId, cancellationToken);
@@ -684,6 +771,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         }
 
         await shutdown.CancelAsync().ConfigureAwait(false);
+        queueDepthSource?.Dispose();
         await Schedules.DisposeAsync().ConfigureAwait(false);
         await Dispatcher.DisposeAsync().ConfigureAwait(false);
         await ownershipWatch.ConfigureAwait(false);

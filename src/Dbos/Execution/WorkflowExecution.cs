@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using Dbos.Internal;
@@ -98,6 +99,9 @@ internal sealed class WorkflowExecution : WorkflowContext
 
     /// <summary>The queue partition this execution was claimed from.</summary>
     public string? PartitionKey { get; init; }
+
+    /// <summary>The trace context stored with a claimed workflow, which its span continues.</summary>
+    public System.Diagnostics.ActivityContext TraceParent { get; init; }
 
     /// <summary>The format the workflow's status row names (set by whoever created it); its output is written in it.</summary>
     public string? StoredFormat { get; init; }
@@ -240,6 +244,9 @@ internal sealed class WorkflowExecution : WorkflowContext
         }
 
         var startedAt = NowMs();
+        using var span = StartStepSpan(name, functionId);
+        using var logScope = engine.Logger.BeginScope(new StepLogScope(name, functionId));
+        var timestamp = Stopwatch.GetTimestamp();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellation.Token, cancellationToken);
         List<Exception> failures = [];
         for (var attempt = 1; ; attempt++)
@@ -277,12 +284,40 @@ internal sealed class WorkflowExecution : WorkflowContext
 
             var output = engine.Codec.Encode(result, typeof(T), $"result of step '{name}' in workflow '{WorkflowId}'");
             await RecordAsync(functionId, name, output, null, null, startedAt, null, engine.Codec.Format).ConfigureAwait(false);
+            StepEnded(span, name, functionId, timestamp, null);
             return result;
         }
 
         var failure = StepFailure(name, failures);
         await RecordAsync(functionId, name, null, ValueCodec.EncodeError(failure), null, startedAt, null, engine.Codec.Format).ConfigureAwait(false);
+        StepEnded(span, name, functionId, timestamp, failure);
         throw failure;
+    }
+
+    /// <summary>The span of a step that runs (a recorded step that a re-execution skips has none).</summary>
+    private Activity? StartStepSpan(string name, int functionId)
+    {
+        var activity = Telemetry.Source.StartActivity($"step {name}");
+        activity?.SetTag("dbos.step.name", name).SetTag("dbos.step.function_id", functionId).SetTag("dbos.workflow.id", WorkflowId);
+        return activity;
+    }
+
+    /// <summary>Reports a finished (and recorded) step: its span's status, its duration, a debug log line.</summary>
+    private void StepEnded(Activity? span, string name, int functionId, long timestamp, StepFailedException? failure)
+    {
+        var elapsed = Stopwatch.GetElapsedTime(timestamp);
+        if (failure is null)
+        {
+            Telemetry.StepDuration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("dbos.step.name", name));
+        }
+        else
+        {
+            Telemetry.RecordError(span, failure, failure.ErrorName);
+            Telemetry.StepDuration.Record(
+                elapsed.TotalSeconds, new KeyValuePair<string, object?>("dbos.step.name", name), new KeyValuePair<string, object?>("error.type", failure.ErrorName));
+        }
+
+        Log.StepFinished(engine.Logger, name, functionId, WorkflowId, elapsed.TotalMilliseconds);
     }
 
     private static StepFailedException StepFailure(string name, List<Exception> failures)
@@ -315,6 +350,9 @@ internal sealed class WorkflowExecution : WorkflowContext
         }
 
         var startedAt = NowMs();
+        using var span = StartStepSpan(name, functionId);
+        using var logScope = engine.Logger.BeginScope(new StepLogScope(name, functionId));
+        var timestamp = Stopwatch.GetTimestamp();
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellation.Token, cancellationToken);
         (T Value, string? Encoded) result;
         try
@@ -327,11 +365,13 @@ internal sealed class WorkflowExecution : WorkflowContext
             cancellationToken.ThrowIfCancellationRequested();
             var failure = StepFailure(name, [ex]);
             await RecordAsync(functionId, name, null, ValueCodec.EncodeError(failure), null, startedAt, null, engine.Codec.Format).ConfigureAwait(false);
+            StepEnded(span, name, functionId, timestamp, failure);
             throw failure;
         }
 
         var output = result.Encoded ?? engine.Codec.Encode(result.Value, typeof(T), $"result of transaction '{name}' in workflow '{WorkflowId}'");
         await RecordAsync(functionId, name, output, null, null, startedAt, null, engine.Codec.Format).ConfigureAwait(false);
+        StepEnded(span, name, functionId, timestamp, null);
         return result.Value;
     }
 

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Dbos.Internal;
 using Dbos.Serialization;
 using Dbos.SystemDatabase;
 
@@ -439,8 +440,12 @@ internal sealed class WorkflowReader : IWorkflowResults
 
         var workflowId = options.WorkflowId ?? Guid.NewGuid().ToString();
         var delayed = options.Delay is { } delay && delay > TimeSpan.Zero;
+        using var span = Telemetry.Source.StartActivity($"enqueue {options.WorkflowName}", System.Diagnostics.ActivityKind.Producer);
+        span?.SetTag("dbos.workflow.id", workflowId).SetTag("dbos.workflow.name", options.WorkflowName).SetTag("dbos.queue.name", options.QueueName)
+            .SetTag("dbos.application.name", options.ApplicationName ?? ApplicationName);
         var row = new NewWorkflowRow
         {
+            Attributes = Telemetry.CaptureTraceContext(),
             WorkflowId = workflowId,
             Status = delayed ? StatusNames.Delayed : StatusNames.Enqueued,
             Name = options.WorkflowName,

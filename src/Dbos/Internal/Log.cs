@@ -37,4 +37,7 @@ internal static partial class Log
 
     [LoggerMessage(11, LogLevel.Information, "Workflow {WorkflowId} was {Change} by another process; stopping its execution here")]
     public static partial void ChangedElsewhere(ILogger logger, string workflowId, string change);
+
+    [LoggerMessage(12, LogLevel.Debug, "Step {StepName} ({FunctionId}) of workflow {WorkflowId} finished in {ElapsedMs} ms")]
+    public static partial void StepFinished(ILogger logger, string stepName, int functionId, string workflowId, double elapsedMs);
 }

@@ -68,6 +68,9 @@ internal sealed class NewWorkflowRow
 {
     public required string WorkflowId { get; init; }
 
+    /// <summary>The JSON attributes (the trace context to continue), or null.</summary>
+    public string? Attributes { get; init; }
+
     public required string Status { get; init; }
 
     public required string Name { get; init; }
@@ -188,6 +191,12 @@ internal sealed record ClaimedRow(
 {
     /// <summary>The operations already recorded for the workflow (it may be a recovered, resumed or forked one).</summary>
     public IReadOnlyDictionary<int, OperationRow> Recorded { get; init; } = new Dictionary<int, OperationRow>();
+
+    /// <summary>The workflow's attributes: the trace context of the code that started it, when it was traced.</summary>
+    public string? Attributes { get; init; }
+
+    /// <summary>How long it waited on its queue, from its creation to this claim.</summary>
+    public long? WaitedMs { get; init; }
 }
 
 /// <summary>A full <c>workflow_status</c> row as listed.</summary>

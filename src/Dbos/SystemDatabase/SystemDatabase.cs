@@ -54,8 +54,9 @@ internal sealed class SystemDatabase : IAsyncDisposable
             $"INSERT INTO {ws} AS ws (workflow_uuid, status, name, class_name, config_name, queue_name, authenticated_user, assumed_role, " +
             "authenticated_roles, executor_id, application_version, application_id, recovery_attempts, workflow_timeout_ms, " +
             "workflow_deadline_epoch_ms, parent_workflow_id, serialization, creator_xid, owner_xid, application_name, deduplication_id, priority, " +
-            "queue_partition_key, delay_until_epoch_ms, schedule_name) " +
-            "VALUES ($1, $2, $3, NULL, NULL, $4, '', '', '[]', $5, $6, '', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) " +
+            "queue_partition_key, delay_until_epoch_ms, schedule_name, attributes) " +
+            "VALUES ($1, $2, $3, NULL, NULL, $4, '', '', '[]', $5, $6, '', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, " +
+            (d.IsPostgres ? "CAST($20 AS jsonb)) " : "$20) ") +
             "ON CONFLICT (workflow_uuid) DO UPDATE SET creator_xid = ws.creator_xid " +
             "RETURNING status, name, queue_name, creator_xid, serialization";
         insertInputSql =
@@ -65,7 +66,7 @@ internal sealed class SystemDatabase : IAsyncDisposable
         // Postgres runs both inserts as one statement; the input is written only by the start that created the row.
         startSql =
             $"WITH ins AS ({insertStatusSql}), inp AS (INSERT INTO {d.Table("workflow_input")} (workflow_uuid, inputs) " +
-            "SELECT $1, $20 FROM ins WHERE ins.creator_xid = $12 ON CONFLICT (workflow_uuid) DO NOTHING) " +
+            "SELECT $1, $21 FROM ins WHERE ins.creator_xid = $12 ON CONFLICT (workflow_uuid) DO NOTHING) " +
             "SELECT status, name, queue_name, creator_xid, serialization FROM ins";
 
         recordOperationSql =
@@ -141,7 +142,7 @@ internal sealed class SystemDatabase : IAsyncDisposable
                 rows = await executor.WriteAsync(
                     async (session, ct) =>
                     {
-                        var result = await session.QueryAsync(insertStatusSql, args[..19], ReadStart, ct).ConfigureAwait(false);
+                        var result = await session.QueryAsync(insertStatusSql, args[..20], ReadStart, ct).ConfigureAwait(false);
                         await session.ExecuteAsync(insertInputSql, inputArgs, ct).ConfigureAwait(false);
                         return result;
                     },
@@ -176,7 +177,7 @@ internal sealed class SystemDatabase : IAsyncDisposable
                         return null;
                     }
 
-                    var rows = await session.QueryAsync(insertStatusSql, startArgs[..19], ReadStart, ct).ConfigureAwait(false);
+                    var rows = await session.QueryAsync(insertStatusSql, startArgs[..20], ReadStart, ct).ConfigureAwait(false);
                     await session.ExecuteAsync(insertInputSql, [child.WorkflowId, child.Inputs, child.CreatorXid], ct).ConfigureAwait(false);
                     var r = rows[0];
                     return new StartResult(r.Creator == child.CreatorXid, r.Status, r.Name, r.Queue, r.Serialization);
@@ -200,7 +201,7 @@ internal sealed class SystemDatabase : IAsyncDisposable
     [
         row.WorkflowId, row.Status, row.Name, row.QueueName, row.ExecutorId, row.ApplicationVersion, row.RecoveryAttempts,
         row.TimeoutMs, row.DeadlineEpochMs, row.ParentWorkflowId, row.Serialization, row.CreatorXid, row.OwnerXid,
-        row.ApplicationName, row.DeduplicationId, row.Priority, row.PartitionKey, row.DelayUntilEpochMs, row.ScheduleName, row.Inputs,
+        row.ApplicationName, row.DeduplicationId, row.Priority, row.PartitionKey, row.DelayUntilEpochMs, row.ScheduleName, row.Attributes, row.Inputs,
     ];
 
     private static StartRow ReadStart(DbDataReader r) =>
@@ -342,7 +343,8 @@ internal sealed class SystemDatabase : IAsyncDisposable
             "workflow_deadline_epoch_ms = CASE WHEN workflow_timeout_ms IS NOT NULL AND workflow_deadline_epoch_ms IS NULL " +
             $"THEN {d.NowMs} + workflow_timeout_ms ELSE workflow_deadline_epoch_ms END " +
             $"WHERE {d.InList("workflow_uuid", 5)} AND status = 'ENQUEUED' AND (application_name = $4 OR application_name IS NULL) " +
-            "RETURNING workflow_uuid, name, recovery_attempts, workflow_deadline_epoch_ms, serialization, parent_workflow_id, queue_partition_key";
+            "RETURNING workflow_uuid, name, recovery_attempts, workflow_deadline_epoch_ms, serialization, parent_workflow_id, queue_partition_key, " +
+            $"{(d.IsPostgres ? "attributes::text" : "attributes")}, started_at_epoch_ms - created_at";
         var inputsSql =
             $"SELECT ws.workflow_uuid, COALESCE(wi.inputs, ws.inputs) FROM {ws} ws LEFT JOIN {d.Table("workflow_input")} wi " +
             $"ON wi.workflow_uuid = ws.workflow_uuid WHERE {d.InList("ws.workflow_uuid", 1)}";
@@ -422,7 +424,11 @@ internal sealed class SystemDatabase : IAsyncDisposable
                     var claimed = await session.QueryAsync(
                         claimSql,
                         [claim.OwnerXid, claim.ExecutorId, claim.ApplicationVersion, applicationName, ids, queue.HasRateLimit],
-                        static r => new ClaimedRow(r.GetString(0), r.GetString(1), r.GetInt64(2), NullableLong(r, 3), NullableString(r, 4), NullableString(r, 5), null, NullableString(r, 6)),
+                        static r => new ClaimedRow(r.GetString(0), r.GetString(1), r.GetInt64(2), NullableLong(r, 3), NullableString(r, 4), NullableString(r, 5), null, NullableString(r, 6))
+                        {
+                            Attributes = NullableString(r, 7),
+                            WaitedMs = NullableLong(r, 8),
+                        },
                         ct).ConfigureAwait(false);
                     var claimedIds = claimed.Select(c => c.WorkflowId).ToArray();
                     var inputs = (await session.QueryAsync(inputsSql, [claimedIds], static r => (r.GetString(0), NullableString(r, 1)), ct).ConfigureAwait(false))
@@ -546,6 +552,14 @@ internal sealed class SystemDatabase : IAsyncDisposable
             $"started_at_epoch_ms = NULL, queue_name = NULL, updated_at = {d.NowMs}, completed_at = {d.NowMs} WHERE workflow_uuid = $1 AND status = 'PENDING'",
             [workflowId],
             cancellationToken);
+
+    /// <summary>How many workflows wait on a queue (enqueued or delayed).</summary>
+    public async Task<long> CountWaitingAsync(string queueName, CancellationToken cancellationToken) =>
+        (await executor.QueryAsync(
+            $"SELECT COUNT(*) FROM {d.Table("workflow_status")} WHERE queue_name = $1 AND status IN ('ENQUEUED', 'DELAYED')",
+            [queueName],
+            static r => r.GetInt64(0),
+            cancellationToken).ConfigureAwait(false))[0];
 
     /// <summary>The status and owner of each of the given workflows that still exists.</summary>
     public Task<List<(string WorkflowId, string Status, string? OwnerXid)>> GetOwnershipAsync(string[] workflowIds, CancellationToken cancellationToken) =>
