@@ -320,26 +320,55 @@ internal sealed class PostgresSession(NpgsqlConnection connection, NpgsqlTransac
     {
         var command = Create(sql, args);
         await using var commandScope = command.ConfigureAwait(false);
-        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (TooLong(ex) is { } tooLong)
+        {
+            throw tooLong;
+        }
     }
 
     public async ValueTask<List<T>> QueryAsync<T>(string sql, object?[] args, Func<DbDataReader, T> map, CancellationToken cancellationToken)
     {
         var command = Create(sql, args);
         await using var commandScope = command.ConfigureAwait(false);
-        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        await using var readerScope = reader.ConfigureAwait(false);
-        var rows = new List<T>();
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        try
         {
-            rows.Add(map(reader));
-        }
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using var readerScope = reader.ConfigureAwait(false);
+            var rows = new List<T>();
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                rows.Add(map(reader));
+            }
 
-        return rows;
+            return rows;
+        }
+        catch (PostgresException ex) when (TooLong(ex) is { } tooLong)
+        {
+            throw tooLong;
+        }
     }
+
+    /// <summary>
+    /// Postgres's limits on the size of an index entry (about 2,700 bytes, after compression) and of a notification
+    /// payload (8,000 bytes), which very long workflow IDs, names, topics and keys exceed, as a clear error. The statement
+    /// changed nothing.
+    /// </summary>
+    private static ArgumentException? TooLong(PostgresException ex) =>
+        ex.SqlState == PostgresErrorCodes.ProgramLimitExceeded
+        || (ex.SqlState == PostgresErrorCodes.InvalidParameterValue && ex.MessageText.Contains("payload string too long", StringComparison.Ordinal))
+            ? new ArgumentException(
+                "A workflow ID, name, topic or key is too long for the Postgres system database, which stores them in indexes of at most " +
+                $"about 2,700 bytes per entry and sends a workflow ID with a topic or key in notifications of at most 8,000 bytes ({ex.MessageText}). Nothing was written.",
+                ex)
+            : null;
 
     private NpgsqlCommand Create(string sql, object?[] args)
     {
+        SqlArguments.CheckStorable(args);
         var command = new NpgsqlCommand(sql, connection, transaction);
         foreach (var arg in args)
         {
