@@ -18,6 +18,7 @@ public sealed class DbosApp : IAsyncDisposable
 {
     private readonly WorkflowEngine engine;
     private SqlDatasource? applicationDatasource;
+    private int disposed;
 
     private DbosApp(DbosConfig config, SqlExecutor executor, string executorId)
     {
@@ -599,8 +600,14 @@ public sealed class DbosApp : IAsyncDisposable
     /// pending and are recovered at the next launch), and closes the system database.
     /// </summary>
     /// <returns>A task that completes when everything is closed.</returns>
+    /// <remarks>It may be called more than once (a host's service container disposes an application its hosted service already disposed): later calls do nothing.</remarks>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref disposed, 1) != 0)
+        {
+            return;
+        }
+
         await engine.DisposeAsync().ConfigureAwait(false);
         await engine.Database.DisposeAsync().ConfigureAwait(false);
         if (applicationDatasource is not null)

@@ -463,7 +463,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             {
                 if (execution.IsSuperseded)
                 {
-                    Log.Superseded(Logger, execution.WorkflowId, "it no longer owns the workflow");
+                    Log.Superseded(Logger, execution.WorkflowId, execution.StopReason ?? "it no longer owns the workflow");
                 }
 
                 return;

@@ -115,6 +115,9 @@ internal sealed class WorkflowExecution : WorkflowContext
     /// <summary>Completes when the execution is told to stop; its outcome is then whatever the database says.</summary>
     public Task Stopped => stopped.Task;
 
+    /// <summary>Why it was told to stop, if it was.</summary>
+    public string? StopReason => stopReason;
+
     /// <summary>Whether it stopped because it no longer owns the workflow, rather than because the workflow was cancelled.</summary>
     public bool IsSuperseded => superseded;
 

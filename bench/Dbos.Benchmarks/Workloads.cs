@@ -1,0 +1,489 @@
+using System.Diagnostics;
+
+namespace Dbos.Benchmarks;
+
+/// <summary>The workloads, each measured with its raw baseline in the same run.</summary>
+internal sealed class Workloads(bool smoke)
+{
+    private const string Version = "bench";
+    private readonly int rounds = smoke ? 2 : 7;
+
+    private static DbosConfig Config(string name, Target target) =>
+        new() { Name = name, SystemDatabaseUrl = target.SystemDatabaseUrl, ApplicationVersion = Version, SystemDatabasePoolSize = 32 };
+
+    /// <summary>One step, an empty workflow (median and p99) and the memory each step allocates, all sequential.</summary>
+    public async Task<List<Result>> SequentialAsync(string backend, Target target)
+    {
+        var rawPerRound = smoke ? 20 : 1000;
+        var workflowsPerRound = smoke ? 5 : 150;
+        await using var dbos = DbosApp.Create(Config("bench", target));
+        var step = dbos.RegisterStep("step", (int i, CancellationToken _) => Task.FromResult(i + 1));
+        var empty = dbos.RegisterWorkflow("empty", (WorkflowContext ctx, int i) => Task.FromResult(i));
+        var tenSteps = dbos.RegisterWorkflow("ten-steps", async (WorkflowContext ctx, int i) =>
+        {
+            for (var s = 0; s < 10; s++)
+            {
+                i = await step.RunAsync(i);
+            }
+
+            return i;
+        });
+        await dbos.LaunchAsync();
+
+        // Warm up every path (JIT, pools, prepared statements).
+        for (var i = 0; i < (smoke ? 3 : 200); i++)
+        {
+            await target.InsertAsync();
+            await empty.RunAsync(i);
+            await tenSteps.RunAsync(i);
+        }
+
+        var raw = new List<double>();
+        var emptyAll = new List<double>();
+        var rawAll = new List<double>();
+        var perStep = new List<double>();
+        var emptyMedians = new List<double>();
+        for (var round = 0; round < rounds; round++)
+        {
+            var rawTimes = await Stats.TimeEachAsync(rawPerRound, _ => target.InsertAsync());
+            var emptyTimes = await Stats.TimeEachAsync(workflowsPerRound, i => empty.RunAsync(i));
+            var tenTimes = await Stats.TimeEachAsync(workflowsPerRound, i => tenSteps.RunAsync(i));
+            raw.Add(Stats.Median(rawTimes));
+            rawAll.AddRange(rawTimes);
+            emptyAll.AddRange(emptyTimes);
+            emptyMedians.Add(Stats.Median(emptyTimes));
+            perStep.Add((Stats.Median(tenTimes) - Stats.Median(emptyTimes)) / 10);
+            Console.Error.WriteLine($"   round {round + 1}/{rounds}: raw {raw[^1]:0.0} us, empty workflow {emptyMedians[^1]:0.0} us, per step {perStep[^1]:0.0} us");
+        }
+
+        // Managed memory allocated per step: a batch of 10-step workflows against the same number of empty ones.
+        var batch = smoke ? 5 : 200;
+        var before = GC.GetTotalAllocatedBytes(precise: true);
+        for (var i = 0; i < batch; i++)
+        {
+            await empty.RunAsync(i);
+        }
+
+        var emptyBytes = GC.GetTotalAllocatedBytes(precise: true) - before;
+        before = GC.GetTotalAllocatedBytes(precise: true);
+        for (var i = 0; i < batch; i++)
+        {
+            await tenSteps.RunAsync(i);
+        }
+
+        var tenBytes = GC.GetTotalAllocatedBytes(precise: true) - before;
+        var stepTarget = backend == "Postgres" ? "ratio <= 1.15" : "ratio <= 1.3";
+        return
+        [
+            new("one step (sequential)", backend, "us", Stats.Median(raw), Stats.Median(perStep), stepTarget),
+            new("empty workflow median", backend, "us", Stats.Median(raw), Stats.Median(emptyMedians), "ratio <= 2.3"),
+            new("empty workflow p99", backend, "us", Stats.Percentile(rawAll, 0.99), Stats.Percentile(emptyAll, 0.99)),
+            new("allocated per step", backend, "bytes", null, (tenBytes - emptyBytes) / (10.0 * batch), "<= 1536"),
+        ];
+    }
+
+    /// <summary>10-step workflows with 1, 8 and 32 at once, against raw commits from as many connections.</summary>
+    public async Task<List<Result>> ConcurrentAsync(string backend, Target target)
+    {
+        await using var dbos = DbosApp.Create(Config("bench-concurrent", target));
+        var step = dbos.RegisterStep("step", (int i, CancellationToken _) => Task.FromResult(i + 1));
+        var tenSteps = dbos.RegisterWorkflow("ten-steps", async (WorkflowContext ctx, int i) =>
+        {
+            for (var s = 0; s < 10; s++)
+            {
+                i = await step.RunAsync(i);
+            }
+
+            return i;
+        });
+        await dbos.LaunchAsync();
+        for (var i = 0; i < (smoke ? 3 : 100); i++)
+        {
+            await tenSteps.RunAsync(i);
+        }
+
+        var results = new List<Result>();
+        var levels = new[] { 1, 8, 32 };
+        var rawPeak = 0.0;
+        var oursPeak = 0.0;
+        foreach (var level in levels)
+        {
+            var workflows = smoke ? level * 2 : Math.Max(60, level * 12);
+            var raw = new List<double>();
+            var ours = new List<double>();
+            for (var round = 0; round < Math.Min(rounds, smoke ? 1 : 3); round++)
+            {
+                raw.Add(await target.InsertConcurrentlyAsync(level, workflows * 10));
+                var watch = Stopwatch.StartNew();
+                await Task.WhenAll(Enumerable.Range(0, level).Select(async w =>
+                {
+                    for (var i = w; i < workflows; i += level)
+                    {
+                        await tenSteps.RunAsync(i);
+                    }
+                }));
+                ours.Add(workflows * 10 / watch.Elapsed.TotalSeconds);
+            }
+
+            rawPeak = Math.Max(rawPeak, Stats.Median(raw));
+            oursPeak = Math.Max(oursPeak, Stats.Median(ours));
+            results.Add(new($"10-step workflows, {level} at once", backend, "steps/s", Stats.Median(raw), Stats.Median(ours)));
+        }
+
+        results.Add(new("step throughput, best vs peak raw", backend, "steps/s", rawPeak, oursPeak, backend == "Postgres" ? "ratio >= 0.75" : string.Empty));
+        return results;
+    }
+
+    /// <summary>Queued 1-step workflows end to end in one process, against a raw claim-and-complete queue.</summary>
+    public async Task<List<Result>> QueueAsync(string backend, Target target)
+    {
+        const int writers = 16;
+        var count = smoke ? 48 : 3008;
+        await using var dbos = DbosApp.Create(Config("queue-bench", target));
+        dbos.RegisterQueue("bench-queue", new QueueOptions { PollingInterval = TimeSpan.FromMilliseconds(50) });
+        var step = dbos.RegisterStep("work", (int i, CancellationToken _) => Task.FromResult(i + 1));
+        var oneStep = dbos.RegisterWorkflow("one-step", (WorkflowContext ctx, int i) => step.RunAsync(i));
+        await dbos.LaunchAsync();
+
+        var raw = new List<double>();
+        var ours = new List<double>();
+        for (var round = 0; round < Math.Min(rounds, 3); round++)
+        {
+            raw.Add(await target.RawQueueAsync(count, writers, 500));
+            var watch = Stopwatch.StartNew();
+            var handles = new WorkflowHandle<int>[count];
+            await Task.WhenAll(Enumerable.Range(0, writers).Select(async w =>
+            {
+                for (var i = w; i < count; i += writers)
+                {
+                    handles[i] = await oneStep.StartAsync(i, new StartOptions { Queue = "bench-queue" });
+                }
+            }));
+            foreach (var handle in handles)
+            {
+                await handle.GetResultAsync();
+            }
+
+            ours.Add(count / watch.Elapsed.TotalSeconds);
+        }
+
+        return [new("queued 1-step workflows, one process", backend, "workflows/s", Stats.Median(raw), Stats.Median(ours), backend == "Postgres" ? "ratio >= 0.7, >= 2000/s" : string.Empty)];
+    }
+
+    /// <summary>Queued 1-step workflows served by three processes on one Postgres, enqueued by a client.</summary>
+    public async Task<List<Result>> QueueThreeProcessesAsync(string backend, Target target)
+    {
+        const int writers = 16;
+        var count = smoke ? 48 : 3008;
+        var workers = new List<Process>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                workers.Add(StartWorker(target.SystemDatabaseUrl, $"bench-worker-{i}"));
+                if (i == 0)
+                {
+                    // The first creates the schema; the others start once it exists.
+                    await WaitReadyAsync(workers[0]);
+                }
+            }
+
+            foreach (var worker in workers.Skip(1))
+            {
+                await WaitReadyAsync(worker);
+            }
+
+            await using var client = DbosClient.Create(new DbosClientOptions { SystemDatabaseUrl = target.SystemDatabaseUrl, ApplicationName = "queue-bench" });
+            var ours = new List<double>();
+            for (var round = 0; round < Math.Min(rounds, 3); round++)
+            {
+                var prefix = $"r{round}-";
+                var watch = Stopwatch.StartNew();
+                await Task.WhenAll(Enumerable.Range(0, writers).Select(async w =>
+                {
+                    for (var i = w; i < count; i += writers)
+                    {
+                        await client.EnqueueAsync<int, int>(new EnqueueOptions { WorkflowName = "one-step", QueueName = "bench-queue", WorkflowId = prefix + i }, i);
+                    }
+                }));
+                while (await target.ScalarAsync($"SELECT COUNT(*) FROM {target.Qualified("workflow_status")} WHERE status = 'SUCCESS' AND workflow_uuid LIKE '{prefix}%'") < count)
+                {
+                    // A worker that died must not hang the whole run.
+                    if (watch.Elapsed > TimeSpan.FromMinutes(3) || workers.Any(w => w.HasExited))
+                    {
+                        throw new InvalidOperationException($"The queue workers stopped finishing work (round {round}).");
+                    }
+
+                    await Task.Delay(5);
+                }
+
+                ours.Add(count / watch.Elapsed.TotalSeconds);
+            }
+
+            var raw = await target.RawQueueAsync(count, writers, 500);
+            return [new("queued 1-step workflows, three processes", backend, "workflows/s", raw, Stats.Median(ours))];
+        }
+        finally
+        {
+            foreach (var worker in workers)
+            {
+                worker.Kill(entireProcessTree: true);
+                await worker.WaitForExitAsync();
+                worker.Dispose();
+            }
+        }
+    }
+
+    private static Process StartWorker(string url, string executorId)
+    {
+        var info = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, RedirectStandardInput = true, UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
+        {
+            info.ArgumentList.Add(typeof(Workloads).Assembly.Location);
+        }
+
+        info.ArgumentList.Add("--queue-worker");
+        info.ArgumentList.Add(url);
+        info.Environment["DBOS__VMID"] = executorId;
+        return Process.Start(info)!;
+    }
+
+    private static async Task WaitReadyAsync(Process worker)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (await worker.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
+        {
+            if (line == "ready")
+            {
+                return;
+            }
+        }
+
+        throw new InvalidOperationException("A queue worker exited before it was ready.");
+    }
+
+    /// <summary>The child process of <see cref="QueueThreeProcessesAsync"/>: serves the queue until killed.</summary>
+    public static async Task<int> ServeQueueAsync(string url)
+    {
+        await using var dbos = DbosApp.Create(new DbosConfig { Name = "queue-bench", SystemDatabaseUrl = url, ApplicationVersion = Version, SystemDatabasePoolSize = 16 });
+        dbos.RegisterQueue("bench-queue", new QueueOptions { PollingInterval = TimeSpan.FromMilliseconds(50) });
+        var step = dbos.RegisterStep("work", (int i, CancellationToken _) => Task.FromResult(i + 1));
+        dbos.RegisterWorkflow("one-step", (WorkflowContext ctx, int i) => step.RunAsync(i));
+        await dbos.LaunchAsync();
+        Console.WriteLine("ready");
+        await Task.Delay(Timeout.Infinite);
+        return 0;
+    }
+
+    /// <summary>
+    /// Recovery of many pending workflows: they are left pending by a first application (its steps never finish), then
+    /// a second one launches on the same database and executor. Measured from its launch until every workflow has
+    /// started again (dispatched), and until all have finished, against the time the same writes take as raw commits.
+    /// </summary>
+    public async Task<List<Result>> RecoveryAsync(string backend, Target target)
+    {
+        var count = smoke ? 200 : 10_000;
+        var blocked = true;
+        var started = 0;
+        DbosApp Build(out Workflow<int, int> workflow)
+        {
+            var app = DbosApp.Create(Config("recovery-bench", target));
+            workflow = app.RegisterWorkflow("recover-me", async (WorkflowContext ctx, int i) =>
+            {
+                Interlocked.Increment(ref started);
+                return await ctx.RunStepAsync("work", async ct =>
+                {
+                    if (Volatile.Read(ref blocked))
+                    {
+                        await Task.Delay(Timeout.Infinite, ct);
+                    }
+
+                    return i;
+                });
+            });
+            return app;
+        }
+
+        await using (var first = Build(out var workflow))
+        {
+            await first.LaunchAsync();
+            await Task.WhenAll(Enumerable.Range(0, 16).Select(async w =>
+            {
+                for (var i = w; i < count; i += 16)
+                {
+                    await workflow.StartAsync(i, new StartOptions { WorkflowId = $"recover-{i}" });
+                }
+            }));
+        }
+
+        // Raw bound: one step and one completion per workflow, committed from 32 connections.
+        var rawRate = await target.InsertConcurrentlyAsync(32, smoke ? 320 : 8000);
+        var bound = count * 2 / rawRate;
+
+        Volatile.Write(ref blocked, false);
+        Volatile.Write(ref started, 0);
+        await using var second = Build(out _);
+        var watch = Stopwatch.StartNew();
+        await second.LaunchAsync();
+        while (Volatile.Read(ref started) < count)
+        {
+            await Task.Delay(1);
+        }
+
+        var dispatched = watch.Elapsed.TotalSeconds;
+        while (await target.ScalarAsync($"SELECT COUNT(*) FROM {target.Qualified("workflow_status")} WHERE status = 'SUCCESS'") < count)
+        {
+            await Task.Delay(10);
+        }
+
+        var finished = watch.Elapsed.TotalSeconds;
+        return
+        [
+            new($"recovery of {count:N0}: all dispatched", backend, "s", null, dispatched, "<= 1 s"),
+            new($"recovery of {count:N0}: all finished", backend, "s", bound, finished, "ratio <= 1.2"),
+        ];
+    }
+
+    /// <summary>Many workflows sleeping at once: the managed memory each holds, and the process's peak working set.</summary>
+    public async Task<List<Result>> SleepersAsync(string backend, Target target)
+    {
+        var count = smoke ? 200 : 10_000;
+        var sleeping = 0;
+        await using var dbos = DbosApp.Create(Config("sleep-bench", target));
+        var sleeper = dbos.RegisterWorkflow("sleeper", async (WorkflowContext ctx, int i) =>
+        {
+            Interlocked.Increment(ref sleeping);
+            await ctx.SleepAsync(TimeSpan.FromHours(1));
+            return i;
+        });
+        await dbos.LaunchAsync();
+        await sleeper.RunAsync(-1, new StartOptions { Timeout = TimeSpan.FromMilliseconds(1) }).ContinueWith(_ => 0, TaskScheduler.Default);
+        Volatile.Write(ref sleeping, 0);
+
+        var before = GC.GetTotalMemory(forceFullCollection: true);
+        await Task.WhenAll(Enumerable.Range(0, 16).Select(async w =>
+        {
+            for (var i = w; i < count; i += 16)
+            {
+                await sleeper.StartAsync(i, new StartOptions { WorkflowId = $"sleeper-{i}" });
+            }
+        }));
+        while (Volatile.Read(ref sleeping) < count
+            || await target.ScalarAsync($"SELECT COUNT(*) FROM {target.Qualified("operation_outputs")} WHERE function_name = 'DBOS.sleep'") < count)
+        {
+            await Task.Delay(20);
+        }
+
+        var after = GC.GetTotalMemory(forceFullCollection: true);
+        using var process = Process.GetCurrentProcess();
+        return
+        [
+            new($"{count:N0} sleeping workflows, memory each", backend, "bytes", null, (after - before) / (double)count, "<= 2048"),
+            new("peak working set of the process", backend, "MiB", null, process.PeakWorkingSet64 / 1048576.0),
+        ];
+    }
+
+    /// <summary>Message round trip: a workflow waiting in RecvAsync, a message sent from the same application or a client.</summary>
+    public async Task<List<Result>> RoundTripAsync(string backend, Target target)
+    {
+        var samples = smoke ? 5 : 300;
+        var received = new List<double>();
+        using var signal = new SemaphoreSlim(0);
+        await using var dbos = DbosApp.Create(Config("latency", target));
+        var receiver = dbos.RegisterWorkflow("receiver", async (WorkflowContext ctx, int count) =>
+        {
+            for (var i = 0; i < count; i++)
+            {
+                var sentAt = await ctx.RecvAsync<long>("ping", TimeSpan.FromMinutes(1));
+                lock (received)
+                {
+                    received.Add(Stopwatch.GetElapsedTime(sentAt).TotalMilliseconds);
+                }
+
+                signal.Release();
+            }
+
+            return count;
+        });
+        await dbos.LaunchAsync();
+        await using var client = DbosClient.Create(new DbosClientOptions { SystemDatabaseUrl = target.SystemDatabaseUrl });
+
+        var rows = new List<Result>();
+        foreach (var (suffix, send, limit) in new (string, Func<string, Task>, int)[]
+        {
+            (string.Empty, id => dbos.SendAsync(id, Stopwatch.GetTimestamp(), "ping"), samples),
+            (backend == "Postgres" ? ", from a client (NOTIFY)" : ", from a client (1 s polling)", id => client.SendAsync(id, Stopwatch.GetTimestamp(), "ping"), backend == "Postgres" ? samples : Math.Min(samples, smoke ? 3 : 30)),
+        })
+        {
+            lock (received)
+            {
+                received.Clear();
+            }
+
+            var id = "receiver-" + Guid.NewGuid().ToString("N")[..8];
+            var handle = await receiver.StartAsync(limit, new StartOptions { WorkflowId = id });
+            for (var i = 0; i < limit; i++)
+            {
+                // Let the receiver get back to waiting, then send; the next send waits for this one's arrival.
+                await Task.Delay(smoke ? 5 : 20);
+                await send(id);
+                await signal.WaitAsync(TimeSpan.FromSeconds(30));
+            }
+
+            await handle.GetResultAsync();
+            List<double> copy;
+            lock (received)
+            {
+                copy = [.. received];
+            }
+
+            rows.Add(new($"message round trip median{suffix}", backend, "ms", null, Stats.Median(copy)));
+            rows.Add(new($"message round trip p99{suffix}", backend, "ms", null, Stats.Percentile(copy, 0.99)));
+        }
+
+        return rows;
+    }
+
+    /// <summary>
+    /// A durable transaction (a step of a workflow, checkpointed in the application database and recorded in the system
+    /// database) against the same transaction run plainly through the same datasource.
+    /// </summary>
+    public async Task<List<Result>> TransactionAsync(string backend, Target target)
+    {
+        var perRound = smoke ? 10 : 500;
+        var workflowsPerRound = smoke ? 3 : 75;
+        await using var datasource = await SqlDatasource.CreateAsync(target.SystemDatabaseUrl);
+        await datasource.RunTransactionAsync("setup", (tx, _) => tx.ExecuteAsync("CREATE TABLE IF NOT EXISTS tx_rows (id TEXT PRIMARY KEY, payload TEXT)"));
+        await using var dbos = DbosApp.Create(Config("tx-bench", target));
+        Task<int> Insert(TransactionContext tx) => tx.ExecuteAsync("INSERT INTO tx_rows (id, payload) VALUES ($1, '42')", Guid.NewGuid().ToString());
+        var empty = dbos.RegisterWorkflow("no-tx", (WorkflowContext ctx, int i) => Task.FromResult(i));
+        var tenTransactions = dbos.RegisterWorkflow("ten-tx", async (WorkflowContext ctx, int i) =>
+        {
+            for (var t = 0; t < 10; t++)
+            {
+                await datasource.RunTransactionAsync("insert", (tx, _) => Insert(tx));
+            }
+
+            return i;
+        });
+        await dbos.LaunchAsync();
+        for (var i = 0; i < (smoke ? 3 : 100); i++)
+        {
+            await datasource.RunTransactionAsync("plain", (tx, _) => Insert(tx));
+            await empty.RunAsync(i);
+            await tenTransactions.RunAsync(i);
+        }
+
+        var plain = new List<double>();
+        var durable = new List<double>();
+        for (var round = 0; round < rounds; round++)
+        {
+            plain.Add(Stats.Median(await Stats.TimeEachAsync(perRound, _ => datasource.RunTransactionAsync("plain", (tx, _) => Insert(tx)))));
+            var emptyMedian = Stats.Median(await Stats.TimeEachAsync(workflowsPerRound, i => empty.RunAsync(i)));
+            var tenMedian = Stats.Median(await Stats.TimeEachAsync(workflowsPerRound, i => tenTransactions.RunAsync(i)));
+            durable.Add((tenMedian - emptyMedian) / 10);
+        }
+
+        return [new("durable transaction vs plain", backend, "us", Stats.Median(plain), Stats.Median(durable))];
+    }
+}

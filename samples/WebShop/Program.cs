@@ -1,0 +1,107 @@
+// DBOS for .NET in ASP.NET Core: a web shop whose checkout is a durable workflow.
+//
+//   dotnet run --project samples/WebShop                               listens on http://localhost:5000 (or --urls, ASPNETCORE_URLS)
+//   curl -i localhost:5000/orders -H 'Content-Type: application/json' -d '{"customer":"ada@example.com","item":"widget","quantity":3}'
+//   curl localhost:5000/orders/<id>                                    the order's status, its checkpointed steps and its receipt
+//   dotnet run --project samples/WebShop -- --crash-after-step 2        the process kills itself once an order's step 2 is checkpointed;
+//                                                                       run it again without the flag and the order finishes from step 3
+//   dotnet run --project samples/WebShop -- --telemetry console         also prints DBOS traces and metrics (OpenTelemetry)
+//
+// The system database is webshop.sqlite in the working directory, or DBOS_SYSTEM_DATABASE_URL (or Dbos__SystemDatabaseUrl)
+// if it is set, for example postgresql://user:password@localhost:5432/webshop.
+using System.Text.Json;
+using Dbos;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using WebShop;
+
+// appsettings.json sits next to the program, so the shop finds it from any working directory.
+var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+
+builder.Services.AddSingleton<Catalog>();
+builder.Services.AddSingleton<Warehouse>();
+builder.Services.AddSingleton<Mailer>();
+builder.Services.AddScoped<PaymentGateway>();   // scoped: each workflow execution gets its own payment session
+builder.Services.AddSingleton<CrashSwitch>();
+
+// DBOS: settings from the "Dbos" section of appsettings.json; the checkout workflow runs on a queue.
+builder.Services.AddDbos()
+    .AddQueue(CheckoutWorkflow.Queue, new QueueOptions { WorkerConcurrency = 4 })
+    .AddWorkflow<CheckoutWorkflow, Order, Receipt>(CheckoutWorkflow.Name);
+
+// With --telemetry console (or TELEMETRY=console), DBOS's traces and metrics are printed by OpenTelemetry's console exporter.
+if (string.Equals(builder.Configuration["telemetry"], "console", StringComparison.OrdinalIgnoreCase))
+{
+    builder.Services.AddOpenTelemetry()
+        .ConfigureResource(resource => resource.AddService("webshop"))
+        .WithTracing(tracing => tracing.AddSource("Dbos").AddConsoleExporter())
+        .WithMetrics(metrics => metrics.AddMeter("Dbos").AddConsoleExporter((_, reader) =>
+            reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = 10_000));
+}
+
+var app = builder.Build();
+
+// Starts a checkout. The order's ID is the workflow's ID: posting the same ID again returns the same order.
+app.MapPost("/orders", async (
+    OrderRequest request,
+    [FromKeyedServices(CheckoutWorkflow.Name)] Workflow<Order, Receipt> checkout,
+    Catalog catalog,
+    CancellationToken cancellationToken) =>
+{
+    if (catalog.PriceOf(request.Item) is not { } unitPrice)
+    {
+        return Results.BadRequest(new { error = $"Unknown item '{request.Item}'. The shop sells: {string.Join(", ", catalog.Items)}." });
+    }
+
+    if (request.Quantity is < 1 or > 100 || string.IsNullOrWhiteSpace(request.Customer))
+    {
+        return Results.BadRequest(new { error = "An order needs a customer and a quantity from 1 to 100." });
+    }
+
+    var id = string.IsNullOrWhiteSpace(request.Id) ? $"order-{Guid.NewGuid():N}"[..18] : request.Id;
+    var order = new Order(id, request.Customer, request.Item, request.Quantity, unitPrice);
+    var handle = await checkout.StartAsync(order, new StartOptions { WorkflowId = id, Queue = CheckoutWorkflow.Queue }, cancellationToken);
+    return Results.Accepted($"/orders/{handle.WorkflowId}", new { id = handle.WorkflowId });
+});
+
+// An order: the workflow's status, each checkpointed step with its recorded output, and the receipt once it is done.
+app.MapGet("/orders/{id}", async (string id, DbosApp dbos, CancellationToken cancellationToken) =>
+{
+    var status = await dbos.GetWorkflowStatusAsync(id, cancellationToken);
+    if (status is null || status.Name != CheckoutWorkflow.Name)
+    {
+        return Results.NotFound(new { error = $"No order '{id}'." });
+    }
+
+    var steps = await dbos.ListWorkflowStepsAsync(id, cancellationToken);
+    return Results.Ok(new OrderView(
+        id,
+        status.StatusText,
+        status.GetInput<Order>(),
+        [.. steps.Select(s => new StepView(s.FunctionId, s.Name, s.RawOutput is null ? null : JsonDocument.Parse(s.RawOutput).RootElement.Clone(), s.Error?.Message))],
+        status.State == WorkflowState.Success ? status.GetOutput<Receipt>() : null,
+        status.Error?.Message));
+});
+
+// The latest orders, newest first.
+app.MapGet("/orders", async (DbosApp dbos, CancellationToken cancellationToken) =>
+{
+    var orders = await dbos.ListWorkflowsAsync(
+        new ListWorkflowsOptions { Name = CheckoutWorkflow.Name, Limit = 20, SortDescending = true, LoadOutput = false },
+        cancellationToken);
+    return orders.Select(o => new { id = o.WorkflowId, status = o.StatusText, createdAt = o.CreatedAt });
+});
+
+app.Lifetime.ApplicationStarted.Register(() =>
+    Console.WriteLine($"WebShop is ready. System database: {app.Services.GetRequiredService<DbosApp>().SystemDatabase}"));
+
+await app.RunAsync();
+
+/// <summary>The body of POST /orders. <c>Id</c> is optional: give one to make retries of the request idempotent.</summary>
+internal sealed record OrderRequest(string Customer, string Item, int Quantity, string? Id = null);
+
+internal sealed record StepView(int Step, string Name, JsonElement? Output, string? Error);
+
+internal sealed record OrderView(string Id, string Status, Order? Order, IReadOnlyList<StepView> Steps, Receipt? Receipt, string? Error);

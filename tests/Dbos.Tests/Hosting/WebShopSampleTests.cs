@@ -1,0 +1,178 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Reflection;
+using System.Text.Json;
+using Dbos.Tests.Infrastructure;
+
+namespace Dbos.Tests.Hosting;
+
+/// <summary>samples/WebShop, run as a real ASP.NET Core process and driven over HTTP.</summary>
+public class WebShopSampleTests
+{
+    private static readonly string[] CheckoutSteps = ["reserve-stock", "charge-card", "ship", "send-confirmation"];
+
+    /// <summary>The sample's build output (the test project builds it first; see WebShopDll in Dbos.Tests.csproj).</summary>
+    private static string WebShopDll => Path.GetFullPath(typeof(WebShopSampleTests).Assembly
+        .GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == "WebShopDll").Value!);
+
+    [Theory, BothBackends]
+    public async Task Orders_placed_over_HTTP_finish_and_one_killed_mid_checkout_finishes_after_a_restart_without_repeating_steps(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        var database = "dbos_webshop_" + Guid.NewGuid().ToString("N")[..10];
+        var environment = new Dictionary<string, string?>
+        {
+            ["DBOS_SYSTEM_DATABASE_URL"] = backend == Backend.Postgres ? TestDatabase.PostgresUrl(database) : null,
+            ["ASPNETCORE_URLS"] = null,
+            ["ASPNETCORE_ENVIRONMENT"] = null,
+        };
+        try
+        {
+            // 1. An order from start to finish, with OpenTelemetry's console exporter switched on.
+            await using (var shop = await StartShopAsync(environment, db.Directory, "--telemetry", "console"))
+            {
+                var created = await shop.Http.PostAsJsonAsync("/orders", new { customer = "ada@example.com", item = "widget", quantity = 3, id = "order-1" });
+                Assert.Equal(HttpStatusCode.Accepted, created.StatusCode);
+                Assert.Equal("/orders/order-1", created.Headers.Location?.ToString());
+
+                var order = await WaitUntilDoneAsync(shop.Http, "order-1");
+                Assert.Equal("SUCCESS", order.GetProperty("status").GetString());
+                Assert.Equal(CheckoutSteps, StepNames(order));
+                var receipt = order.GetProperty("receipt");
+                Assert.Equal("order-1", receipt.GetProperty("orderId").GetString());
+                Assert.Equal(43.5m, receipt.GetProperty("charged").GetDecimal());
+                Assert.StartsWith("TRK-", receipt.GetProperty("trackingNumber").GetString(), StringComparison.Ordinal);
+
+                // The order ID is the workflow ID: posting it again is the same order, not a second one.
+                var again = await shop.Http.PostAsJsonAsync("/orders", new { customer = "ada@example.com", item = "widget", quantity = 3, id = "order-1" });
+                Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
+
+                var refused = await shop.Http.PostAsJsonAsync("/orders", new { customer = "ada@example.com", item = "spaceship", quantity = 1 });
+                Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+                Assert.Equal(HttpStatusCode.NotFound, (await shop.Http.GetAsync("/orders/no-such-order")).StatusCode);
+                Assert.Single(Lines(shop.Process, "[charge-card] order-1:"));
+            }
+
+            // 2. The process kills itself once step 2 of the next order is checkpointed.
+            await using (var crashing = await StartShopAsync(environment, db.Directory, "--crash-after-step", "2"))
+            {
+                try
+                {
+                    await crashing.Http.PostAsJsonAsync("/orders", new { customer = "grace@example.com", item = "gadget", quantity = 2, id = "order-2" });
+                }
+                catch (HttpRequestException)
+                {
+                    // The order is recorded before the response is sent; a crash that beats the response loses only the response.
+                }
+
+                Assert.NotEqual(0, await crashing.Process.WaitForExitAsync());
+                var output = crashing.Process.Output;
+                Assert.Contains("[reserve-stock] order-2: reserved 2 x gadget", output, StringComparison.Ordinal);
+                Assert.Contains("[charge-card] order-2: charged $198.00", output, StringComparison.Ordinal);
+                Assert.Contains("Step 2 of order-2 is checkpointed. Crashing now", output, StringComparison.Ordinal);
+                Assert.DoesNotContain("[ship] order-2", output, StringComparison.Ordinal);
+            }
+
+            // 3. Restarted, the shop recovers the order and finishes it from step 3.
+            await using var restarted = await StartShopAsync(environment, db.Directory);
+            var recovered = await WaitUntilDoneAsync(restarted.Http, "order-2");
+            Assert.Equal("SUCCESS", recovered.GetProperty("status").GetString());
+            Assert.Equal(CheckoutSteps, StepNames(recovered));
+            Assert.Equal(198m, recovered.GetProperty("receipt").GetProperty("charged").GetDecimal());
+
+            var lines = restarted.Process.Output;
+            Assert.DoesNotContain("[reserve-stock] order-2", lines, StringComparison.Ordinal);
+            Assert.DoesNotContain("[charge-card] order-2", lines, StringComparison.Ordinal);
+            Assert.Contains("[ship] order-2: shipped", lines, StringComparison.Ordinal);
+            Assert.Contains("[send-confirmation] order-2: emailed grace@example.com", lines, StringComparison.Ordinal);
+            Assert.DoesNotContain("order-1:", lines, StringComparison.Ordinal);
+
+            // The payment recorded before the crash is the one on the receipt.
+            var charge = recovered.GetProperty("steps")[1].GetProperty("output");
+            Assert.Equal(charge.GetProperty("paymentId").GetString(), recovered.GetProperty("receipt").GetProperty("paymentId").GetString());
+
+            var listed = await restarted.Http.GetFromJsonAsync<JsonElement>("/orders");
+            Assert.Equal(["order-2", "order-1"], listed.EnumerateArray().Select(o => o.GetProperty("id").GetString()!).ToArray());
+            if (backend == Backend.Sqlite)
+            {
+                Assert.True(File.Exists(Path.Combine(db.Directory, "webshop.sqlite")));
+            }
+        }
+        finally
+        {
+            if (backend == Backend.Postgres)
+            {
+                await TestDatabase.DropPostgresDatabaseAsync(database);
+            }
+        }
+    }
+
+    private sealed class RunningShop(WorkerProcess process, HttpClient http) : IAsyncDisposable
+    {
+        public WorkerProcess Process { get; } = process;
+
+        public HttpClient Http { get; } = http;
+
+        public async ValueTask DisposeAsync()
+        {
+            Http.Dispose();
+            await Process.DisposeAsync();
+        }
+    }
+
+    /// <summary>Starts the shop on a free loopback port and waits until it serves.</summary>
+    private static async Task<RunningShop> StartShopAsync(Dictionary<string, string?> environment, string workingDirectory, params string[] arguments)
+    {
+        var url = $"http://127.0.0.1:{FreePort()}";
+        var process = WorkerProcess.StartDll(WebShopDll, environment, workingDirectory, ["--urls", url, .. arguments]);
+        try
+        {
+            await process.WaitForLineAsync("WebShop is ready.");
+        }
+        catch
+        {
+            await process.DisposeAsync();
+            throw;
+        }
+
+        return new RunningShop(process, new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(30) });
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task<JsonElement> WaitUntilDoneAsync(HttpClient http, string orderId)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            var response = await http.GetAsync($"/orders/{orderId}");
+            if (response.StatusCode == HttpStatusCode.OK)
+            {
+                var order = await response.Content.ReadFromJsonAsync<JsonElement>();
+                if (order.GetProperty("status").GetString() is "SUCCESS" or "ERROR" or "CANCELLED")
+                {
+                    return order;
+                }
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Order {orderId} did not finish; last answer: {response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    private static string[] StepNames(JsonElement order) =>
+        [.. order.GetProperty("steps").EnumerateArray().Select(s => s.GetProperty("name").GetString()!)];
+
+    private static IEnumerable<string> Lines(WorkerProcess process, string prefix) =>
+        process.StandardOutput.Split(Environment.NewLine).Where(l => l.StartsWith(prefix, StringComparison.Ordinal));
+}
