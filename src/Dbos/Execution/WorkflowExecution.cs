@@ -265,6 +265,7 @@ internal sealed class WorkflowExecution : WorkflowContext
     public override async Task<T> RunStepAsync<T>(string name, Func<CancellationToken, Task<T>> step, StepOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
+        StorableText.Check(name, "The step name", nameof(name));
         ArgumentNullException.ThrowIfNull(step);
         options ??= StepOptions.Default;
         options.Validate(name);

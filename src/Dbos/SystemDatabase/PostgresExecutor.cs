@@ -74,10 +74,7 @@ internal sealed class PostgresExecutor : SqlExecutor
     {
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connectionScope = connection.ConfigureAwait(false);
-        var command = commands.Rent(sql, args, connection, null);
-        var changed = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        commands.Return(sql, command);
-        return changed;
+        return await PostgresSession.ExecuteAsync(commands, connection, null, sql, args, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Runs a single write statement with RETURNING in autocommit.</summary>
@@ -320,30 +317,63 @@ internal sealed class PostgresExecutor : SqlExecutor
 /// <summary>Runs statements on one Postgres connection with positional parameters.</summary>
 internal sealed class PostgresSession(PostgresCommandPool commands, NpgsqlConnection connection, NpgsqlTransaction? transaction) : ISqlSession
 {
-    public async ValueTask<int> ExecuteAsync(string sql, object?[] args, CancellationToken cancellationToken)
-    {
-        var command = commands.Rent(sql, args, connection, transaction);
-        var changed = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        commands.Return(sql, command);
-        return changed;
-    }
+    public ValueTask<int> ExecuteAsync(string sql, object?[] args, CancellationToken cancellationToken) =>
+        ExecuteAsync(commands, connection, transaction, sql, args, cancellationToken);
 
     public async ValueTask<List<T>> QueryAsync<T>(string sql, object?[] args, Func<DbDataReader, T> map, CancellationToken cancellationToken)
     {
         var command = commands.Rent(sql, args, connection, transaction);
-        var rows = new List<T>();
-        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        await using (reader.ConfigureAwait(false))
+        try
         {
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            var rows = new List<T>();
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
             {
-                rows.Add(map(reader));
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    rows.Add(map(reader));
+                }
             }
-        }
 
-        commands.Return(sql, command);
-        return rows;
+            commands.Return(sql, command);
+            return rows;
+        }
+        catch (PostgresException ex) when (TooLong(ex) is { } tooLong)
+        {
+            throw tooLong;
+        }
     }
+
+    /// <summary>One statement on a connection, without a session object (the checkpoint path).</summary>
+    public static async ValueTask<int> ExecuteAsync(
+        PostgresCommandPool commands, NpgsqlConnection connection, NpgsqlTransaction? transaction, string sql, object?[] args, CancellationToken cancellationToken)
+    {
+        var command = commands.Rent(sql, args, connection, transaction);
+        try
+        {
+            var changed = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            commands.Return(sql, command);
+            return changed;
+        }
+        catch (PostgresException ex) when (TooLong(ex) is { } tooLong)
+        {
+            throw tooLong;
+        }
+    }
+
+    /// <summary>
+    /// Postgres's limits on the size of an index entry (about 2,700 bytes, after compression) and of a notification
+    /// payload (8,000 bytes), which very long workflow IDs, names, topics and keys exceed, as a clear error. The statement
+    /// changed nothing.
+    /// </summary>
+    private static ArgumentException? TooLong(PostgresException ex) =>
+        ex.SqlState == PostgresErrorCodes.ProgramLimitExceeded
+        || (ex.SqlState == PostgresErrorCodes.InvalidParameterValue && ex.MessageText.Contains("payload string too long", StringComparison.Ordinal))
+            ? new ArgumentException(
+                "A workflow ID, name, topic or key is too long for the Postgres system database, which stores them in indexes of at most " +
+                $"about 2,700 bytes per entry and sends a workflow ID with a topic or key in notifications of at most 8,000 bytes ({ex.MessageText}). Nothing was written.",
+                ex)
+            : null;
 }
 
 /// <summary>
@@ -358,6 +388,7 @@ internal sealed class PostgresCommandPool
 
     public NpgsqlCommand Rent(string sql, object?[] args, NpgsqlConnection connection, NpgsqlTransaction? transaction)
     {
+        SqlArguments.CheckStorable(args);
         NpgsqlCommand? command = null;
         lock (gate)
         {

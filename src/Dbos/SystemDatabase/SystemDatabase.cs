@@ -792,7 +792,8 @@ internal sealed class SystemDatabase : IAsyncDisposable
 
         if (query.WorkflowIdPrefix is not null)
         {
-            Add("ws.workflow_uuid LIKE $?", EscapeLike(query.WorkflowIdPrefix) + "%");
+            args.Add(query.WorkflowIdPrefix);
+            conditions.Add(d.StartsWith("ws.workflow_uuid", args.Count));
         }
 
         if (query.QueuePartitionKey is not null)
@@ -839,9 +840,6 @@ internal sealed class SystemDatabase : IAsyncDisposable
 
         return executor.QueryAsync(sql.ToString(), args.ToArray(), ReadStatus, cancellationToken);
     }
-
-    private static string EscapeLike(string text) =>
-        text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal);
 
     private static StatusRow ReadStatus(DbDataReader r) => new()
     {
