@@ -123,6 +123,79 @@ internal sealed class SqliteExecutor : SqlExecutor
         return request.Task;
     }
 
+    /// <summary>
+    /// One statement: when the writer is idle it runs at once in autocommit (its own transaction, as durable as any
+    /// commit, without BEGIN and COMMIT around it); when busy it joins the next combined commit.
+    /// </summary>
+    public override Task<int> ExecuteAsync(string sql, object?[] args, CancellationToken cancellationToken)
+    {
+        if (!TryTakeIdleWriter())
+        {
+            return base.ExecuteAsync(sql, args, cancellationToken);
+        }
+
+        Task<int> result;
+        try
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            result = Task.FromResult(EnsureWriter().Execute(sql, args));
+        }
+        catch (Exception ex)
+        {
+            result = Task.FromException<int>(Translate(ex));
+        }
+
+        ReleaseWriter();
+        return result;
+    }
+
+    /// <inheritdoc cref="ExecuteAsync(string, object?[], CancellationToken)"/>
+    public override Task<List<T>> ExecuteQueryAsync<T>(string sql, object?[] args, Func<DbDataReader, T> map, CancellationToken cancellationToken)
+    {
+        if (!TryTakeIdleWriter())
+        {
+            return base.ExecuteQueryAsync(sql, args, map, cancellationToken);
+        }
+
+        Task<List<T>> result;
+        try
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            result = Task.FromResult(SqliteSession.Completed(EnsureWriter().QueryAsync(sql, args, map, cancellationToken)));
+        }
+        catch (Exception ex)
+        {
+            result = Task.FromException<List<T>>(Translate(ex));
+        }
+
+        ReleaseWriter();
+        return result;
+    }
+
+    private bool TryTakeIdleWriter()
+    {
+        lock (gate)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            if (writing)
+            {
+                return false;
+            }
+
+            writing = true;
+            return true;
+        }
+    }
+
+    /// <summary>Marks the writer idle, or hands the writes that arrived meanwhile to the pool.</summary>
+    private void ReleaseWriter()
+    {
+        if (!FinishDrain())
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static self => self.DrainLoop(), this, preferLocal: false);
+        }
+    }
+
     public override Task<T> ReadAsync<T>(Func<ISqlSession, CancellationToken, ValueTask<T>> work, CancellationToken cancellationToken)
     {
         try
