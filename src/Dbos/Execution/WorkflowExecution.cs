@@ -210,10 +210,27 @@ internal sealed class WorkflowExecution : WorkflowContext
     {
         var written = await engine.Database.RecordOperationAsync(
             WorkflowId, functionId, name, output, error, childWorkflowId, startedAt, completedAt ?? NowMs(), serialization, OwnerXid, CancellationToken.None).ConfigureAwait(false);
-        if (!written)
+        if (!written && !await LandedEarlierAsync(functionId, name, output, error).ConfigureAwait(false))
         {
             await StopForLostOwnershipAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Whether a refused record is this execution's own, written by an earlier attempt of the same statement: sent again
+    /// after the connection was lost, the first attempt may have committed before the reply was lost. It is, when the
+    /// recorded operation is this one and the workflow is still this execution's to record (only the owner writes).
+    /// </summary>
+    private async Task<bool> LandedEarlierAsync(int functionId, string name, string? output, string? error)
+    {
+        var existing = await engine.Database.GetOperationAsync(WorkflowId, functionId, CancellationToken.None).ConfigureAwait(false);
+        if (existing is null || existing.Name != name || existing.Output != output || existing.Error != error)
+        {
+            return false;
+        }
+
+        var ownership = await engine.Database.GetOwnershipAsync([WorkflowId], CancellationToken.None).ConfigureAwait(false);
+        return ownership is [var row] && row.Status == StatusNames.Pending && row.OwnerXid == OwnerXid;
     }
 
     /// <summary>A write was refused: find out whether the workflow was cancelled or taken over, and stop accordingly.</summary>
