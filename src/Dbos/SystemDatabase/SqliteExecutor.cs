@@ -67,7 +67,7 @@ internal sealed class SqliteExecutor : SqlExecutor
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                throw new DbosDatabaseException($"Cannot create the folder {directory} of the SQLite system database {url.Masked}: {ex.Message}", ex);
+                throw new DbosDatabaseException($"Cannot create the folder of the SQLite system database {url.Masked} ({url.FilePath}): {ex.Message}", ex);
             }
         }
 
@@ -425,6 +425,7 @@ internal sealed class SqliteSession(SqliteConnection connection) : ISqlSession, 
 
     private SqliteCommand Prepare(string sql, object?[] args)
     {
+        SqlArguments.CheckStorable(args);
         if (!commands.TryGetValue(sql, out var command))
         {
             command = connection.CreateCommand();
