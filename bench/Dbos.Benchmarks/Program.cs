@@ -17,6 +17,7 @@
 //        [--postgres-url URL] [--json FILE] [--only WORKLOAD[,WORKLOAD...]]
 //        (WORKLOAD: Sequential, Concurrent, Queue, QueueThreeProcesses, Recovery, Sleepers, RoundTrip, Transaction; a
 //        name runs that workload, a prefix that is no full name runs every workload it starts: QueueThree, Round, ...)
+//        [--profile-alloc]   instead of the table: which types a step allocates (sampled allocation ticks)
 // The Postgres URL defaults to DBOS_TEST_POSTGRES_URL (the server; scratch databases are created on it and dropped).
 using System.Diagnostics;
 using System.Globalization;
@@ -54,6 +55,13 @@ foreach (var (name, create) in new (string Name, Func<Task<Target>> Create)[]
     }
 
     Console.Error.WriteLine($"== {name}");
+    if (args.Contains("--profile-alloc"))
+    {
+        await using var profiled = await create();
+        await AllocationProfile.RunAsync(name, profiled, smoke ? 20 : 500);
+        continue;
+    }
+
     foreach (var workload in all)
     {
         if (workload.Method.Name != nameof(Workloads.QueueThreeProcessesAsync) || name == "Postgres")
