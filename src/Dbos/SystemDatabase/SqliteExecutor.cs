@@ -140,7 +140,9 @@ internal sealed class SqliteExecutor : SqlExecutor
         try
         {
             cancellationToken.ThrowIfCancellationRequested();
-            result = Task.FromResult(EnsureWriter().Execute(sql, args));
+            var session = EnsureWriter();
+            CheckFileIsOurs();
+            result = Task.FromResult(session.Execute(sql, args));
         }
         catch (Exception ex)
         {
@@ -163,7 +165,9 @@ internal sealed class SqliteExecutor : SqlExecutor
         try
         {
             cancellationToken.ThrowIfCancellationRequested();
-            result = Task.FromResult(SqliteSession.Completed(EnsureWriter().QueryAsync(sql, args, map, cancellationToken)));
+            var session = EnsureWriter();
+            CheckFileIsOurs();
+            result = Task.FromResult(SqliteSession.Completed(session.QueryAsync(sql, args, map, cancellationToken)));
         }
         catch (Exception ex)
         {
