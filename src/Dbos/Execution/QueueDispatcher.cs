@@ -64,7 +64,9 @@ internal sealed class QueueState(string name, QueueRecord record, bool persisted
 /// </summary>
 internal sealed class QueueDispatcher : IAsyncDisposable
 {
-    private const int MaxBatch = 500;
+    // Large enough that recovering thousands of workflows is one claim: every later claim would queue for a pooled
+    // connection behind the step writes of the workflows the earlier ones started.
+    private const int MaxBatch = 10_000;
     private static readonly TimeSpan FastestPoll = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan ConfigRefresh = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan DepthRefresh = TimeSpan.FromSeconds(1);

@@ -197,6 +197,9 @@ internal sealed record ClaimedRow(
 
     /// <summary>How long it waited on its queue, from its creation to this claim.</summary>
     public long? WaitedMs { get; init; }
+
+    /// <summary>Whether it has recorded operations to load (set by the one-statement claim, which reads them only then).</summary>
+    public bool HasOperations { get; init; }
 }
 
 /// <summary>A full <c>workflow_status</c> row as listed.</summary>
