@@ -112,7 +112,19 @@ internal sealed class PostgresExecutor : SqlExecutor
             {
                 var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
                 await using var connectionScope = connection.ConfigureAwait(false);
-                var result = await PostgresSession.ExecuteAsync(commands, connection, null, sql, args, cancellationToken).ConfigureAwait(false);
+                // The command is run here rather than through PostgresSession: one async frame fewer on every checkpoint.
+                var command = commands.Rent(sql, args, connection, null);
+                int result;
+                try
+                {
+                    result = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (PostgresException ex) when (PostgresSession.TooLong(ex) is { } tooLong)
+                {
+                    throw tooLong;
+                }
+
+                commands.Return(sql, command);
                 Succeeded();
                 return result;
             }
@@ -569,7 +581,7 @@ internal sealed class PostgresSession(PostgresCommandPool commands, NpgsqlConnec
     /// payload (8,000 bytes), which very long workflow IDs, names, topics and keys exceed, as a clear error. The statement
     /// changed nothing.
     /// </summary>
-    private static ArgumentException? TooLong(PostgresException ex) =>
+    internal static ArgumentException? TooLong(PostgresException ex) =>
         ex.SqlState == PostgresErrorCodes.ProgramLimitExceeded
         || (ex.SqlState == PostgresErrorCodes.InvalidParameterValue && ex.MessageText.Contains("payload string too long", StringComparison.Ordinal))
             ? new ArgumentException(
