@@ -8,8 +8,8 @@ using Dbos;
 /// random moments and starts it again; every start launches (recovering what was pending), starts the parents again (a
 /// no-op for those that exist) and waits for all of them, printing <c>all-done</c> when every one has finished.
 /// <para>
-/// Every step execution appends <c>exec workflowId stepName incarnation marker</c> to this incarnation's ledger file and
-/// flushes it to disk before returning; the step's output carries the marker, so the test can tell which execution's
+/// Every step execution appends <c>exec workflowId stepName incarnation marker</c> to this incarnation's ledger file,
+/// flushed to disk, midway through its work; the step's output carries the marker, so the test can tell which execution's
 /// output was recorded and whether the step ran again afterwards.
 /// </para>
 /// Environment: DBOS_CHAOS_WORKFLOWS (how many parents), DBOS_CHAOS_INCARNATION (this start's number), DBOS_TEST_LEDGER
@@ -25,7 +25,7 @@ public static class ChaosWorkload
 
     public static async Task<int> RunAsync(DbosConfig config)
     {
-        var count = int.Parse(Environment.GetEnvironmentVariable("DBOS_CHAOS_WORKFLOWS") ?? "40", CultureInfo.InvariantCulture);
+        var count = int.Parse(Environment.GetEnvironmentVariable("DBOS_CHAOS_WORKFLOWS") ?? "60", CultureInfo.InvariantCulture);
         var incarnation = Environment.GetEnvironmentVariable("DBOS_CHAOS_INCARNATION") ?? "0";
         var ledgerPath = Environment.GetEnvironmentVariable("DBOS_TEST_LEDGER") ?? throw new InvalidOperationException("DBOS_TEST_LEDGER is not set");
         await using var ledger = new FileStream(ledgerPath, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
@@ -34,11 +34,9 @@ public static class ChaosWorkload
         // A step that does some work, records its execution durably, and returns its value with this execution's marker.
         async Task<string> Execute(string stepName, string value, int workMs, CancellationToken ct)
         {
-            if (workMs > 0)
-            {
-                await Task.Delay(workMs, ct);
-            }
-
+            // Half the work before the side effect, half after: a kill in the second half leaves a recorded side effect
+            // whose step output was never checkpointed, so the step must run again.
+            await Task.Delay(workMs / 2, ct);
             var marker = Guid.NewGuid().ToString("N");
             var line = Encoding.UTF8.GetBytes($"exec {DbosApp.CurrentWorkflowId} {stepName} {incarnation} {marker}\n");
             lock (ledgerLock)
@@ -47,6 +45,7 @@ public static class ChaosWorkload
                 ledger.Flush(flushToDisk: true);
             }
 
+            await Task.Delay(workMs - (workMs / 2), ct);
             return value + "#" + marker;
         }
 

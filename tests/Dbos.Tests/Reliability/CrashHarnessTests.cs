@@ -10,9 +10,9 @@ namespace Dbos.Tests.Reliability;
 /// The process-crash harness: a workload of many workflows (steps, child workflows, durable sleeps, messages between
 /// workflows, a queue with a concurrency limit) runs in a child process that is killed (SIGKILL) at random moments and
 /// started again, many times; then the application's side effects (a ledger every step execution appends to and flushes
-/// to disk) are compared with the rows DBOS recorded.
+/// to disk midway through the step) are compared with the rows DBOS recorded.
 /// <para>
-/// Settings (environment variables, for longer runs): DBOS_CRASH_KILLS (default 8), DBOS_CRASH_WORKFLOWS (default 40),
+/// Settings (environment variables, for longer runs): DBOS_CRASH_KILLS (default 8), DBOS_CRASH_WORKFLOWS (default 60),
 /// DBOS_CRASH_SEED (default: random; printed in the test output so a failure can be replayed).
 /// </para>
 /// </summary>
@@ -29,7 +29,7 @@ public class CrashHarnessTests(ITestOutputHelper output)
     public async Task Workflows_killed_at_random_moments_all_finish_once_with_every_step_recorded_from_its_last_execution(Backend backend)
     {
         var kills = Setting("DBOS_CRASH_KILLS", 8);
-        var workflows = Setting("DBOS_CRASH_WORKFLOWS", 40);
+        var workflows = Setting("DBOS_CRASH_WORKFLOWS", 60);
         var seed = Setting("DBOS_CRASH_SEED", Random.Shared.Next(1, int.MaxValue));
         output.WriteLine($"crash harness on {backend}: DBOS_CRASH_SEED={seed} DBOS_CRASH_KILLS={kills} DBOS_CRASH_WORKFLOWS={workflows}");
         var random = new Random(seed);
@@ -50,7 +50,7 @@ public class CrashHarnessTests(ITestOutputHelper output)
         while (killed.Count < kills)
         {
             incarnation++;
-            var delay = TimeSpan.FromMilliseconds(random.Next(200, 3000));
+            var delay = TimeSpan.FromMilliseconds(random.Next(300, 2500));
             await using var worker = WorkerProcess.Start(EnvironmentOf(incarnation), db.Directory, "chaos");
             try
             {
