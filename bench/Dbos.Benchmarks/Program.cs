@@ -15,6 +15,7 @@
 //
 // Usage: dotnet run -c Release --project bench/Dbos.Benchmarks -- [--smoke] [--backend sqlite|postgres|both]
 //        [--postgres-url URL] [--json FILE] [--only WORKLOAD]   (WORKLOAD: Sequential, Concurrent, Queue, QueueThree, Recovery, ...)
+//        [--profile-alloc]   instead of the table: which types a step allocates (sampled allocation ticks)
 // The Postgres URL defaults to DBOS_TEST_POSTGRES_URL (the server; scratch databases are created on it and dropped).
 using System.Diagnostics;
 using System.Globalization;
@@ -47,6 +48,13 @@ foreach (var (name, create) in new (string Name, Func<Task<Target>> Create)[]
     }
 
     Console.Error.WriteLine($"== {name}");
+    if (args.Contains("--profile-alloc"))
+    {
+        await using var profiled = await create();
+        await AllocationProfile.RunAsync(name, profiled, smoke ? 20 : 500);
+        continue;
+    }
+
     await Run(workloads.SequentialAsync);
     await Run(workloads.ConcurrentAsync);
     await Run(workloads.QueueAsync);

@@ -222,6 +222,7 @@ public sealed class DbosApp : IAsyncDisposable
     public Step<TInput, TResult> RegisterStep<TInput, TResult>(string name, Func<TInput, CancellationToken, Task<TResult>> function, StepOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        StorableText.Check(name, "The step name", nameof(name));
         ArgumentNullException.ThrowIfNull(function);
         options ??= StepOptions.Default;
         options.Validate(name);
@@ -238,6 +239,7 @@ public sealed class DbosApp : IAsyncDisposable
     public Step<TResult> RegisterStep<TResult>(string name, Func<CancellationToken, Task<TResult>> function, StepOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        StorableText.Check(name, "The step name", nameof(name));
         ArgumentNullException.ThrowIfNull(function);
         options ??= StepOptions.Default;
         options.Validate(name);

@@ -140,6 +140,16 @@ public sealed class DbosConfig
             yield return "DbosConfig.SystemDatabaseSchema must not be empty.";
         }
 
+        // Text stored in every row this application writes must be storable, or the first write would fail.
+        foreach (var (text, setting) in (IEnumerable<(string?, string)>)[(Name, "DbosConfig.Name"), (SystemDatabaseSchema, "DbosConfig.SystemDatabaseSchema"),
+            (ExecutorId, "DbosConfig.ExecutorId"), (ApplicationVersion, "DbosConfig.ApplicationVersion"), .. (ListenQueues ?? []).Select(q => ((string?)q, "DbosConfig.ListenQueues"))])
+        {
+            if (text is not null && Internal.StorableText.Problem(text) is { } problem)
+            {
+                yield return $"{setting} '{Internal.StorableText.Preview(text)}' {problem}.";
+            }
+        }
+
         foreach (var (url, setting) in (IEnumerable<(string?, string)>)[(SystemDatabaseUrl, "DbosConfig.SystemDatabaseUrl"), (ApplicationDatabaseUrl, "DbosConfig.ApplicationDatabaseUrl")])
         {
             string? problem = null;

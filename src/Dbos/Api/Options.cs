@@ -71,6 +71,7 @@ public sealed record StartOptions
     /// <summary>
     /// The workflow's ID: the identity of the work. Starting twice with the same ID runs the workflow once and returns
     /// the same result. Default: a new GUID (inside a workflow: derived from the parent's ID, so recovery finds the same child).
+    /// Any Unicode text without a NUL character; quotes, wildcards and emoji are stored and listed exactly.
     /// </summary>
     public string? WorkflowId { get; init; }
 
@@ -104,6 +105,11 @@ public sealed record StartOptions
         {
             throw new ArgumentException("A workflow ID, when given, must not be empty.", nameof(WorkflowId));
         }
+
+        Internal.StorableText.Check(WorkflowId, "The workflow ID", nameof(WorkflowId));
+        Internal.StorableText.Check(Queue, "The queue name", nameof(Queue));
+        Internal.StorableText.Check(DeduplicationId, "The deduplication ID", nameof(DeduplicationId));
+        Internal.StorableText.Check(PartitionKey, "The partition key", nameof(PartitionKey));
 
         if (Timeout is { } timeout && timeout <= TimeSpan.Zero)
         {

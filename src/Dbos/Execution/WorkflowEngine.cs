@@ -85,6 +85,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
     public WorkflowRegistration Register(string name, Type inputType, bool hasInput, Type outputType, Func<WorkflowContext, object?, Task<object?>> invoke, MethodInfo method, WorkflowOptions? options)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        StorableText.Check(name, "The workflow name", nameof(name));
         options ??= WorkflowOptions.Default;
         options.Validate(name);
         lock (workflows)
@@ -133,6 +134,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
     public Queue RegisterQueue(string name, QueueOptions? options)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        StorableText.Check(name, "The queue name", nameof(name));
         options ??= new QueueOptions();
         options.Validate(name);
         lock (workflows)

@@ -20,8 +20,9 @@ internal sealed class ExecutionSupersededException(string workflowId, string rea
 /// </summary>
 internal sealed class WorkflowExecution : WorkflowContext
 {
-    private static readonly AsyncLocal<WorkflowExecution?> Ambient = new();
-    private static readonly AsyncLocal<string?> AmbientStepWorkflowId = new();
+    // One async-local for both states (in the workflow's body, or in one of its steps), so that entering a step
+    // changes the execution context once.
+    private static readonly AsyncLocal<object?> Ambient = new();
 
     private readonly WorkflowEngine engine;
     private readonly IReadOnlyDictionary<int, OperationRow>? recorded;
@@ -34,6 +35,7 @@ internal sealed class WorkflowExecution : WorkflowContext
     private int stepsRunning;
     private AsyncServiceScope? scope;
     private ILogger? logger;
+    private InStep? inStep;
 
     public WorkflowExecution(
         WorkflowEngine engine,
@@ -59,10 +61,15 @@ internal sealed class WorkflowExecution : WorkflowContext
     public bool IsFirstExecution { get; }
 
     /// <summary>The workflow running on this async flow (null inside steps and outside workflows).</summary>
-    public static new WorkflowExecution? Current => Ambient.Value;
+    public static new WorkflowExecution? Current => Ambient.Value as WorkflowExecution;
 
     /// <summary>The ID of the workflow running on this async flow, also inside its steps.</summary>
-    public static string? CurrentWorkflowId => Ambient.Value?.WorkflowId ?? AmbientStepWorkflowId.Value;
+    public static string? CurrentWorkflowId => Ambient.Value switch
+    {
+        WorkflowExecution execution => execution.WorkflowId,
+        InStep step => step.Execution.WorkflowId,
+        _ => null,
+    };
 
     public WorkflowRegistration Registration { get; }
 
@@ -122,6 +129,26 @@ internal sealed class WorkflowExecution : WorkflowContext
     public bool IsSuperseded => superseded;
 
     public static void Enter(WorkflowExecution execution) => Ambient.Value = execution;
+
+    /// <summary>The ambient state inside a step: no workflow context to use, but the workflow's ID is known.</summary>
+    private sealed record InStep(WorkflowExecution Execution);
+
+    /// <summary>
+    /// This execution's token joined with a caller's. A linked source (disposed by the caller) only when the caller's
+    /// token can be cancelled: most calls pass none, and a waiting workflow should not carry one it does not need.
+    /// </summary>
+    private CancellationTokenSource? Link(CancellationToken callerToken, out CancellationToken token)
+    {
+        if (!callerToken.CanBeCanceled)
+        {
+            token = cancellation.Token;
+            return null;
+        }
+
+        var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellation.Token, callerToken);
+        token = linked.Token;
+        return linked;
+    }
 
     /// <summary>Stops the execution because the workflow was cancelled (its row already says so).</summary>
     public void Cancel(string reason) => Stop(reason, supersede: false);
@@ -208,13 +235,16 @@ internal sealed class WorkflowExecution : WorkflowContext
     /// <summary>Records an operation's outcome; if this execution no longer owns the workflow, stops it.</summary>
     private async Task RecordAsync(int functionId, string name, string? output, string? error, string? childWorkflowId, long startedAt, long? completedAt, string? serialization)
     {
-        var written = await engine.Database.RecordOperationAsync(
-            WorkflowId, functionId, name, output, error, childWorkflowId, startedAt, completedAt ?? NowMs(), serialization, OwnerXid, CancellationToken.None).ConfigureAwait(false);
-        if (!written)
+        if (await WriteRecordAsync(functionId, name, output, error, childWorkflowId, startedAt, completedAt, serialization).ConfigureAwait(false) != 1)
         {
             await StopForLostOwnershipAsync().ConfigureAwait(false);
         }
     }
+
+    /// <summary>Writes an operation's record; 1 when written, 0 when this execution no longer owns the workflow.</summary>
+    private Task<int> WriteRecordAsync(int functionId, string name, string? output, string? error, string? childWorkflowId, long startedAt, long? completedAt, string? serialization) =>
+        engine.Database.RecordOperationAsync(
+            WorkflowId, functionId, name, output, error, childWorkflowId, startedAt, completedAt ?? NowMs(), serialization, OwnerXid, CancellationToken.None);
 
     /// <summary>A write was refused: find out whether the workflow was cancelled or taken over, and stop accordingly.</summary>
     private async Task StopForLostOwnershipAsync()
@@ -235,6 +265,7 @@ internal sealed class WorkflowExecution : WorkflowContext
     public override async Task<T> RunStepAsync<T>(string name, Func<CancellationToken, Task<T>> step, StepOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
+        StorableText.Check(name, "The step name", nameof(name));
         ArgumentNullException.ThrowIfNull(step);
         options ??= StepOptions.Default;
         options.Validate(name);
@@ -250,27 +281,27 @@ internal sealed class WorkflowExecution : WorkflowContext
         using var span = StartStepSpan(name, functionId);
         using var logScope = engine.Logger.BeginScope(new StepLogScope(name, functionId));
         var timestamp = Stopwatch.GetTimestamp();
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellation.Token, cancellationToken);
-        List<Exception> failures = [];
+        using var linked = Link(cancellationToken, out var linkedToken);
+        List<Exception>? failures = null;
         for (var attempt = 1; ; attempt++)
         {
             T result;
             try
             {
-                result = await InvokeOutsideWorkflowAsync(step, linked.Token).ConfigureAwait(false);
+                result = await InvokeOutsideWorkflowAsync(step, linkedToken).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
                 ThrowIfStopped();
                 cancellationToken.ThrowIfCancellationRequested();
-                failures.Add(ex);
+                (failures ??= []).Add(ex);
                 if (attempt >= options.MaxAttempts)
                 {
                     break;
                 }
 
                 var delay = options.DelayAfter(attempt);
-                var wait = Task.Delay(delay, engine.Time, linked.Token);
+                var wait = Task.Delay(delay, engine.Time, linkedToken);
                 Log.StepRetry(engine.Logger, WorkflowId, name, attempt, options.MaxAttempts, delay.TotalSeconds, ex.Message);
                 try
                 {
@@ -286,12 +317,16 @@ internal sealed class WorkflowExecution : WorkflowContext
             }
 
             var output = engine.Codec.Encode(result, typeof(T), $"result of step '{name}' in workflow '{WorkflowId}'");
-            await RecordAsync(functionId, name, output, null, null, startedAt, null, engine.Codec.Format).ConfigureAwait(false);
+            if (await WriteRecordAsync(functionId, name, output, null, null, startedAt, null, engine.Codec.Format).ConfigureAwait(false) != 1)
+            {
+                await StopForLostOwnershipAsync().ConfigureAwait(false);
+            }
+
             StepEnded(span, name, functionId, timestamp, null);
             return result;
         }
 
-        var failure = StepFailure(name, failures);
+        var failure = StepFailure(name, failures!);
         await RecordAsync(functionId, name, null, ValueCodec.EncodeError(failure), null, startedAt, null, engine.Codec.Format).ConfigureAwait(false);
         StepEnded(span, name, functionId, timestamp, failure);
         throw failure;
@@ -356,11 +391,11 @@ internal sealed class WorkflowExecution : WorkflowContext
         using var span = StartStepSpan(name, functionId);
         using var logScope = engine.Logger.BeginScope(new StepLogScope(name, functionId));
         var timestamp = Stopwatch.GetTimestamp();
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellation.Token, cancellationToken);
+        using var linked = Link(cancellationToken, out var linkedToken);
         (T Value, string? Encoded) result;
         try
         {
-            result = await InvokeOutsideWorkflowAsync(ct => run(functionId, engine.Codec, !IsFirstExecution, ct), linked.Token).ConfigureAwait(false);
+            result = await InvokeOutsideWorkflowAsync(ct => run(functionId, engine.Codec, !IsFirstExecution, ct), linkedToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not DbosDatabaseException and not ObjectDisposedException)
         {
@@ -394,8 +429,7 @@ internal sealed class WorkflowExecution : WorkflowContext
     /// <summary>Runs code outside the workflow's ambient context, so steps called from it run plainly.</summary>
     private async Task<T> InvokeOutsideWorkflowAsync<T>(Func<CancellationToken, Task<T>> function, CancellationToken cancellationToken)
     {
-        Ambient.Value = null;
-        AmbientStepWorkflowId.Value = WorkflowId;
+        Ambient.Value = inStep ??= new InStep(this);
         Interlocked.Increment(ref stepsRunning);
         try
         {
@@ -431,10 +465,10 @@ internal sealed class WorkflowExecution : WorkflowContext
         var remaining = wakeAt - NowMs();
         if (remaining > 0)
         {
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellation.Token, cancellationToken);
+            using var linked = Link(cancellationToken, out var linkedToken);
             try
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(remaining), engine.Time, linked.Token).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(remaining), engine.Time, linkedToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -516,11 +550,11 @@ internal sealed class WorkflowExecution : WorkflowContext
         }
 
         var startedAt = NowMs();
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellation.Token, cancellationToken);
+        using var linked = Link(cancellationToken, out var linkedToken);
         T result;
         try
         {
-            result = await engine.Reader.AwaitOutcomeAsync<T>(workflowId, linked.Token).ConfigureAwait(false);
+            result = await engine.Reader.AwaitOutcomeAsync<T>(workflowId, linkedToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is WorkflowFailedException or MaxRecoveryAttemptsExceededException or WorkflowCancelledException)
         {
@@ -584,10 +618,10 @@ internal sealed class WorkflowExecution : WorkflowContext
     /// <summary>Waits in a way that a cancellation of the workflow ends with <see cref="WorkflowCancelledException"/>.</summary>
     private async Task<TValue> WaitStoppableAsync<TValue>(Func<CancellationToken, Task<TValue>> wait, CancellationToken cancellationToken)
     {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellation.Token, cancellationToken);
+        using var linked = Link(cancellationToken, out var linkedToken);
         try
         {
-            return await wait(linked.Token).ConfigureAwait(false);
+            return await wait(linkedToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

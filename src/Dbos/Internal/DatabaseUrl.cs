@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Text;
+using System.Text.RegularExpressions;
 using Npgsql;
 
 namespace Dbos.Internal;
@@ -12,7 +13,7 @@ namespace Dbos.Internal;
 /// <remarks>
 /// Every message this type produces, and <see cref="ToString"/>, shows the URL with its password masked.
 /// </remarks>
-internal abstract class DatabaseUrl
+internal abstract partial class DatabaseUrl
 {
     internal const string PasswordMask = "***";
 
@@ -32,6 +33,11 @@ internal abstract class DatabaseUrl
         }
 
         url = url.Trim();
+        if (url.Contains('\0', StringComparison.Ordinal))
+        {
+            throw new DbosConfigurationException($"{setting} '{MaskRaw(url).Replace("\0", "\\0", StringComparison.Ordinal)}' contains a NUL character (U+0000), which no database URL can hold.");
+        }
+
         var schemeEnd = url.IndexOf(':', StringComparison.Ordinal);
         if (schemeEnd <= 0)
         {
@@ -48,31 +54,30 @@ internal abstract class DatabaseUrl
         };
     }
 
-    /// <summary>Masks the password of a URL that may not even parse, for use in messages.</summary>
+    /// <summary>Masks the passwords of a URL that may not even parse, for use in messages.</summary>
+    /// <remarks>
+    /// The user information starts after <c>scheme://</c> (at the start of a URL not written so) and ends at the
+    /// <em>last</em> '@': a password written with an unescaped '/', '?' or '@' is masked whole. The price is that a URL
+    /// with an '@' in its database name or options, and a ':' before it, shows less than it could. The values of the
+    /// <c>password</c> and <c>sslpassword</c> options are masked too.
+    /// </remarks>
     internal static string MaskRaw(string url)
     {
-        var schemeSep = url.IndexOf("://", StringComparison.Ordinal);
-        if (schemeSep < 0)
+        url = PasswordOption().Replace(url, "${name}" + PasswordMask);
+        var schemeEnd = url.IndexOf(':', StringComparison.Ordinal);
+        var start = schemeEnd >= 0 && string.CompareOrdinal(url, schemeEnd, "://", 0, 3) == 0 ? schemeEnd + 3 : 0;
+        var at = url.LastIndexOf('@');
+        if (at < start)
         {
             return url;
         }
 
-        var authorityStart = schemeSep + 3;
-        var authorityEnd = url.IndexOfAny(['/', '?'], authorityStart);
-        if (authorityEnd < 0)
-        {
-            authorityEnd = url.Length;
-        }
-
-        var at = url.LastIndexOf('@', authorityEnd - 1, authorityEnd - authorityStart);
-        if (at < 0)
-        {
-            return url;
-        }
-
-        var colon = url.IndexOf(':', authorityStart, at - authorityStart);
+        var colon = url.IndexOf(':', start, at - start);
         return colon < 0 ? url : string.Concat(url.AsSpan(0, colon + 1), PasswordMask, url.AsSpan(at));
     }
+
+    [GeneratedRegex("(?<name>[?&](ssl)?password=)[^&]*", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex PasswordOption();
 }
 
 /// <summary>A SQLite database file.</summary>
@@ -92,33 +97,34 @@ internal sealed class SqliteUrl : DatabaseUrl
     internal static SqliteUrl ParseSqlite(string url, string setting)
     {
         const string prefix = "sqlite:///";
+        var shown = MaskRaw(url);
         if (!url.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
         {
             throw new DbosConfigurationException(
-                $"{setting} '{url}' is not a valid SQLite URL: it must start with 'sqlite:///' (three slashes for a relative path, four for an absolute one, e.g. sqlite:///app.sqlite or sqlite:////var/lib/app.sqlite).");
+                $"{setting} '{shown}' is not a valid SQLite URL: it must start with 'sqlite:///' (three slashes for a relative path, four for an absolute one, e.g. sqlite:///app.sqlite or sqlite:////var/lib/app.sqlite).");
         }
 
         var rest = url[prefix.Length..];
         var query = rest.IndexOf('?', StringComparison.Ordinal);
         if (query >= 0)
         {
-            throw new DbosConfigurationException($"{setting} '{url}': SQLite URLs take no options ('{rest[query..]}').");
+            throw new DbosConfigurationException($"{setting} '{shown}': SQLite URLs take no options (nothing may follow '?').");
         }
 
         var path = Uri.UnescapeDataString(rest);
         if (path.Length == 0 || path == "/")
         {
-            throw new DbosConfigurationException($"{setting} '{url}' names no database file (e.g. sqlite:///app.sqlite).");
+            throw new DbosConfigurationException($"{setting} '{shown}' names no database file (e.g. sqlite:///app.sqlite).");
         }
 
         if (path.Equals(":memory:", StringComparison.OrdinalIgnoreCase))
         {
-            throw new DbosConfigurationException($"{setting} '{url}': an in-memory SQLite database cannot be durable; name a file.");
+            throw new DbosConfigurationException($"{setting} '{shown}': an in-memory SQLite database cannot be durable; name a file.");
         }
 
         if (path.IndexOfAny(Path.GetInvalidPathChars()) >= 0)
         {
-            throw new DbosConfigurationException($"{setting} '{url}' contains characters that are not valid in a file path.");
+            throw new DbosConfigurationException($"{setting} '{shown}' contains characters that are not valid in a file path.");
         }
 
         return new SqliteUrl(Path.GetFullPath(path), url);
@@ -173,8 +179,19 @@ internal sealed class PostgresUrl : DatabaseUrl
     internal static PostgresUrl ParsePostgres(string url, int schemeEnd, string setting)
     {
         var masked = MaskRaw(url);
+
+        // The parser ends the user information at the last '@' before the path and options; MaskRaw at the last '@' of
+        // all. When they differ, the text a problem would quote may be part of a password written with an unescaped '/',
+        // '?' or '@', so the message quotes nothing and says how to write such a password.
+        var ambiguous = false;
         [DoesNotReturn]
-        string Fail(string problem) => throw new DbosConfigurationException($"{setting} '{masked}' is not a valid Postgres URL: {problem}.");
+        string Fail(string problem) => throw new DbosConfigurationException(ambiguous
+            ? $"{setting} '{masked}' is not a valid Postgres URL. If the user name or password contains '@', '/', '?', ':' or '#', percent-encode it (%40, %2F, %3F, %3A, %23)."
+            : $"{setting} '{masked}' is not a valid Postgres URL: {problem}.");
+
+        // Npgsql refuses NUL in every setting; say so instead of letting its ArgumentException through.
+        string DecodePart(string text) =>
+            Decode(text) is var decoded && decoded.Contains('\0', StringComparison.Ordinal) ? Fail("it contains an encoded NUL character (%00)") : decoded;
 
         if (string.CompareOrdinal(url, schemeEnd, "://", 0, 3) != 0)
         {
@@ -182,6 +199,10 @@ internal sealed class PostgresUrl : DatabaseUrl
         }
 
         var rest = url[(schemeEnd + 3)..];
+        var authorityEnd = rest.IndexOfAny(['/', '?']);
+        var parserAt = (authorityEnd < 0 ? rest : rest[..authorityEnd]).LastIndexOf('@');
+        ambiguous = url.LastIndexOf('@') != (parserAt < 0 ? -1 : schemeEnd + 3 + parserAt);
+
         string? queryText = null;
         var queryStart = rest.IndexOf('?', StringComparison.Ordinal);
         if (queryStart >= 0)
@@ -194,7 +215,7 @@ internal sealed class PostgresUrl : DatabaseUrl
         var pathStart = rest.IndexOf('/', StringComparison.Ordinal);
         if (pathStart >= 0)
         {
-            database = Decode(rest[(pathStart + 1)..]);
+            database = DecodePart(rest[(pathStart + 1)..]);
             rest = rest[..pathStart];
             if (database.Contains('/', StringComparison.Ordinal))
             {
@@ -209,7 +230,7 @@ internal sealed class PostgresUrl : DatabaseUrl
             var userInfo = rest[..at];
             rest = rest[(at + 1)..];
             var colon = userInfo.IndexOf(':', StringComparison.Ordinal);
-            var user = Decode(colon >= 0 ? userInfo[..colon] : userInfo);
+            var user = DecodePart(colon >= 0 ? userInfo[..colon] : userInfo);
             if (user.Length > 0)
             {
                 builder.Username = user;
@@ -217,7 +238,7 @@ internal sealed class PostgresUrl : DatabaseUrl
 
             if (colon >= 0)
             {
-                builder.Password = Decode(userInfo[(colon + 1)..]);
+                builder.Password = DecodePart(userInfo[(colon + 1)..]);
             }
         }
 
@@ -246,7 +267,7 @@ internal sealed class PostgresUrl : DatabaseUrl
 
         if (host.Length > 0)
         {
-            builder.Host = Decode(host);
+            builder.Host = DecodePart(host);
         }
 
         if (portText is not null)
@@ -269,8 +290,8 @@ internal sealed class PostgresUrl : DatabaseUrl
             foreach (var pair in queryText.Split('&', StringSplitOptions.RemoveEmptyEntries))
             {
                 var eq = pair.IndexOf('=', StringComparison.Ordinal);
-                var key = Decode(eq >= 0 ? pair[..eq] : pair);
-                var value = eq >= 0 ? Decode(pair[(eq + 1)..]) : string.Empty;
+                var key = DecodePart(eq >= 0 ? pair[..eq] : pair);
+                var value = eq >= 0 ? DecodePart(pair[(eq + 1)..]) : string.Empty;
                 var keyword = LibpqOptions.TryGetValue(key, out var mapped) ? mapped : key;
                 try
                 {

@@ -42,6 +42,11 @@ public sealed class PortableJsonSerializer : IDbosSerializer
             options.Converters.Add(new Serialization.BigIntegerJsonConverter());
         }
 
+        if (!options.IsReadOnly && !options.Converters.Any(c => c.CanConvert(typeof(string))))
+        {
+            options.Converters.Add(new Serialization.ValidStringJsonConverter());
+        }
+
         options.MakeReadOnly();
         this.options = options;
     }

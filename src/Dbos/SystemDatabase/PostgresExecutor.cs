@@ -17,6 +17,7 @@ internal sealed class PostgresExecutor : SqlExecutor
 
     private readonly PostgresUrl url;
     private readonly bool ownsDataSource;
+    private readonly PostgresCommandPool commands = new();
     private NpgsqlDataSource dataSource;
 
     public PostgresExecutor(PostgresUrl url, string schema, int poolSize, NpgsqlDataSource? dataSource)
@@ -56,7 +57,7 @@ internal sealed class PostgresExecutor : SqlExecutor
         await using var connectionScope = connection.ConfigureAwait(false);
         var transaction = await connection.BeginTransactionAsync(isolation, cancellationToken).ConfigureAwait(false);
         await using var transactionScope = transaction.ConfigureAwait(false);
-        var result = await work(new PostgresSession(connection, transaction), cancellationToken).ConfigureAwait(false);
+        var result = await work(new PostgresSession(commands, connection, transaction), cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return result;
     }
@@ -65,7 +66,7 @@ internal sealed class PostgresExecutor : SqlExecutor
     {
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connectionScope = connection.ConfigureAwait(false);
-        return await work(new PostgresSession(connection, null), cancellationToken).ConfigureAwait(false);
+        return await work(new PostgresSession(commands, connection, null), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Runs a single write statement in autocommit: one round trip, no BEGIN/COMMIT.</summary>
@@ -73,7 +74,7 @@ internal sealed class PostgresExecutor : SqlExecutor
     {
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connectionScope = connection.ConfigureAwait(false);
-        return await new PostgresSession(connection, null).ExecuteAsync(sql, args, cancellationToken).ConfigureAwait(false);
+        return await PostgresSession.ExecuteAsync(commands, connection, null, sql, args, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Runs a single write statement with RETURNING in autocommit.</summary>
@@ -81,7 +82,7 @@ internal sealed class PostgresExecutor : SqlExecutor
     {
         var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var connectionScope = connection.ConfigureAwait(false);
-        return await new PostgresSession(connection, null).QueryAsync(sql, args, map, cancellationToken).ConfigureAwait(false);
+        return await new PostgresSession(commands, connection, null).QueryAsync(sql, args, map, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -314,38 +315,131 @@ internal sealed class PostgresExecutor : SqlExecutor
 }
 
 /// <summary>Runs statements on one Postgres connection with positional parameters.</summary>
-internal sealed class PostgresSession(NpgsqlConnection connection, NpgsqlTransaction? transaction) : ISqlSession
+internal sealed class PostgresSession(PostgresCommandPool commands, NpgsqlConnection connection, NpgsqlTransaction? transaction) : ISqlSession
 {
-    public async ValueTask<int> ExecuteAsync(string sql, object?[] args, CancellationToken cancellationToken)
-    {
-        var command = Create(sql, args);
-        await using var commandScope = command.ConfigureAwait(false);
-        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-    }
+    public ValueTask<int> ExecuteAsync(string sql, object?[] args, CancellationToken cancellationToken) =>
+        ExecuteAsync(commands, connection, transaction, sql, args, cancellationToken);
 
     public async ValueTask<List<T>> QueryAsync<T>(string sql, object?[] args, Func<DbDataReader, T> map, CancellationToken cancellationToken)
     {
-        var command = Create(sql, args);
-        await using var commandScope = command.ConfigureAwait(false);
-        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        await using var readerScope = reader.ConfigureAwait(false);
-        var rows = new List<T>();
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        var command = commands.Rent(sql, args, connection, transaction);
+        try
         {
-            rows.Add(map(reader));
-        }
+            var rows = new List<T>();
+            var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    rows.Add(map(reader));
+                }
+            }
 
-        return rows;
+            commands.Return(sql, command);
+            return rows;
+        }
+        catch (PostgresException ex) when (TooLong(ex) is { } tooLong)
+        {
+            throw tooLong;
+        }
     }
 
-    private NpgsqlCommand Create(string sql, object?[] args)
+    /// <summary>One statement on a connection, without a session object (the checkpoint path).</summary>
+    public static async ValueTask<int> ExecuteAsync(
+        PostgresCommandPool commands, NpgsqlConnection connection, NpgsqlTransaction? transaction, string sql, object?[] args, CancellationToken cancellationToken)
     {
-        var command = new NpgsqlCommand(sql, connection, transaction);
-        foreach (var arg in args)
+        var command = commands.Rent(sql, args, connection, transaction);
+        try
         {
-            command.Parameters.Add(new NpgsqlParameter { Value = arg ?? DBNull.Value });
+            var changed = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            commands.Return(sql, command);
+            return changed;
+        }
+        catch (PostgresException ex) when (TooLong(ex) is { } tooLong)
+        {
+            throw tooLong;
+        }
+    }
+
+    /// <summary>
+    /// Postgres's limits on the size of an index entry (about 2,700 bytes, after compression) and of a notification
+    /// payload (8,000 bytes), which very long workflow IDs, names, topics and keys exceed, as a clear error. The statement
+    /// changed nothing.
+    /// </summary>
+    private static ArgumentException? TooLong(PostgresException ex) =>
+        ex.SqlState == PostgresErrorCodes.ProgramLimitExceeded
+        || (ex.SqlState == PostgresErrorCodes.InvalidParameterValue && ex.MessageText.Contains("payload string too long", StringComparison.Ordinal))
+            ? new ArgumentException(
+                "A workflow ID, name, topic or key is too long for the Postgres system database, which stores them in indexes of at most " +
+                $"about 2,700 bytes per entry and sends a workflow ID with a topic or key in notifications of at most 8,000 bytes ({ex.MessageText}). Nothing was written.",
+                ex)
+            : null;
+}
+
+/// <summary>
+/// Commands kept for reuse, per SQL text: a checkpoint then allocates no command and no parameters, which were most of
+/// the managed memory a step cost. A command that failed is not returned (its state is unknown); it is simply dropped.
+/// </summary>
+internal sealed class PostgresCommandPool
+{
+    private const int KeptPerStatement = 64;
+    private readonly Dictionary<string, Stack<NpgsqlCommand>> free = new(StringComparer.Ordinal);
+    private readonly Lock gate = new();
+
+    public NpgsqlCommand Rent(string sql, object?[] args, NpgsqlConnection connection, NpgsqlTransaction? transaction)
+    {
+        SqlArguments.CheckStorable(args);
+        NpgsqlCommand? command = null;
+        lock (gate)
+        {
+            if (free.TryGetValue(sql, out var stack) && stack.Count > 0)
+            {
+                command = stack.Pop();
+            }
+        }
+
+        if (command is null || command.Parameters.Count != args.Length)
+        {
+            command = new NpgsqlCommand(sql);
+            for (var i = 0; i < args.Length; i++)
+            {
+                command.Parameters.Add(new NpgsqlParameter());
+            }
+        }
+
+        command.Connection = connection;
+        command.Transaction = transaction;
+        for (var i = 0; i < args.Length; i++)
+        {
+            command.Parameters[i].Value = args[i] ?? DBNull.Value;
         }
 
         return command;
+    }
+
+    public void Return(string sql, NpgsqlCommand command)
+    {
+        // Drop references to the connection and the values, which may be large.
+        command.Connection = null;
+        command.Transaction = null;
+        var parameters = command.Parameters;
+        for (var i = 0; i < parameters.Count; i++)
+        {
+            parameters[i].Value = DBNull.Value;
+        }
+
+        lock (gate)
+        {
+            if (!free.TryGetValue(sql, out var stack))
+            {
+                stack = new Stack<NpgsqlCommand>();
+                free[sql] = stack;
+            }
+
+            if (stack.Count < KeptPerStatement)
+            {
+                stack.Push(command);
+            }
+        }
     }
 }

@@ -23,6 +23,12 @@ internal abstract class SqlDialect
 
     /// <summary>A condition that <paramref name="column"/> is one of the strings in parameter <c>$n</c> (bound as a string array).</summary>
     public abstract string InList(string column, int parameter);
+
+    /// <summary>
+    /// A condition that <paramref name="column"/> starts with the text in parameter <c>$n</c>, compared exactly: case matters
+    /// and no character is a wildcard (LIKE would treat '%' and '_' as wildcards, and ignores ASCII case on SQLite).
+    /// </summary>
+    public abstract string StartsWith(string column, int parameter);
 }
 
 internal sealed class PostgresDialect(string schema) : SqlDialect
@@ -46,6 +52,8 @@ internal sealed class PostgresDialect(string schema) : SqlDialect
     public override string Table(string name) => quotedSchema + "." + name;
 
     public override string InList(string column, int parameter) => $"{column} = ANY(${parameter})";
+
+    public override string StartsWith(string column, int parameter) => $"starts_with({column}, ${parameter})";
 }
 
 internal sealed class SqliteDialect : SqlDialect
@@ -66,4 +74,7 @@ internal sealed class SqliteDialect : SqlDialect
 
     // Arrays are bound as a JSON array text on SQLite (see SqliteExecutor).
     public override string InList(string column, int parameter) => $"{column} IN (SELECT value FROM json_each(${parameter}))";
+
+    // substr and length count characters, so this compares the whole prefix, byte for byte.
+    public override string StartsWith(string column, int parameter) => $"substr({column}, 1, length(${parameter})) = ${parameter}";
 }

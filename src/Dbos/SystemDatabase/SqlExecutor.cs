@@ -69,3 +69,31 @@ internal abstract class SqlExecutor : IAsyncDisposable
 
     public abstract ValueTask DisposeAsync();
 }
+
+/// <summary>Checks on the arguments of statements, shared by both backends.</summary>
+internal static class SqlArguments
+{
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> before a statement runs if a text argument cannot be stored exactly (see
+    /// <see cref="StorableText"/>), so both backends refuse the same text with the same error.
+    /// </summary>
+    public static void CheckStorable(object?[] args)
+    {
+        foreach (var arg in args)
+        {
+            switch (arg)
+            {
+                case string text:
+                    StorableText.Check(text, "The text");
+                    break;
+                case string[] list:
+                    foreach (var text in list)
+                    {
+                        StorableText.Check(text, "The text");
+                    }
+
+                    break;
+            }
+        }
+    }
+}

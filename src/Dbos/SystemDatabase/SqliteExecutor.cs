@@ -59,7 +59,14 @@ internal sealed class SqliteExecutor : SqlExecutor
         var directory = Path.GetDirectoryName(url.FilePath);
         if (!string.IsNullOrEmpty(directory))
         {
-            Directory.CreateDirectory(directory);
+            try
+            {
+                Directory.CreateDirectory(directory);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new DbosDatabaseException($"Cannot create the folder of the SQLite system database {url.Masked} ({url.FilePath}): {ex.Message}", ex);
+            }
         }
 
         EnsureWriter();
@@ -388,6 +395,7 @@ internal sealed class SqliteSession(SqliteConnection connection) : ISqlSession, 
 
     private SqliteCommand Prepare(string sql, object?[] args)
     {
+        SqlArguments.CheckStorable(args);
         if (!commands.TryGetValue(sql, out var command))
         {
             command = connection.CreateCommand();

@@ -211,9 +211,9 @@ internal sealed class SystemDatabase : IAsyncDisposable
 
     /// <summary>
     /// Records an operation's outcome while <paramref name="ownerXid"/> still owns the pending workflow.
-    /// Returns false when nothing was written: the operation was already recorded, or the execution lost its ownership.
+    /// Returns 1 when written, 0 when not: the operation was already recorded, or the execution lost its ownership.
     /// </summary>
-    public async Task<bool> RecordOperationAsync(
+    public Task<int> RecordOperationAsync(
         string workflowId,
         int functionId,
         string name,
@@ -227,7 +227,7 @@ internal sealed class SystemDatabase : IAsyncDisposable
         CancellationToken cancellationToken)
     {
         var args = OperationArgs(workflowId, functionId, name, output, error, childWorkflowId, startedAtEpochMs, completedAtEpochMs, serialization, ownerXid);
-        return await executor.ExecuteAsync(recordOperationSql, args, cancellationToken).ConfigureAwait(false) == 1;
+        return executor.ExecuteAsync(recordOperationSql, args, cancellationToken);
     }
 
     private object?[] OperationArgs(
@@ -792,7 +792,8 @@ internal sealed class SystemDatabase : IAsyncDisposable
 
         if (query.WorkflowIdPrefix is not null)
         {
-            Add("ws.workflow_uuid LIKE $?", EscapeLike(query.WorkflowIdPrefix) + "%");
+            args.Add(query.WorkflowIdPrefix);
+            conditions.Add(d.StartsWith("ws.workflow_uuid", args.Count));
         }
 
         if (query.QueuePartitionKey is not null)
@@ -839,9 +840,6 @@ internal sealed class SystemDatabase : IAsyncDisposable
 
         return executor.QueryAsync(sql.ToString(), args.ToArray(), ReadStatus, cancellationToken);
     }
-
-    private static string EscapeLike(string text) =>
-        text.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal);
 
     private static StatusRow ReadStatus(DbDataReader r) => new()
     {
