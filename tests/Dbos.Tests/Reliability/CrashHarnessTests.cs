@@ -44,13 +44,14 @@ public class CrashHarnessTests(ITestOutputHelper output)
             return environment;
         }
 
-        // Kill at a random moment after the start: some land while the process starts and recovers, most mid-workload.
+        // Kill at a random moment after the start: a quarter early (while the process starts, migrates and recovers), the
+        // rest mostly mid-workload.
         var killed = new HashSet<int>();
         var incarnation = 0;
         while (killed.Count < kills)
         {
             incarnation++;
-            var delay = TimeSpan.FromMilliseconds(random.Next(300, 2500));
+            var delay = TimeSpan.FromMilliseconds(random.Next(4) == 0 ? random.Next(50, 600) : random.Next(300, 2500));
             await using var worker = WorkerProcess.Start(EnvironmentOf(incarnation), db.Directory, "chaos");
             try
             {
@@ -91,6 +92,19 @@ public class CrashHarnessTests(ITestOutputHelper output)
         {
             var i = int.Parse(parent.Id["chaos-".Length..], CultureInfo.InvariantCulture);
             Assert.Equal(ChaosWorkload.ExpectedOutput(i), JsonSerializer.Deserialize<string>(parent.Output!));
+        }
+
+        // Replays were deterministic: every workflow of a kind recorded the same operations, numbered without gaps.
+        var operations = await db.QueryAsync(
+            "SELECT ws.name, oo.workflow_uuid, oo.function_id, oo.function_name FROM {operation_outputs} oo JOIN {workflow_status} ws ON ws.workflow_uuid = oo.workflow_uuid",
+            r => (Kind: r.GetString(0), Id: r.GetString(1), FunctionId: r.GetInt32(2), Name: r.GetString(3)));
+        foreach (var kind in operations.GroupBy(o => o.Kind))
+        {
+            var sequences = kind.GroupBy(o => o.Id).Select(w => string.Join(",", w.OrderBy(o => o.FunctionId).Select(o => $"{o.FunctionId}:{o.Name}"))).ToList();
+            Assert.Equal(workflows, sequences.Count);
+            Assert.True(sequences.Distinct().Count() == 1, $"{kind.Key} workflows recorded different operations:{Environment.NewLine}{string.Join(Environment.NewLine, sequences.Distinct())}");
+            var ids = kind.Where(o => o.Id == kind.First().Id).Select(o => o.FunctionId).Order().ToList();
+            Assert.Equal(Enumerable.Range(0, ids.Count), ids);
         }
 
         // Every message was delivered once and received once.

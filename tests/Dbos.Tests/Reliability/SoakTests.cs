@@ -113,12 +113,14 @@ public class SoakTests(ITestOutputHelper output)
         // sampled all along.
         var peakConnections = 0;
         var peakThreads = 0;
+        var peakRunning = 0;
         using var stopSampling = new CancellationTokenSource();
         var sampler = Task.Run(async () =>
         {
             while (!stopSampling.IsCancellationRequested)
             {
                 peakThreads = Math.Max(peakThreads, ThreadPool.ThreadCount);
+                peakRunning = Math.Max(peakRunning, dbos.Engine.RunningCount);
                 peakConnections = Math.Max(peakConnections, await ConnectionsAsync(db));
                 await Task.Delay(50);
             }
@@ -180,7 +182,7 @@ public class SoakTests(ITestOutputHelper output)
         var heapAtEnd = await SettledHeapAsync();
         var connectionsAtEnd = await ConnectionsAsync(db);
         output.WriteLine(
-            $"{backend}: {total} workflows ({inFlight} in flight) in {clock.Elapsed.TotalSeconds:F1} s; heap {heapAtEnd / 1024} KiB " +
+            $"{backend}: {total} workflows ({inFlight} in flight, up to {peakRunning} executing at once) in {clock.Elapsed.TotalSeconds:F1} s; heap {heapAtEnd / 1024} KiB " +
             $"({(heapAtEnd - heapAfterWarmUp) / 1024:+#;-#;0} KiB since the warm-up); connections {connectionsAtEnd} (peak seen {peakConnections}, {peakThreads} threads)");
 
         Assert.Equal(total, await db.CountAsync("SELECT count(*) FROM {workflow_status} WHERE status = 'SUCCESS'"));
