@@ -14,7 +14,9 @@
 //   durable transaction                a datasource transaction in a workflow vs the same transaction plainly
 //
 // Usage: dotnet run -c Release --project bench/Dbos.Benchmarks -- [--smoke] [--backend sqlite|postgres|both]
-//        [--postgres-url URL] [--json FILE] [--only WORKLOAD]   (WORKLOAD: Sequential, Concurrent, Queue, QueueThree, Recovery, ...)
+//        [--postgres-url URL] [--json FILE] [--only WORKLOAD[,WORKLOAD...]]
+//        (WORKLOAD: Sequential, Concurrent, Queue, QueueThreeProcesses, Recovery, Sleepers, RoundTrip, Transaction; a
+//        name runs that workload, a prefix that is no full name runs every workload it starts: QueueThree, Round, ...)
 //        [--profile-alloc]   instead of the table: which types a step allocates (sampled allocation ticks)
 // The Postgres URL defaults to DBOS_TEST_POSTGRES_URL (the server; scratch databases are created on it and dropped).
 using System.Diagnostics;
@@ -32,8 +34,13 @@ var smoke = args.Contains("--smoke");
 var backend = Option("--backend") ?? "both";
 var postgresServer = (Option("--postgres-url") ?? Environment.GetEnvironmentVariable("DBOS_TEST_POSTGRES_URL") ?? "postgresql://dbos:dbos@127.0.0.1:5432").TrimEnd('/');
 var jsonPath = Option("--json");
-var only = Option("--only");
+var only = Option("--only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 var workloads = new Workloads(smoke);
+var all = new Func<string, Target, Task<List<Result>>>[]
+{
+    workloads.SequentialAsync, workloads.ConcurrentAsync, workloads.QueueAsync, workloads.QueueThreeProcessesAsync,
+    workloads.RecoveryAsync, workloads.SleepersAsync, workloads.RoundTripAsync, workloads.TransactionAsync,
+};
 var results = new List<Result>();
 
 foreach (var (name, create) in new (string Name, Func<Task<Target>> Create)[]
@@ -55,22 +62,17 @@ foreach (var (name, create) in new (string Name, Func<Task<Target>> Create)[]
         continue;
     }
 
-    await Run(workloads.SequentialAsync);
-    await Run(workloads.ConcurrentAsync);
-    await Run(workloads.QueueAsync);
-    if (name == "Postgres")
+    foreach (var workload in all)
     {
-        await Run(workloads.QueueThreeProcessesAsync);
+        if (workload.Method.Name != nameof(Workloads.QueueThreeProcessesAsync) || name == "Postgres")
+        {
+            await Run(workload);
+        }
     }
-
-    await Run(workloads.RecoveryAsync);
-    await Run(workloads.SleepersAsync);
-    await Run(workloads.RoundTripAsync);
-    await Run(workloads.TransactionAsync);
 
     async Task Run(Func<string, Target, Task<List<Result>>> workload)
     {
-        if (only is not null && !workload.Method.Name.StartsWith(only, StringComparison.OrdinalIgnoreCase))
+        if (only is not null && !only.Any(item => Selects(item, ShortName(workload))))
         {
             return;
         }
@@ -105,6 +107,14 @@ if (jsonPath is not null)
 }
 
 return 0;
+
+// A workload's name (Queue) selects that workload alone, not QueueThreeProcesses; anything else is a prefix (QueueThree).
+bool Selects(string item, string name) =>
+    all.Any(w => string.Equals(ShortName(w), item, StringComparison.OrdinalIgnoreCase))
+        ? string.Equals(item, name, StringComparison.OrdinalIgnoreCase)
+        : name.StartsWith(item, StringComparison.OrdinalIgnoreCase);
+
+static string ShortName(Func<string, Target, Task<List<Result>>> workload) => workload.Method.Name.Replace("Async", string.Empty, StringComparison.Ordinal);
 
 string? Option(string name)
 {

@@ -20,6 +20,45 @@ internal abstract class Target : IAsyncDisposable
     /// </summary>
     public abstract Task<double> RawQueueAsync(int count, int writers, int batch);
 
+    /// <summary>
+    /// The floor under a checkpoint: the statement DBOS writes for one step (an operation_outputs row, guarded by its
+    /// workflow's ownership) run raw, prepared, committed on its own, on the DBOS schema. The difference between this and
+    /// <see cref="InsertAsync"/> is the schema's cost (more indexes, a wider row), not the library's.
+    /// </summary>
+    public abstract Task StepStatementAsync();
+
+    /// <summary>The floor under an empty workflow: DBOS's start (status and input rows) and completion (status update and output row), raw.</summary>
+    public abstract Task WorkflowStatementsAsync();
+
+    /// <summary>SQL shared by both backends for the floors, with the schema prefix and the clock of each.</summary>
+    protected static class FloorSql
+    {
+        public static string Step(string prefix) =>
+            $"INSERT INTO {prefix}operation_outputs (workflow_uuid, function_id, function_name, output, error, child_workflow_id, started_at_epoch_ms, " +
+            "completed_at_epoch_ms, serialization, application_name) SELECT $1, $2, 'step', '2', NULL, NULL, $3, $3, 'portable_json', 'bench' " +
+            $"WHERE EXISTS (SELECT 1 FROM {prefix}workflow_status WHERE workflow_uuid = $1 AND status = 'PENDING' AND owner_xid = 'floor') " +
+            "ON CONFLICT (workflow_uuid, function_id) DO NOTHING";
+
+        public static string PendingOwner(string prefix) =>
+            $"INSERT INTO {prefix}workflow_status (workflow_uuid, status, name, owner_xid, created_at, updated_at) VALUES ('floor-steps', 'PENDING', 'floor', 'floor', 0, 0)";
+
+        public static string StartStatus(string prefix) =>
+            $"INSERT INTO {prefix}workflow_status (workflow_uuid, status, name, queue_name, authenticated_user, assumed_role, authenticated_roles, executor_id, " +
+            "application_version, application_id, recovery_attempts, serialization, creator_xid, owner_xid, application_name, priority, created_at, updated_at) " +
+            "VALUES ($1, 'PENDING', 'empty', NULL, '', '', '[]', 'local', 'bench', '', 1, 'portable_json', 'floor', 'floor', 'bench', 0, $2, $2) " +
+            "ON CONFLICT (workflow_uuid) DO UPDATE SET creator_xid = excluded.creator_xid RETURNING status, name, queue_name, creator_xid, serialization";
+
+        public static string StartInput(string prefix) =>
+            $"INSERT INTO {prefix}workflow_input (workflow_uuid, inputs) VALUES ($1, '[1]') ON CONFLICT (workflow_uuid) DO NOTHING";
+
+        public static string CompleteStatus(string prefix) =>
+            $"UPDATE {prefix}workflow_status SET status = 'SUCCESS', updated_at = $2, completed_at = $2, deduplication_id = NULL, owner_xid = NULL " +
+            "WHERE workflow_uuid = $1 AND status = 'PENDING' AND owner_xid = 'floor' RETURNING workflow_uuid";
+
+        public static string CompleteOutput(string prefix) =>
+            $"INSERT INTO {prefix}workflow_output (workflow_uuid, output, error) VALUES ($1, '1', NULL) ON CONFLICT (workflow_uuid) DO UPDATE SET output = excluded.output";
+    }
+
     /// <summary>A system table's name as raw SQL must write it.</summary>
     public abstract string Qualified(string table);
 
@@ -74,6 +113,84 @@ internal sealed class SqliteTarget : Target
     }
 
     public override string Qualified(string table) => table;
+
+    private SqliteCommand? stepFloor;
+    private SqliteCommand[]? workflowFloor;
+
+    private SqliteCommand Prepared(string sql, int parameters)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        for (var i = 1; i <= parameters; i++)
+        {
+            command.Parameters.Add(new SqliteParameter("$" + i, DBNull.Value));
+        }
+
+        command.Prepare();
+        return command;
+    }
+
+    public override Task StepStatementAsync()
+    {
+        if (stepFloor is null)
+        {
+            using (var owner = connection.CreateCommand())
+            {
+                owner.CommandText = FloorSql.PendingOwner(string.Empty);
+                owner.ExecuteNonQuery();
+            }
+
+            stepFloor = Prepared(FloorSql.Step(string.Empty), 3);
+            stepFloor.Parameters[0].Value = "floor-steps";
+        }
+
+        stepFloor.Parameters[1].Value = ++next;
+        stepFloor.Parameters[2].Value = next;
+        stepFloor.ExecuteNonQuery();
+        return Task.CompletedTask;
+    }
+
+    public override Task WorkflowStatementsAsync()
+    {
+        // As DBOS writes them on SQLite: one transaction to start, one to complete.
+        workflowFloor ??=
+        [
+            Prepared("BEGIN IMMEDIATE", 0), Prepared(FloorSql.StartStatus(string.Empty), 2), Prepared(FloorSql.StartInput(string.Empty), 1),
+            Prepared("COMMIT", 0), Prepared(FloorSql.CompleteStatus(string.Empty), 2), Prepared(FloorSql.CompleteOutput(string.Empty), 1),
+        ];
+        var id = "floor-" + Guid.NewGuid().ToString("N");
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        foreach (var command in workflowFloor)
+        {
+            if (command.Parameters.Count > 0)
+            {
+                command.Parameters[0].Value = id;
+            }
+
+            if (command.Parameters.Count > 1)
+            {
+                command.Parameters[1].Value = now;
+            }
+        }
+
+        workflowFloor[0].ExecuteNonQuery();
+        using (var reader = workflowFloor[1].ExecuteReader())
+        {
+            reader.Read();
+        }
+
+        workflowFloor[2].ExecuteNonQuery();
+        workflowFloor[3].ExecuteNonQuery();
+        workflowFloor[0].ExecuteNonQuery();
+        using (var reader = workflowFloor[4].ExecuteReader())
+        {
+            reader.Read();
+        }
+
+        workflowFloor[5].ExecuteNonQuery();
+        workflowFloor[3].ExecuteNonQuery();
+        return Task.CompletedTask;
+    }
 
     public override Task<long> ScalarAsync(string sql)
     {
@@ -247,6 +364,57 @@ internal sealed class PostgresTarget : Target
     }
 
     public override string Qualified(string table) => "dbos." + table;
+
+    private bool ownerInserted;
+
+    public override async Task StepStatementAsync()
+    {
+        await using var connection = await dataSource.OpenConnectionAsync();
+        if (!ownerInserted)
+        {
+            await using var owner = new NpgsqlCommand(FloorSql.PendingOwner("dbos."), connection);
+            await owner.ExecuteNonQueryAsync();
+            ownerInserted = true;
+        }
+
+        var n = Interlocked.Increment(ref next);
+        await using var command = new NpgsqlCommand(FloorSql.Step("dbos."), connection);
+        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = "floor-steps" });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = (int)n });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = n });
+        await command.ExecuteNonQueryAsync();
+    }
+
+    public override async Task WorkflowStatementsAsync()
+    {
+        // As DBOS writes them on Postgres: the start in one round trip and one commit, the completion likewise.
+        await using var connection = await dataSource.OpenConnectionAsync();
+        var id = "floor-" + Guid.NewGuid().ToString("N");
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        await using (var start = new NpgsqlBatch(connection))
+        {
+            start.BatchCommands.Add(Command(FloorSql.StartStatus("dbos."), id, now));
+            start.BatchCommands.Add(Command(FloorSql.StartInput("dbos."), id, null));
+            await start.ExecuteNonQueryAsync();
+        }
+
+        await using var complete = new NpgsqlBatch(connection);
+        complete.BatchCommands.Add(Command(FloorSql.CompleteStatus("dbos."), id, now));
+        complete.BatchCommands.Add(Command(FloorSql.CompleteOutput("dbos."), id, null));
+        await complete.ExecuteNonQueryAsync();
+
+        static NpgsqlBatchCommand Command(string sql, string id, long? now)
+        {
+            var command = new NpgsqlBatchCommand(sql);
+            command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = id });
+            if (now is { } ms)
+            {
+                command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = ms });
+            }
+
+            return command;
+        }
+    }
 
     public override async Task<long> ScalarAsync(string sql)
     {

@@ -38,7 +38,15 @@ internal sealed class Workloads(bool smoke)
             await tenSteps.RunAsync(i);
         }
 
+        for (var i = 0; i < (smoke ? 3 : 200); i++)
+        {
+            await target.StepStatementAsync();
+            await target.WorkflowStatementsAsync();
+        }
+
         var raw = new List<double>();
+        var stepFloor = new List<double>();
+        var workflowFloor = new List<double>();
         var emptyAll = new List<double>();
         var rawAll = new List<double>();
         var perStep = new List<double>();
@@ -46,6 +54,8 @@ internal sealed class Workloads(bool smoke)
         for (var round = 0; round < rounds; round++)
         {
             var rawTimes = await Stats.TimeEachAsync(rawPerRound, _ => target.InsertAsync());
+            stepFloor.Add(Stats.Median(await Stats.TimeEachAsync(rawPerRound, _ => target.StepStatementAsync())));
+            workflowFloor.Add(Stats.Median(await Stats.TimeEachAsync(workflowsPerRound, _ => target.WorkflowStatementsAsync())));
             var emptyTimes = await Stats.TimeEachAsync(workflowsPerRound, i => empty.RunAsync(i));
             var tenTimes = await Stats.TimeEachAsync(workflowsPerRound, i => tenSteps.RunAsync(i));
             raw.Add(Stats.Median(rawTimes));
@@ -76,7 +86,9 @@ internal sealed class Workloads(bool smoke)
         return
         [
             new("one step (sequential)", backend, "us", Stats.Median(raw), Stats.Median(perStep), stepTarget),
+            new("one step vs its own SQL run raw", backend, "us", Stats.Median(stepFloor), Stats.Median(perStep)),
             new("empty workflow median", backend, "us", Stats.Median(raw), Stats.Median(emptyMedians), "ratio <= 2.3"),
+            new("empty workflow vs its own SQL run raw", backend, "us", Stats.Median(workflowFloor), Stats.Median(emptyMedians)),
             new("empty workflow p99", backend, "us", Stats.Percentile(rawAll, 0.99), Stats.Percentile(emptyAll, 0.99)),
             new("allocated per step", backend, "bytes", null, (tenBytes - emptyBytes) / (10.0 * batch), "<= 1536"),
         ];

@@ -35,11 +35,8 @@ public sealed class Workflow<TInput, TResult>
     /// <param name="options">The workflow ID, timeout and other start options.</param>
     /// <param name="cancellationToken">Stops waiting (not the workflow).</param>
     /// <returns>The workflow's result.</returns>
-    public async Task<TResult> RunAsync(TInput input, StartOptions? options = null, CancellationToken cancellationToken = default)
-    {
-        var handle = await StartAsync(input, options, cancellationToken).ConfigureAwait(false);
-        return await handle.GetResultAsync(cancellationToken).ConfigureAwait(false);
-    }
+    public Task<TResult> RunAsync(TInput input, StartOptions? options = null, CancellationToken cancellationToken = default) =>
+        registration.Engine.RunAsync<TResult>(registration, input, options, cancellationToken);
 }
 
 /// <summary>A registered workflow without input that returns a <typeparamref name="TResult"/>.</summary>
@@ -67,11 +64,8 @@ public sealed class Workflow<TResult>
     /// <param name="options">The workflow ID, timeout and other start options.</param>
     /// <param name="cancellationToken">Stops waiting (not the workflow).</param>
     /// <returns>The workflow's result.</returns>
-    public async Task<TResult> RunAsync(StartOptions? options = null, CancellationToken cancellationToken = default)
-    {
-        var handle = await StartAsync(options, cancellationToken).ConfigureAwait(false);
-        return await handle.GetResultAsync(cancellationToken).ConfigureAwait(false);
-    }
+    public Task<TResult> RunAsync(StartOptions? options = null, CancellationToken cancellationToken = default) =>
+        registration.Engine.RunAsync<TResult>(registration, null, options, cancellationToken);
 }
 
 /// <summary>

@@ -235,7 +235,8 @@ internal sealed class WorkflowExecution : WorkflowContext
     /// <summary>Records an operation's outcome; if this execution no longer owns the workflow, stops it.</summary>
     private async Task RecordAsync(int functionId, string name, string? output, string? error, string? childWorkflowId, long startedAt, long? completedAt, string? serialization)
     {
-        if (await WriteRecordAsync(functionId, name, output, error, childWorkflowId, startedAt, completedAt, serialization).ConfigureAwait(false) != 1)
+        if (await WriteRecordAsync(functionId, name, output, error, childWorkflowId, startedAt, completedAt, serialization).ConfigureAwait(false) != 1
+            && !await LandedEarlierAsync(functionId, name, output, error).ConfigureAwait(false))
         {
             await StopForLostOwnershipAsync().ConfigureAwait(false);
         }
@@ -245,6 +246,23 @@ internal sealed class WorkflowExecution : WorkflowContext
     private Task<int> WriteRecordAsync(int functionId, string name, string? output, string? error, string? childWorkflowId, long startedAt, long? completedAt, string? serialization) =>
         engine.Database.RecordOperationAsync(
             WorkflowId, functionId, name, output, error, childWorkflowId, startedAt, completedAt ?? NowMs(), serialization, OwnerXid, CancellationToken.None);
+
+    /// <summary>
+    /// Whether a refused record is this execution's own, written by an earlier attempt of the same statement: sent again
+    /// after the connection was lost, the first attempt may have committed before the reply was lost. It is, when the
+    /// recorded operation is this one and the workflow is still this execution's to record (only the owner writes).
+    /// </summary>
+    private async Task<bool> LandedEarlierAsync(int functionId, string name, string? output, string? error)
+    {
+        var existing = await engine.Database.GetOperationAsync(WorkflowId, functionId, CancellationToken.None).ConfigureAwait(false);
+        if (existing is null || existing.Name != name || existing.Output != output || existing.Error != error)
+        {
+            return false;
+        }
+
+        var ownership = await engine.Database.GetOwnershipAsync([WorkflowId], CancellationToken.None).ConfigureAwait(false);
+        return ownership is [var row] && row.Status == StatusNames.Pending && row.OwnerXid == OwnerXid;
+    }
 
     /// <summary>A write was refused: find out whether the workflow was cancelled or taken over, and stop accordingly.</summary>
     private async Task StopForLostOwnershipAsync()
@@ -317,7 +335,8 @@ internal sealed class WorkflowExecution : WorkflowContext
             }
 
             var output = engine.Codec.Encode(result, typeof(T), $"result of step '{name}' in workflow '{WorkflowId}'");
-            if (await WriteRecordAsync(functionId, name, output, null, null, startedAt, null, engine.Codec.Format).ConfigureAwait(false) != 1)
+            if (await WriteRecordAsync(functionId, name, output, null, null, startedAt, null, engine.Codec.Format).ConfigureAwait(false) != 1
+                && !await LandedEarlierAsync(functionId, name, output, null).ConfigureAwait(false))
             {
                 await StopForLostOwnershipAsync().ConfigureAwait(false);
             }

@@ -49,6 +49,27 @@ internal sealed class WorkflowReader : IWorkflowResults
 
     public TimeSpan PollingInterval { get; }
 
+    /// <summary>
+    /// The result of an execution that ran in this process: its value, or its error thrown; false when it recorded no
+    /// outcome (cancelled, stopped), which the database then holds.
+    /// </summary>
+    public static bool TryOutcome<T>(WorkflowOutcome outcome, string workflowId, ValueCodec codec, out T value)
+    {
+        switch (outcome)
+        {
+            case WorkflowOutcome.Succeeded succeeded:
+                value = succeeded.Value is T typed || (succeeded.Value is null && default(T) is null)
+                    ? (T)succeeded.Value!
+                    : (T)codec.Decode(succeeded.Encoded, succeeded.Serialization, typeof(T), $"output of workflow '{workflowId}'")!;
+                return true;
+            case WorkflowOutcome.Failed failed:
+                throw failed.Error;
+            default:
+                value = default!;
+                return false;
+        }
+    }
+
     /// <summary>The application whose workflows listings show (null: all).</summary>
     public string? ApplicationName { get; }
 
@@ -63,14 +84,9 @@ internal sealed class WorkflowReader : IWorkflowResults
             {
                 // A run stopped by a cancel may still be unwinding: its outcome is already in the database.
                 await Task.WhenAny(run.Completion, run.Execution.Stopped).WaitAsync(cancellationToken).ConfigureAwait(false);
-                switch (run.Completion.IsCompleted ? run.Completion.Result : null)
+                if (run.Completion.IsCompleted && TryOutcome(run.Completion.Result, workflowId, Codec, out T value))
                 {
-                    case WorkflowOutcome.Succeeded succeeded:
-                        return succeeded.Value is T value || (succeeded.Value is null && default(T) is null)
-                            ? (T)succeeded.Value!
-                            : (T)Codec.Decode(succeeded.Encoded, succeeded.Serialization, typeof(T), $"output of workflow '{workflowId}'")!;
-                    case WorkflowOutcome.Failed failed:
-                        throw failed.Error;
+                    return value;
                 }
             }
 

@@ -40,4 +40,22 @@ internal static partial class Log
 
     [LoggerMessage(12, LogLevel.Debug, "Step {StepName} ({FunctionId}) of workflow {WorkflowId} finished in {ElapsedMs} ms")]
     public static partial void StepFinished(ILogger logger, string stepName, int functionId, string workflowId, double elapsedMs);
+
+    [LoggerMessage(13, LogLevel.Warning, "Lost the system database {Database}; retrying with backoff until it is back: {Reason}")]
+    public static partial void SystemDatabaseLost(ILogger logger, string database, string reason, Exception exception);
+
+    [LoggerMessage(14, LogLevel.Debug, "The system database {Database} is still unreachable (attempt {Attempt}), retrying in {DelaySeconds} s: {Reason}")]
+    public static partial void SystemDatabaseStillLost(ILogger logger, string database, int attempt, double delaySeconds, string reason);
+
+    [LoggerMessage(15, LogLevel.Information, "The system database {Database} is reachable again after {Seconds} s; work resumes")]
+    public static partial void SystemDatabaseBack(ILogger logger, string database, double seconds);
+
+    [LoggerMessage(16, LogLevel.Warning, "A system database statement was cancelled by the server ({Reason}); retrying in {DelaySeconds} s (attempt {Attempt} of {MaxAttempts})")]
+    public static partial void StatementRetry(ILogger logger, string reason, double delaySeconds, int attempt, int maxAttempts);
+
+    [LoggerMessage(17, LogLevel.Information, "Re-established the Postgres notification connection; waiters re-read what they may have missed")]
+    public static partial void ListenerBack(ILogger logger);
+
+    [LoggerMessage(18, LogLevel.Error, "The SQLite system database file {Path} was deleted or replaced while the application was running; writes are refused so none is lost silently. Restore the file or restart the application")]
+    public static partial void SqliteFileMoved(ILogger logger, string path);
 }

@@ -15,10 +15,18 @@ internal sealed class PostgresExecutor : SqlExecutor
     // Any fixed key serializes migrations among processes of this library on one database.
     private const long MigrationLockKey = 0x44424f535f4d4947; // "DBOS_MIG"
 
+    private const int MaxCancelledAttempts = 8;
+    private static readonly TimeSpan FirstRetryDelay = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan GiveUp = Timeout.InfiniteTimeSpan;
+
     private readonly PostgresUrl url;
     private readonly bool ownsDataSource;
+    private readonly CancellationTokenSource stopping = new();
     private readonly PostgresCommandPool commands = new();
     private NpgsqlDataSource dataSource;
+    private volatile bool connectedOnce;
+    private long outageStartedAt;
 
     public PostgresExecutor(PostgresUrl url, string schema, int poolSize, NpgsqlDataSource? dataSource)
         : base(new PostgresDialect(schema))
@@ -53,36 +61,225 @@ internal sealed class PostgresExecutor : SqlExecutor
 
     public override async Task<T> WriteAsync<T>(Func<ISqlSession, CancellationToken, ValueTask<T>> work, CancellationToken cancellationToken, System.Data.IsolationLevel isolation = System.Data.IsolationLevel.ReadCommitted)
     {
-        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var connectionScope = connection.ConfigureAwait(false);
-        var transaction = await connection.BeginTransactionAsync(isolation, cancellationToken).ConfigureAwait(false);
-        await using var transactionScope = transaction.ConfigureAwait(false);
-        var result = await work(new PostgresSession(commands, connection, transaction), cancellationToken).ConfigureAwait(false);
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return result;
+        var retry = default(RetryCount);
+        while (true)
+        {
+            try
+            {
+                var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+                await using var connectionScope = connection.ConfigureAwait(false);
+                var transaction = await connection.BeginTransactionAsync(isolation, cancellationToken).ConfigureAwait(false);
+                await using var transactionScope = transaction.ConfigureAwait(false);
+                var result = await work(new PostgresSession(commands, connection, transaction), cancellationToken).ConfigureAwait(false);
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                Succeeded();
+                return result;
+            }
+            catch (Exception ex) when (RetryDelay(ex, ref retry, cancellationToken) is { } delay)
+            {
+                await PauseAsync(ex, delay, cancellationToken).ConfigureAwait(false);
+            }
+        }
     }
 
     public override async Task<T> ReadAsync<T>(Func<ISqlSession, CancellationToken, ValueTask<T>> work, CancellationToken cancellationToken)
     {
-        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var connectionScope = connection.ConfigureAwait(false);
-        return await work(new PostgresSession(commands, connection, null), cancellationToken).ConfigureAwait(false);
+        var retry = default(RetryCount);
+        while (true)
+        {
+            try
+            {
+                var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+                await using var connectionScope = connection.ConfigureAwait(false);
+                var result = await work(new PostgresSession(commands, connection, null), cancellationToken).ConfigureAwait(false);
+                Succeeded();
+                return result;
+            }
+            catch (Exception ex) when (RetryDelay(ex, ref retry, cancellationToken) is { } delay)
+            {
+                await PauseAsync(ex, delay, cancellationToken).ConfigureAwait(false);
+            }
+        }
     }
 
     /// <summary>Runs a single write statement in autocommit: one round trip, no BEGIN/COMMIT.</summary>
     public override async Task<int> ExecuteAsync(string sql, object?[] args, CancellationToken cancellationToken)
     {
-        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var connectionScope = connection.ConfigureAwait(false);
-        return await PostgresSession.ExecuteAsync(commands, connection, null, sql, args, cancellationToken).ConfigureAwait(false);
+        var retry = default(RetryCount);
+        while (true)
+        {
+            try
+            {
+                var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+                await using var connectionScope = connection.ConfigureAwait(false);
+                var result = await PostgresSession.ExecuteAsync(commands, connection, null, sql, args, cancellationToken).ConfigureAwait(false);
+                Succeeded();
+                return result;
+            }
+            catch (Exception ex) when (RetryDelay(ex, ref retry, cancellationToken) is { } delay)
+            {
+                await PauseAsync(ex, delay, cancellationToken).ConfigureAwait(false);
+            }
+        }
     }
 
     /// <summary>Runs a single write statement with RETURNING in autocommit.</summary>
     public override async Task<List<T>> ExecuteQueryAsync<T>(string sql, object?[] args, Func<DbDataReader, T> map, CancellationToken cancellationToken)
     {
-        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var connectionScope = connection.ConfigureAwait(false);
-        return await new PostgresSession(commands, connection, null).QueryAsync(sql, args, map, cancellationToken).ConfigureAwait(false);
+        var retry = default(RetryCount);
+        while (true)
+        {
+            try
+            {
+                var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+                await using var connectionScope = connection.ConfigureAwait(false);
+                var result = await new PostgresSession(commands, connection, null).QueryAsync(sql, args, map, cancellationToken).ConfigureAwait(false);
+                Succeeded();
+                return result;
+            }
+            catch (Exception ex) when (RetryDelay(ex, ref retry, cancellationToken) is { } delay)
+            {
+                await PauseAsync(ex, delay, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>What went wrong with a statement, for deciding whether to run it again.</summary>
+    private enum FailureKind
+    {
+        /// <summary>Not a fault of the connection or the server's availability: the caller handles it.</summary>
+        Final,
+
+        /// <summary>The server or the connection went away (restart, terminated backend, network), or no connection could be had.</summary>
+        Unavailable,
+
+        /// <summary>The server cancelled the statement (a statement timeout) or the command timed out.</summary>
+        Cancelled,
+    }
+
+    /// <summary>How often one operation failed, by kind.</summary>
+    private struct RetryCount
+    {
+        public int Unavailable;
+        public int Cancelled;
+    }
+
+    /// <summary>
+    /// Classifies a failure. Connection failures arrive wrapped by <see cref="OpenAsync"/>, so a server that refuses new
+    /// connections for a while (starting up, too many clients, connections disallowed) is told apart from a statement's error.
+    /// </summary>
+    private static FailureKind Classify(Exception ex)
+    {
+        var connecting = ex is DbosDatabaseException { InnerException: not null };
+        var cause = connecting ? ex.InnerException! : ex;
+        return cause switch
+        {
+            PostgresException { SqlState: PostgresErrorCodes.QueryCanceled } when !connecting => FailureKind.Cancelled,
+            PostgresException pg when IsUnavailable(pg.SqlState, connecting) => FailureKind.Unavailable,
+            PostgresException => FailureKind.Final,
+            NpgsqlException { IsTransient: true, InnerException: TimeoutException } when !connecting => FailureKind.Cancelled,
+            NpgsqlException { IsTransient: true } => FailureKind.Unavailable,
+            SocketException or TimeoutException when connecting => FailureKind.Unavailable,
+            _ => FailureKind.Final,
+        };
+    }
+
+    private static bool IsUnavailable(string sqlState, bool connecting) =>
+        sqlState.StartsWith("08", StringComparison.Ordinal) // connection exceptions
+        || sqlState is PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow or PostgresErrorCodes.TooManyConnections
+        || (connecting && sqlState == PostgresErrorCodes.ObjectNotInPrerequisiteState); // the database does not accept connections for now
+
+    /// <summary>
+    /// The wait before running a failed operation again, or null to let the failure through. A lost server is waited for
+    /// without limit (the work is kept, not failed), once this executor has reached it at least once: a database that was
+    /// never reachable is a configuration error, reported at once. A statement the server cancelled is run again a few times.
+    /// Every system database operation can run again safely: writes are conditional on what is already recorded.
+    /// </summary>
+    private TimeSpan? RetryDelay(Exception ex, ref RetryCount retry, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested || stopping.IsCancellationRequested)
+        {
+            return null;
+        }
+
+        switch (Classify(ex))
+        {
+            case FailureKind.Unavailable when connectedOnce:
+                retry.Unavailable++;
+                var delay = Backoff(retry.Unavailable);
+                if (ownsDataSource)
+                {
+                    dataSource.Clear(); // Idle pooled connections to a restarted server are dead too.
+                }
+
+                var now = Time.GetTimestamp();
+                if (Interlocked.CompareExchange(ref outageStartedAt, now, 0) == 0)
+                {
+                    Log.SystemDatabaseLost(Logger, url.Masked, Reason(ex), ex);
+                }
+                else
+                {
+                    Log.SystemDatabaseStillLost(Logger, url.Masked, retry.Unavailable, delay.TotalSeconds, Reason(ex));
+                }
+
+                return delay;
+            case FailureKind.Cancelled:
+                if (++retry.Cancelled >= MaxCancelledAttempts)
+                {
+                    return GiveUp; // Thrown by PauseAsync: an exception thrown in a filter would be swallowed.
+                }
+
+                var wait = Backoff(retry.Cancelled);
+                Log.StatementRetry(Logger, Reason(ex), wait.TotalSeconds, retry.Cancelled, MaxCancelledAttempts);
+                return wait;
+            default:
+                return null;
+        }
+    }
+
+    private static TimeSpan Backoff(int attempt) =>
+        TimeSpan.FromTicks((long)(Math.Min(FirstRetryDelay.Ticks << Math.Min(attempt - 1, 20), MaxRetryDelay.Ticks) * (0.5 + Random.Shared.NextDouble())));
+
+    private string Reason(Exception ex)
+    {
+        var cause = ex is DbosDatabaseException { InnerException: { } inner } ? inner : ex;
+        var text = cause is PostgresException pg ? $"{pg.SqlState}: {pg.MessageText}" : cause.Message;
+        if (cause is not PostgresException && cause.InnerException is { } innermost)
+        {
+            text += ": " + innermost.Message;
+        }
+
+        return Scrub(text);
+    }
+
+    /// <summary>Waits before the next attempt; gives up when the statement's attempts are spent, or the application shuts down meanwhile.</summary>
+    private async Task PauseAsync(Exception failure, TimeSpan delay, CancellationToken cancellationToken)
+    {
+        if (delay == GiveUp)
+        {
+            throw new DbosDatabaseException(
+                $"A statement on the system database {url.Masked} was cancelled {MaxCancelledAttempts} times in a row (a statement timeout, or an overloaded server); giving up: {Reason(failure)}",
+                failure);
+        }
+
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, stopping.Token);
+        try
+        {
+            await Task.Delay(delay, Time, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new DbosDatabaseException($"The system database {url.Masked} is unreachable and the application is shutting down: {Reason(failure)}", failure);
+        }
+    }
+
+    /// <summary>Marks the end of an outage, if there was one.</summary>
+    private void Succeeded()
+    {
+        if (Volatile.Read(ref outageStartedAt) != 0 && Interlocked.Exchange(ref outageStartedAt, 0) is var started and not 0)
+        {
+            Log.SystemDatabaseBack(Logger, url.Masked, Math.Round(Time.GetElapsedTime(started).TotalSeconds, 1));
+        }
     }
 
     /// <summary>
@@ -96,7 +293,9 @@ internal sealed class PostgresExecutor : SqlExecutor
             return await OpenAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        // Named apart from the pool's connections, so an operator can tell the listener in pg_stat_activity.
         var builder = new NpgsqlConnectionStringBuilder(url.Builder.ConnectionString) { Pooling = false, KeepAlive = 30 };
+        builder.ApplicationName = (string.IsNullOrEmpty(builder.ApplicationName) ? "dbos-dotnet" : builder.ApplicationName) + " listener";
         var connection = new NpgsqlConnection(builder.ConnectionString);
         try
         {
@@ -114,7 +313,9 @@ internal sealed class PostgresExecutor : SqlExecutor
     {
         try
         {
-            return await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            connectedOnce = true;
+            return connection;
         }
         catch (Exception ex) when (IsConnectFailure(ex))
         {
@@ -139,6 +340,7 @@ internal sealed class PostgresExecutor : SqlExecutor
             throw ConnectError(url, ex);
         }
 
+        connectedOnce = true;
         await using (connection.ConfigureAwait(false))
         {
             await RunMigrationsAsync(connection, cancellationToken).ConfigureAwait(false);
@@ -307,6 +509,7 @@ internal sealed class PostgresExecutor : SqlExecutor
 
     public override async ValueTask DisposeAsync()
     {
+        await stopping.CancelAsync().ConfigureAwait(false);
         if (ownsDataSource)
         {
             await dataSource.DisposeAsync().ConfigureAwait(false);

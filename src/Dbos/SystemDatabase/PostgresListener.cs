@@ -40,6 +40,7 @@ internal sealed class PostgresListener : IAsyncDisposable
     private async Task ListenLoopAsync(CancellationToken cancellationToken)
     {
         var backoff = TimeSpan.FromMilliseconds(250);
+        var lost = false;
         while (!cancellationToken.IsCancellationRequested)
         {
             NpgsqlConnection? connection = null;
@@ -57,6 +58,12 @@ internal sealed class PostgresListener : IAsyncDisposable
                 }
 
                 notifier.SeesOtherProcesses = true;
+                if (lost)
+                {
+                    Log.ListenerBack(logger);
+                    lost = false;
+                }
+
                 firstConnection.TrySetResult();
                 notifier.SignalAll(); // Anything written while we were not listening is read again.
                 backoff = TimeSpan.FromMilliseconds(250);
@@ -79,6 +86,7 @@ internal sealed class PostgresListener : IAsyncDisposable
             }
             catch (Exception ex)
             {
+                lost = true;
                 notifier.SeesOtherProcesses = false;
                 firstConnection.TrySetResult();
                 notifier.SignalAll();

@@ -1,5 +1,7 @@
 using System.Data.Common;
 using Dbos.Internal;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 
 namespace Dbos.SystemDatabase;
@@ -39,6 +41,12 @@ internal abstract class SqlExecutor : IAsyncDisposable
     }
 
     public SqlDialect Dialect { get; }
+
+    /// <summary>Where faults of the database (retries, outages, a lost file) are logged.</summary>
+    public ILogger Logger { get; set; } = NullLogger.Instance;
+
+    /// <summary>The clock retry waits use.</summary>
+    public TimeProvider Time { get; set; } = TimeProvider.System;
 
     /// <summary>A description of the database for messages, with any password masked.</summary>
     public abstract string Description { get; }

@@ -1,5 +1,6 @@
 using System.Data.Common;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Dbos.Internal;
 using Microsoft.Data.Sqlite;
@@ -27,6 +28,7 @@ internal sealed class SqliteExecutor : SqlExecutor
     private bool disposed;
     private SqliteConnection? writer;
     private SqliteSession? writerSession;
+    private bool fileMovedReported;
 
     /// <param name="url">The database file.</param>
     /// <param name="synchronous">How commits are flushed.</param>
@@ -123,6 +125,83 @@ internal sealed class SqliteExecutor : SqlExecutor
         return request.Task;
     }
 
+    /// <summary>
+    /// One statement: when the writer is idle it runs at once in autocommit (its own transaction, as durable as any
+    /// commit, without BEGIN and COMMIT around it); when busy it joins the next combined commit.
+    /// </summary>
+    public override Task<int> ExecuteAsync(string sql, object?[] args, CancellationToken cancellationToken)
+    {
+        if (!TryTakeIdleWriter())
+        {
+            return base.ExecuteAsync(sql, args, cancellationToken);
+        }
+
+        Task<int> result;
+        try
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var session = EnsureWriter();
+            CheckFileIsOurs();
+            result = Task.FromResult(session.Execute(sql, args));
+        }
+        catch (Exception ex)
+        {
+            result = Task.FromException<int>(Translate(ex));
+        }
+
+        ReleaseWriter();
+        return result;
+    }
+
+    /// <inheritdoc cref="ExecuteAsync(string, object?[], CancellationToken)"/>
+    public override Task<List<T>> ExecuteQueryAsync<T>(string sql, object?[] args, Func<DbDataReader, T> map, CancellationToken cancellationToken)
+    {
+        if (!TryTakeIdleWriter())
+        {
+            return base.ExecuteQueryAsync(sql, args, map, cancellationToken);
+        }
+
+        Task<List<T>> result;
+        try
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var session = EnsureWriter();
+            CheckFileIsOurs();
+            result = Task.FromResult(SqliteSession.Completed(session.QueryAsync(sql, args, map, cancellationToken)));
+        }
+        catch (Exception ex)
+        {
+            result = Task.FromException<List<T>>(Translate(ex));
+        }
+
+        ReleaseWriter();
+        return result;
+    }
+
+    private bool TryTakeIdleWriter()
+    {
+        lock (gate)
+        {
+            ObjectDisposedException.ThrowIf(disposed, this);
+            if (writing)
+            {
+                return false;
+            }
+
+            writing = true;
+            return true;
+        }
+    }
+
+    /// <summary>Marks the writer idle, or hands the writes that arrived meanwhile to the pool.</summary>
+    private void ReleaseWriter()
+    {
+        if (!FinishDrain())
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static self => self.DrainLoop(), this, preferLocal: false);
+        }
+    }
+
     public override Task<T> ReadAsync<T>(Func<ISqlSession, CancellationToken, ValueTask<T>> work, CancellationToken cancellationToken)
     {
         try
@@ -182,6 +261,7 @@ internal sealed class SqliteExecutor : SqlExecutor
         {
             var session = EnsureWriter();
             session.Execute("BEGIN IMMEDIATE", []);
+            CheckFileIsOurs();
             var single = batch.Count == 1;
             foreach (var request in batch)
             {
@@ -242,6 +322,29 @@ internal sealed class SqliteExecutor : SqlExecutor
         }
     }
 
+    /// <summary>
+    /// Refuses to write when the database file was deleted or replaced under the running application: the writer's
+    /// connection would go on writing into a file nobody can open again, losing everything it acknowledges. One stat of
+    /// the path per transaction (SQLite's own check, which compares the path's file with the one it has open).
+    /// </summary>
+    private void CheckFileIsOurs()
+    {
+        if (SqliteNative.HasMoved(writer!) != true)
+        {
+            return;
+        }
+
+        if (!fileMovedReported)
+        {
+            fileMovedReported = true;
+            Log.SqliteFileMoved(Logger, url.FilePath);
+        }
+
+        throw new DbosDatabaseException(
+            $"The SQLite system database file {url.FilePath} was deleted or replaced while the application was running; " +
+            "writes are refused so that none is silently lost. Restore the file, or restart the application to start a new one.");
+    }
+
     private SqliteSession EnsureWriter()
     {
         lock (gate)
@@ -259,7 +362,8 @@ internal sealed class SqliteExecutor : SqlExecutor
 
     private SqliteConnection OpenConnection(bool writerConnection)
     {
-        var connection = new SqliteConnection(mayCreate ? connectionString : openExistingString);
+        // Only the writer creates the file (at migration): a reader finding it gone reports it rather than make an empty one.
+        var connection = new SqliteConnection(writerConnection && mayCreate ? connectionString : openExistingString);
         try
         {
             connection.Open();
@@ -274,9 +378,11 @@ internal sealed class SqliteExecutor : SqlExecutor
         {
             connection.Dispose();
             throw new DbosDatabaseException(
-                !mayCreate && !File.Exists(url.FilePath)
-                    ? $"The SQLite system database {url.Masked} does not exist ({url.FilePath}); run the application or `dbos migrate` to create it."
-                    : $"Cannot open the SQLite system database {url.Masked}: {ex.Message}",
+                File.Exists(url.FilePath) || (writerConnection && mayCreate)
+                    ? $"Cannot open the SQLite system database {url.Masked} ({url.FilePath}): {ex.Message}"
+                    : mayCreate
+                        ? $"The SQLite system database file {url.FilePath} does not exist: it was deleted while the application was running. Restore it, or restart the application to start a new one."
+                        : $"The SQLite system database {url.Masked} does not exist ({url.FilePath}); run the application or `dbos migrate` to create it.",
                 ex);
         }
     }
@@ -302,6 +408,7 @@ internal sealed class SqliteExecutor : SqlExecutor
         }
 
         SqliteConnection.ClearPool(new SqliteConnection(connectionString));
+        SqliteConnection.ClearPool(new SqliteConnection(openExistingString));
         return ValueTask.CompletedTask;
     }
 
@@ -440,6 +547,39 @@ internal sealed class SqliteSession(SqliteConnection connection) : ISqlSession, 
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(string[]))]
 internal sealed partial class SqliteJsonContext : System.Text.Json.Serialization.JsonSerializerContext;
+
+/// <summary>SQLite's own check that a connection's database file is still the one at its path.</summary>
+internal static class SqliteNative
+{
+    private const int HasMovedOpcode = 20; // SQLITE_FCNTL_HAS_MOVED
+    private static readonly byte[] Main = "main\0"u8.ToArray();
+    private static volatile bool unavailable;
+
+    /// <summary>Whether the file was deleted, renamed or replaced since the connection opened it; null when SQLite cannot tell (an in-memory database, another SQLite build).</summary>
+    public static bool? HasMoved(SqliteConnection connection)
+    {
+        if (unavailable || connection.Handle is not { } handle)
+        {
+            return null;
+        }
+
+        try
+        {
+            var moved = 0;
+            return FileControl(handle.DangerousGetHandle(), Main, HasMovedOpcode, ref moved) == 0 ? moved != 0 : null;
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            unavailable = true;
+            return null;
+        }
+    }
+
+    // The native library Microsoft.Data.Sqlite loads (SQLitePCLRaw's bundle), whose wrapper does not expose file controls.
+    [DllImport("e_sqlite3", EntryPoint = "sqlite3_file_control")]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.AssemblyDirectory | DllImportSearchPath.SafeDirectories)]
+    private static extern int FileControl(IntPtr db, byte[] name, int op, ref int value);
+}
 
 internal static class SqliteConnectionExtensions
 {

@@ -43,6 +43,8 @@ internal sealed class SystemDatabase : IAsyncDisposable
         this.executor = executor;
         this.applicationName = applicationName;
         d = executor.Dialect;
+        executor.Logger = logger;
+        executor.Time = time;
         if (executor is PostgresExecutor postgres)
         {
             listener = new PostgresListener(postgres.OpenListenerConnectionAsync, Notifier, logger, time);
