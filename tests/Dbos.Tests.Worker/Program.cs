@@ -8,6 +8,7 @@
 //   resume <id>           launch, resume workflow <id>, print its result
 //   which-db              launch with the default configuration and print the system database in use
 //   serve                 launch and run queued workflows until killed (queues: global2, perworker1, rated, partitioned)
+//   chaos                 the process-crash harness's workload (see ChaosWorkload.cs); prints all-done when it has finished
 // Environment:
 //   DBOS_TEST_URL, DBOS_TEST_SCHEMA   the system database (unset: DBOS_SYSTEM_DATABASE_URL or the default)
 //   DBOS_TEST_LEDGER                  the file each step appends to
@@ -66,6 +67,11 @@ if (Environment.GetEnvironmentVariable("DBOS_TEST_URL") is { Length: > 0 } url)
 if (Environment.GetEnvironmentVariable("DBOS_TEST_SCHEMA") is { Length: > 0 } schema)
 {
     config.SystemDatabaseSchema = schema;
+}
+
+if (command == "chaos")
+{
+    return await ChaosWorkload.RunAsync(config);
 }
 
 await using var dbos = DbosApp.Create(config);

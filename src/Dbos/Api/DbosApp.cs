@@ -29,6 +29,9 @@ public sealed class DbosApp : IAsyncDisposable
         engine = new WorkflowEngine(config, database, new ValueCodec(config.Serializer ?? PortableJsonSerializer.Default), time, logger, executorId);
     }
 
+    /// <summary>The engine behind this application (for tests that look at its in-memory state).</summary>
+    internal WorkflowEngine Engine => engine;
+
     /// <summary>The ID of the workflow running on this async flow (also inside its steps), or null outside workflows.</summary>
     public static string? CurrentWorkflowId => WorkflowExecution.CurrentWorkflowId;
 

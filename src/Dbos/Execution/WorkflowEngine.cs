@@ -79,6 +79,9 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
 
     public bool IsLaunched => launched;
 
+    /// <summary>How many executions this process tracks right now (every one leaves when it ends, however it ends).</summary>
+    public int RunningCount => running.Count;
+
     public WorkflowRegistration Register(string name, Type inputType, bool hasInput, Type outputType, Func<WorkflowContext, object?, Task<object?>> invoke, MethodInfo method, WorkflowOptions? options)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);

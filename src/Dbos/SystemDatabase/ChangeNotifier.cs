@@ -28,6 +28,9 @@ internal sealed class ChangeNotifier
         ["dbos_streams_channel"] = ChangeKind.Stream,
     };
 
+    /// <summary>How many keys have waiters right now (a key leaves when signalled or when its last waiter gives up).</summary>
+    public int WaitingKeys => waiting.Count;
+
     /// <summary>Whether changes made by other processes are signalled (a healthy Postgres listener); otherwise waiters poll.</summary>
     public bool SeesOtherProcesses { get; set; }
 
