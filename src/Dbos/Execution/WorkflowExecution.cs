@@ -27,9 +27,9 @@ internal sealed class WorkflowExecution : WorkflowContext
     private readonly WorkflowEngine engine;
     private readonly IReadOnlyDictionary<int, OperationRow>? recorded;
     private readonly CancellationTokenSource cancellation = new();
-    private readonly TaskCompletionSource stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource? stopped; // made when first waited for: most executions are never waited on this way
     private int nextFunctionId = -1;
-    private volatile string? stopReason;
+    private string? stopReason;
     private volatile bool superseded;
     private volatile bool draining;
     private int stepsRunning;
@@ -120,10 +120,28 @@ internal sealed class WorkflowExecution : WorkflowContext
     public bool IsStopped => cancellation.IsCancellationRequested;
 
     /// <summary>Completes when the execution is told to stop; its outcome is then whatever the database says.</summary>
-    public Task Stopped => stopped.Task;
+    public Task Stopped
+    {
+        get
+        {
+            var signal = Volatile.Read(ref stopped);
+            if (signal is null)
+            {
+                // Both sides publish with a full fence, then look at the other's field: one of them completes it.
+                Interlocked.CompareExchange(ref stopped, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), null);
+                signal = stopped;
+                if (Volatile.Read(ref stopReason) is not null)
+                {
+                    signal.TrySetResult();
+                }
+            }
+
+            return signal.Task;
+        }
+    }
 
     /// <summary>Why it was told to stop, if it was.</summary>
-    public string? StopReason => stopReason;
+    public string? StopReason => Volatile.Read(ref stopReason);
 
     /// <summary>Whether it stopped because it no longer owns the workflow, rather than because the workflow was cancelled.</summary>
     public bool IsSuperseded => superseded;
@@ -158,9 +176,9 @@ internal sealed class WorkflowExecution : WorkflowContext
 
     private void Stop(string reason, bool supersede)
     {
-        stopReason ??= reason;
-        superseded |= supersede;
-        stopped.TrySetResult();
+        superseded |= supersede; // before the reason is published, so whoever sees the reason sees this too
+        Interlocked.CompareExchange(ref stopReason, reason, null);
+        Volatile.Read(ref stopped)?.TrySetResult();
         try
         {
             cancellation.Cancel();
@@ -194,8 +212,8 @@ internal sealed class WorkflowExecution : WorkflowContext
     }
 
     private Exception StoppedException() => superseded
-        ? new ExecutionSupersededException(WorkflowId, stopReason ?? "stopped")
-        : new WorkflowCancelledException(WorkflowId, $"Workflow '{WorkflowId}' was {stopReason ?? "cancelled"}.");
+        ? new ExecutionSupersededException(WorkflowId, StopReason ?? "stopped")
+        : new WorkflowCancelledException(WorkflowId, $"Workflow '{WorkflowId}' was {StopReason ?? "cancelled"}.");
 
     private void ThrowIfStopped()
     {
