@@ -532,8 +532,20 @@ internal sealed class PostgresExecutor : SqlExecutor
 /// <summary>Runs statements on one Postgres connection with positional parameters.</summary>
 internal sealed class PostgresSession(PostgresCommandPool commands, NpgsqlConnection connection, NpgsqlTransaction? transaction) : ISqlSession
 {
-    public ValueTask<int> ExecuteAsync(string sql, object?[] args, CancellationToken cancellationToken) =>
-        ExecuteAsync(commands, connection, transaction, sql, args, cancellationToken);
+    public async ValueTask<int> ExecuteAsync(string sql, object?[] args, CancellationToken cancellationToken)
+    {
+        var command = commands.Rent(sql, args, connection, transaction);
+        try
+        {
+            var changed = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            commands.Return(sql, command);
+            return changed;
+        }
+        catch (PostgresException ex) when (TooLong(ex) is { } tooLong)
+        {
+            throw tooLong;
+        }
+    }
 
     public async ValueTask<List<T>> QueryAsync<T>(string sql, object?[] args, Func<DbDataReader, T> map, CancellationToken cancellationToken)
     {
@@ -552,23 +564,6 @@ internal sealed class PostgresSession(PostgresCommandPool commands, NpgsqlConnec
 
             commands.Return(sql, command);
             return rows;
-        }
-        catch (PostgresException ex) when (TooLong(ex) is { } tooLong)
-        {
-            throw tooLong;
-        }
-    }
-
-    /// <summary>One statement on a connection, without a session object (the checkpoint path).</summary>
-    public static async ValueTask<int> ExecuteAsync(
-        PostgresCommandPool commands, NpgsqlConnection connection, NpgsqlTransaction? transaction, string sql, object?[] args, CancellationToken cancellationToken)
-    {
-        var command = commands.Rent(sql, args, connection, transaction);
-        try
-        {
-            var changed = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            commands.Return(sql, command);
-            return changed;
         }
         catch (PostgresException ex) when (TooLong(ex) is { } tooLong)
         {
