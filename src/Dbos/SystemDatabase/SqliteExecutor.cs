@@ -117,11 +117,7 @@ internal sealed class SqliteExecutor : SqlExecutor
 
         // The writer was idle: run this write (and any that arrived meanwhile) here, then hand the rest to the pool.
         DrainOnce();
-        if (!FinishDrain())
-        {
-            ThreadPool.UnsafeQueueUserWorkItem(static self => self.DrainLoop(), this, preferLocal: false);
-        }
-
+        ReleaseWriter();
         return request.Task;
     }
 
@@ -129,49 +125,34 @@ internal sealed class SqliteExecutor : SqlExecutor
     /// One statement: when the writer is idle it runs at once in autocommit (its own transaction, as durable as any
     /// commit, without BEGIN and COMMIT around it); when busy it joins the next combined commit.
     /// </summary>
-    public override Task<int> ExecuteAsync(string sql, object?[] args, CancellationToken cancellationToken)
-    {
-        if (!TryTakeIdleWriter())
-        {
-            return base.ExecuteAsync(sql, args, cancellationToken);
-        }
-
-        Task<int> result;
-        try
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var session = EnsureWriter();
-            CheckFileIsOurs();
-            result = Task.FromResult(session.Execute(sql, args));
-        }
-        catch (Exception ex)
-        {
-            result = Task.FromException<int>(Translate(ex));
-        }
-
-        ReleaseWriter();
-        return result;
-    }
+    public override Task<int> ExecuteAsync(string sql, object?[] args, CancellationToken cancellationToken) =>
+        RunAlone((sql, args), static (session, statement) => session.Execute(statement.sql, statement.args), cancellationToken)
+        ?? base.ExecuteAsync(sql, args, cancellationToken);
 
     /// <inheritdoc cref="ExecuteAsync(string, object?[], CancellationToken)"/>
-    public override Task<List<T>> ExecuteQueryAsync<T>(string sql, object?[] args, Func<DbDataReader, T> map, CancellationToken cancellationToken)
+    public override Task<List<T>> ExecuteQueryAsync<T>(string sql, object?[] args, Func<DbDataReader, T> map, CancellationToken cancellationToken) =>
+        RunAlone((sql, args, map), static (session, query) => SqliteSession.Completed(session.QueryAsync(query.sql, query.args, query.map, CancellationToken.None)), cancellationToken)
+        ?? base.ExecuteQueryAsync(sql, args, map, cancellationToken);
+
+    /// <summary>Runs one statement on the writer in autocommit if the writer is idle; null when it is busy.</summary>
+    private Task<T>? RunAlone<TStatement, T>(TStatement statement, Func<SqliteSession, TStatement, T> run, CancellationToken cancellationToken)
     {
         if (!TryTakeIdleWriter())
         {
-            return base.ExecuteQueryAsync(sql, args, map, cancellationToken);
+            return null;
         }
 
-        Task<List<T>> result;
+        Task<T> result;
         try
         {
             cancellationToken.ThrowIfCancellationRequested();
             var session = EnsureWriter();
             CheckFileIsOurs();
-            result = Task.FromResult(SqliteSession.Completed(session.QueryAsync(sql, args, map, cancellationToken)));
+            result = Task.FromResult(run(session, statement));
         }
         catch (Exception ex)
         {
-            result = Task.FromException<List<T>>(Translate(ex));
+            result = Task.FromException<T>(Translate(ex));
         }
 
         ReleaseWriter();
