@@ -778,6 +778,13 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
     /// </summary>
     public async Task ShutdownAsync(CancellationToken cancellationToken)
     {
+        // Drained before stopping the queues and schedules (which takes a moment), so no running workflow starts another
+        // step meanwhile; again after, for any that a dispatcher started before it stopped.
+        foreach (var run in running.Values)
+        {
+            run.Execution.Drain();
+        }
+
         await StopTakingWorkAsync().ConfigureAwait(false);
         var runs = running.Values.ToList();
         foreach (var run in runs)
