@@ -59,7 +59,7 @@ internal sealed class ExecutorWatch : IAsyncDisposable
     public async Task StartAsync(string executorId, string applicationVersion, CancellationToken cancellationToken)
     {
         // A vanished process's session can linger for the keepalive bound: a restart under its ID waits that long for it.
-        await liveness.AcquireAsync(executorId, applicationVersion, PostgresExecutor.VanishedPeerBound * 2, cancellationToken).ConfigureAwait(false);
+        await liveness.AcquireAsync(executorId, applicationVersion, PostgresExecutor.VanishedPeerBound + TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
         judgeAfter = time.GetTimestamp();
         loop = Task.Run(() => LoopAsync(stop.Token), CancellationToken.None);
     }
