@@ -43,12 +43,14 @@ internal static class CliApp
         root.Subcommands.Add(QueueCommand(output, errors));
         root.Subcommands.Add(ScheduleCommand(output, errors));
         root.Subcommands.Add(VersionCommand(output, errors));
+        root.Subcommands.Add(ExecutorCommand(output, errors));
         var parsed = root.Parse(args);
         return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = errors }).ConfigureAwait(false);
     }
 
     /// <summary>Runs a command against a client, turning every expected failure into one line and exit code 1.</summary>
-    private static Command Handle(Command command, TextWriter output, TextWriter errors, Func<ParseResult, DbosClient, Printer, CancellationToken, Task> action)
+    private static Command Handle(
+        Command command, TextWriter output, TextWriter errors, Func<ParseResult, DbosClient, Printer, CancellationToken, Task> action, Option<string>? application = null)
     {
         command.SetAction(async (parsed, cancellationToken) =>
         {
@@ -60,7 +62,12 @@ internal static class CliApp
                     throw new DbosConfigurationException("No system database: pass --sys-db-url or set DBOS_SYSTEM_DATABASE_URL.");
                 }
 
-                var client = DbosClient.Create(new DbosClientOptions { SystemDatabaseUrl = url, SystemDatabaseSchema = parsed.GetValue(Schema)! });
+                var client = DbosClient.Create(new DbosClientOptions
+                {
+                    SystemDatabaseUrl = url,
+                    SystemDatabaseSchema = parsed.GetValue(Schema)!,
+                    ApplicationName = application is null ? null : parsed.GetValue(application),
+                });
                 await using (client.ConfigureAwait(false))
                 {
                     await action(parsed, client, new Printer(output, parsed.GetValue(Json)), cancellationToken).ConfigureAwait(false);
@@ -280,6 +287,31 @@ internal static class CliApp
             await printer.LineAsync($"Version {p.GetValue(name)} is now the latest.").ConfigureAwait(false);
         }));
         return version;
+    }
+
+    private static Command ExecutorCommand(TextWriter output, TextWriter errors)
+    {
+        var executor = new Command("executor", "See which executors (processes) of an application are alive, and recover a stopped one's work.");
+        executor.Aliases.Add("executors");
+        var application = new Option<string>("--application-name", "-a") { Description = "The application.", Required = true };
+        executor.Subcommands.Add(Handle(
+            new Command("list", "List the application's live executors (idle ones too) and every executor holding its pending workflows.") { application },
+            output,
+            errors,
+            async (_, client, printer, ct) => await printer.ExecutorsAsync(await client.ListExecutorsAsync(ct).ConfigureAwait(false)).ConfigureAwait(false),
+            application));
+        var id = new Argument<string>("executor-id") { Description = "The executor whose pending workflows to recover." };
+        executor.Subcommands.Add(Handle(
+            new Command("recover", "Put a stopped executor's pending workflows back on their queues, for live processes of their version to run (refused while it is alive).") { id, application },
+            output,
+            errors,
+            async (p, client, printer, ct) =>
+            {
+                var ids = await client.RecoverExecutorAsync(p.GetValue(id)!, ct).ConfigureAwait(false);
+                await printer.LineAsync($"Recovered {ids.Count} workflow(s) of executor {p.GetValue(id)}.", new { workflowIds = ids }).ConfigureAwait(false);
+            },
+            application));
+        return executor;
     }
 
     private static WorkflowState ParseStatus(string status) =>

@@ -106,10 +106,10 @@ internal sealed class Printer(TextWriter output, bool json)
             return;
         }
 
-        var table = NewTable("Workflow ID", "Name", "Status", "Queue", "Created", "Executor");
+        var table = NewTable("Workflow ID", "Name", "Status", "Queue", "Created", "Executor", "Version");
         foreach (var w in workflows)
         {
-            table.AddRow(Cell(w.WorkflowId), Cell(w.Name), Cell(w.StatusText), Cell(w.QueueName), Cell(CliApp.Time(w.CreatedAt)), Cell(w.ExecutorId));
+            table.AddRow(Cell(w.WorkflowId), Cell(w.Name), Cell(w.StatusText), Cell(w.QueueName), Cell(CliApp.Time(w.CreatedAt)), Cell(w.ExecutorId), Cell(w.ApplicationVersion));
         }
 
         Render(table, workflows.Count, "No workflows.");
@@ -224,6 +224,30 @@ internal sealed class Printer(TextWriter output, bool json)
         }
 
         Render(table, versions.Count, "No application versions.");
+    }
+
+    public async Task ExecutorsAsync(IReadOnlyList<ExecutorInfo> executors)
+    {
+        if (json)
+        {
+            await WriteJsonAsync(new JsonArray([.. executors.Select(e => (JsonNode)new JsonObject
+            {
+                ["executorId"] = e.ExecutorId,
+                ["state"] = e.State.ToString().ToUpperInvariant(),
+                ["applicationVersion"] = e.ApplicationVersion,
+                ["pendingWorkflows"] = e.PendingWorkflows,
+                ["pendingVersions"] = new JsonArray([.. e.PendingVersions.Select(v => (JsonNode?)v)]),
+            })])).ConfigureAwait(false);
+            return;
+        }
+
+        var table = NewTable("Executor", "State", "Version", "Pending", "Pending versions");
+        foreach (var e in executors)
+        {
+            table.AddRow(Cell(e.ExecutorId), Cell(e.State.ToString().ToUpperInvariant()), Cell(e.ApplicationVersion), Cell(e.PendingWorkflows.ToString(System.Globalization.CultureInfo.InvariantCulture)), Cell(string.Join(", ", e.PendingVersions)));
+        }
+
+        Render(table, executors.Count, "No executors.");
     }
 
     private static string StatusOf(WorkflowSchedule schedule) => schedule.Status == ScheduleStatus.Paused ? "PAUSED" : "ACTIVE";

@@ -221,4 +221,35 @@ public class CliTests
         Assert.Equal(ours.OrderBy(w => w.Item1), theirs.OrderBy(w => w.Item1));
         gate.SetResult();
     }
+
+    [Theory, BothBackends]
+    public async Task Executor_list_and_recover(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        var (app, gate) = await SeedAsync(db);
+        await using (app)
+        {
+            var listed = await DbosAsync(db, "executor", "list", "-a", "test-app", "--json");
+            Assert.Equal(0, listed.ExitCode);
+            var local = Assert.Single(listed.Json.EnumerateArray());
+            Assert.Equal(("local", "ALIVE", "test-version", 1), (local.GetProperty("executorId").GetString(), local.GetProperty("state").GetString(),
+                local.GetProperty("applicationVersion").GetString(), local.GetProperty("pendingWorkflows").GetInt32()));
+            var table = await DbosAsync(db, "executor", "list", "-a", "test-app");
+            Assert.Contains("ALIVE", table.Output, StringComparison.Ordinal);
+
+            var refused = await DbosAsync(db, "executor", "recover", "local", "-a", "test-app");
+            Assert.Equal((1, string.Empty), (refused.ExitCode, refused.Output));
+            Assert.Contains("dbos: Executor 'local' is alive", refused.Errors, StringComparison.Ordinal);
+            Assert.Equal(1, (await DbosAsync(db, "executor", "list")).ExitCode); // the application is required
+        }
+
+        // Stopped (its process gone), the executor is unknown to liveness: its waiting workflow is recovered by hand.
+        var stopped = Assert.Single((await DbosAsync(db, "executor", "list", "-a", "test-app", "--json")).Json.EnumerateArray());
+        Assert.Equal("UNKNOWN", stopped.GetProperty("state").GetString());
+        var recovered = await DbosAsync(db, "executor", "recover", "local", "-a", "test-app");
+        Assert.Equal(0, recovered.ExitCode);
+        Assert.Contains("Recovered 1 workflow(s) of executor local.", recovered.Output, StringComparison.Ordinal);
+        Assert.Equal("ENQUEUED", Assert.Single(await db.QueryAsync("SELECT status FROM {workflow_status} WHERE workflow_uuid = 'wf-waiting'", r => r.GetString(0))));
+        gate.SetResult();
+    }
 }

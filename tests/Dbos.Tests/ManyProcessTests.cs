@@ -148,6 +148,64 @@ public class ManyProcessTests(ITestOutputHelper output)
     }
 
     [Theory, BothBackends]
+    public async Task Live_executors_are_listed_idle_ones_too_and_a_stopped_executors_work_is_recovered_only_by_hand(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        DbosApp Build(string executorId, out Workflow<int, int> waiting)
+        {
+            var config = db.Config();
+            config.ExecutorId = executorId;
+            var app = DbosApp.Create(config);
+            waiting = app.RegisterWorkflow("waiting", async (WorkflowContext ctx, int x) =>
+            {
+                await ctx.RunStepAsync("before", _ => Task.FromResult(x));
+                await gate.Task;
+                return x * 2;
+            });
+            return app;
+        }
+
+        // A configured executor leaves two pending workflows behind; it holds no liveness once stopped, which says
+        // nothing about whether it will come back, so no live process takes its work by itself.
+        await using (var stopped = Build("worker-7", out var waiting))
+        {
+            await stopped.LaunchAsync();
+            await waiting.StartAsync(1, new StartOptions { WorkflowId = "held-1" });
+            await waiting.StartAsync(2, new StartOptions { WorkflowId = "held-2" });
+            await Eventually.OperationsRecordedAsync(db, "held-2", 1);
+        }
+
+        gate.SetResult();
+        await using var live = Build("worker-8", out _);
+        await live.LaunchAsync();
+        await using var idle = await StartReplicaAsync(db, "idle");
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.Equal(2, await db.CountAsync("SELECT count(*) FROM {workflow_status} WHERE executor_id = 'worker-7' AND status = 'PENDING'"));
+
+        var executors = await live.ListExecutorsAsync();
+        var self = Assert.Single(executors, e => e.ExecutorId == "worker-8");
+        Assert.Equal((ExecutorState.Alive, "test-version", 0L), (self.State, self.ApplicationVersion, self.PendingWorkflows));
+        var held = Assert.Single(executors, e => e.ExecutorId == "worker-7");
+        Assert.Equal((ExecutorState.Unknown, 2L, "test-version"), (held.State, held.PendingWorkflows, Assert.Single(held.PendingVersions)));
+        Assert.DoesNotContain(executors, e => e.ExecutorId == idle.ExecutorId); // another application's
+
+        // The idle replica of the other application is listed, with its version, from a client of that application.
+        await using var client = DbosClient.Create(new DbosClientOptions { SystemDatabaseUrl = db.Url, SystemDatabaseSchema = db.Schema, ApplicationName = "replicas" });
+        var replica = Assert.Single(await client.ListExecutorsAsync());
+        Assert.Equal((idle.ExecutorId, ExecutorState.Alive, 0L), (replica.ExecutorId, replica.State, replica.PendingWorkflows));
+        Assert.False(string.IsNullOrEmpty(replica.ApplicationVersion));
+
+        // A live executor's work is not recovered; a stopped one's is, and runs here.
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => live.RecoverExecutorAsync("worker-8"));
+        Assert.Contains("is alive", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(["held-1", "held-2"], (await live.RecoverExecutorAsync("worker-7")).Order());
+        Assert.Equal(2, await (await live.RetrieveWorkflowAsync<int>("held-1")).GetResultAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(4, await (await live.RetrieveWorkflowAsync<int>("held-2")).GetResultAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Empty(await live.RecoverExecutorAsync("worker-7"));
+    }
+
+    [Theory, BothBackends]
     public async Task Two_live_processes_given_the_same_executor_id_are_refused_with_a_clear_error(Backend backend)
     {
         await using var db = await TestDatabase.CreateAsync(backend);

@@ -589,6 +589,36 @@ public sealed class DbosApp : IAsyncDisposable
         engine.Reader.SetLatestApplicationVersionAsync(versionName, cancellationToken);
 
     /// <summary>
+    /// Lists this application's executors: every live process (idle ones too), and every executor that holds pending
+    /// workflows, with its state (<see cref="ExecutorState"/>), how many workflows it holds and of which versions.
+    /// </summary>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The executors, live ones first.</returns>
+    public Task<IReadOnlyList<ExecutorInfo>> ListExecutorsAsync(CancellationToken cancellationToken = default) =>
+        engine.Reader.ListExecutorsAsync(cancellationToken);
+
+    /// <summary>
+    /// Recovers an executor's work by hand: puts this application's workflows that <paramref name="executorId"/> holds
+    /// as pending back on their queues (the internal one for those started directly), where processes serving their
+    /// version run them. For executors live processes do not take over by themselves: another DBOS implementation's
+    /// (such as <c>local</c>) or a configured ID whose process will not come back. Refused while the executor is alive.
+    /// </summary>
+    /// <param name="executorId">The executor.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>The IDs of the workflows recovered.</returns>
+    /// <exception cref="InvalidOperationException">The executor is alive.</exception>
+    public async Task<IReadOnlyList<string>> RecoverExecutorAsync(string executorId, CancellationToken cancellationToken = default)
+    {
+        var moved = await engine.Reader.RecoverExecutorAsync(executorId, cancellationToken).ConfigureAwait(false);
+        foreach (var queue in moved.Select(m => m.QueueName).Distinct(StringComparer.Ordinal))
+        {
+            engine.Dispatcher.Wake(queue);
+        }
+
+        return [.. moved.Select(m => m.WorkflowId)];
+    }
+
+    /// <summary>
     /// Shuts down gracefully: stops taking work from queues and schedules, lets each running workflow finish the step
     /// it is in and stops it at the next step boundary (at once if it is sleeping or waiting for a message). Stopped
     /// workflows stay pending and are recovered at the next launch. When <paramref name="cancellationToken"/> fires

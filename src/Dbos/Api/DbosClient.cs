@@ -311,6 +311,27 @@ public sealed class DbosClient : IAsyncDisposable
     public Task SetLatestApplicationVersionAsync(string versionName, CancellationToken cancellationToken = default) =>
         reader.SetLatestApplicationVersionAsync(versionName, cancellationToken);
 
+    /// <summary>
+    /// Lists the executors of <see cref="DbosClientOptions.ApplicationName"/> (which must be set): every live process,
+    /// idle ones too, and every executor that holds pending workflows, with its state, how many it holds and of which versions.
+    /// </summary>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The executors, live ones first.</returns>
+    public Task<IReadOnlyList<ExecutorInfo>> ListExecutorsAsync(CancellationToken cancellationToken = default) =>
+        reader.ListExecutorsAsync(cancellationToken);
+
+    /// <summary>
+    /// Recovers an executor's work by hand: puts the workflows of <see cref="DbosClientOptions.ApplicationName"/> that
+    /// <paramref name="executorId"/> holds as pending back on their queues, where processes serving their version run
+    /// them. Refused while the executor is alive.
+    /// </summary>
+    /// <param name="executorId">The executor.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>The IDs of the workflows recovered.</returns>
+    /// <exception cref="InvalidOperationException">The executor is alive, or no application name is set.</exception>
+    public async Task<IReadOnlyList<string>> RecoverExecutorAsync(string executorId, CancellationToken cancellationToken = default) =>
+        [.. (await reader.RecoverExecutorAsync(executorId, cancellationToken).ConfigureAwait(false)).Select(m => m.WorkflowId)];
+
     /// <summary>Creates the system database if needed and brings its schema to the current version (what <c>dbos migrate</c> does).</summary>
     /// <param name="cancellationToken">Stops the migration.</param>
     /// <returns>A task that completes when the schema is current.</returns>

@@ -405,6 +405,40 @@ internal sealed class WorkflowReader : IWorkflowResults
         }
     }
 
+    // ---- Executors ----
+
+    private ExecutorLiveness? liveness;
+
+    /// <summary>Reads (and, when asked, moves) what the executors' liveness locks say; it holds no lock itself.</summary>
+    private ExecutorLiveness Liveness(string operation) =>
+        liveness ??= ExecutorLiveness.For(
+            Database.Executor,
+            ApplicationName ?? throw new InvalidOperationException($"{operation} needs the application's name: set DbosClientOptions.ApplicationName."));
+
+    public async Task<IReadOnlyList<ExecutorInfo>> ListExecutorsAsync(CancellationToken cancellationToken) =>
+        (await Liveness("Listing executors").ListAsync(cancellationToken).ConfigureAwait(false))
+            .Select(e => new ExecutorInfo(
+                e.ExecutorId,
+                e.Alive ? ExecutorState.Alive : ExecutorLiveness.IsGenerated(e.ExecutorId) ? ExecutorState.Dead : ExecutorState.Unknown,
+                e.ApplicationVersion,
+                e.PendingWorkflows,
+                e.PendingVersions))
+            .ToList();
+
+    /// <summary>Puts an executor's pending workflows back on their queues, unless the executor is alive.</summary>
+    public async Task<IReadOnlyList<(string WorkflowId, string QueueName)>> RecoverExecutorAsync(string executorId, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(executorId);
+        var inspector = Liveness("Recovering an executor");
+        if ((await inspector.ListAsync(cancellationToken).ConfigureAwait(false)).Any(e => e.Alive && e.ExecutorId == executorId))
+        {
+            throw new InvalidOperationException($"Executor '{executorId}' is alive: its process runs its workflows. Only a dead or stopped executor's work can be recovered.");
+        }
+
+        // On Postgres the move itself checks again that the executor holds no liveness, in the same statement.
+        return await inspector.TakeOverAsync(executorId, cancellationToken).ConfigureAwait(false);
+    }
+
     // ---- Application versions ----
 
     public async Task<IReadOnlyList<ApplicationVersionInfo>> ListApplicationVersionsAsync(CancellationToken cancellationToken) =>

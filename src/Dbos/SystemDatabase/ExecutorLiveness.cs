@@ -140,7 +140,7 @@ internal abstract class ExecutorLiveness : IAsyncDisposable
 /// </summary>
 internal sealed class PostgresLiveness : ExecutorLiveness
 {
-    /// <summary>What a liveness session calls itself in <c>pg_stat_activity</c>, followed by the executor ID and version.</summary>
+    /// <summary>What a liveness session calls itself in <c>pg_stat_activity</c>, followed by the executor ID.</summary>
     public const string SessionNamePrefix = "dbos-live ";
 
     // The key of an advisory lock, from pg_locks: the high 32 bits are in classid, the low ones in objid.
@@ -173,8 +173,9 @@ internal sealed class PostgresLiveness : ExecutorLiveness
         // another taker's statement does, so exactly one statement moves the rows.
         takeOverSql = $"WITH gate AS (SELECT pg_try_advisory_xact_lock($4) AS free) {RequeueSql("FROM gate WHERE gate.free AND")}";
         liveSql =
-            $"WITH held AS ({HeldLocks}) SELECT DISTINCT a.application_name FROM pg_stat_activity a JOIN held ON held.pid = a.pid " +
-            $"WHERE a.application_name LIKE '{SessionNamePrefix}%' AND held.k = {keyOf("$1", $"split_part(substr(a.application_name, {SessionNamePrefix.Length + 1}), ' ', 1)")}";
+            $"WITH held AS ({HeldLocks}) SELECT DISTINCT substr(a.application_name, {SessionNamePrefix.Length + 1}), " +
+            $"substring(a.query FROM '^/\\* {VersionMarkerPrefix}(\\S+) \\*/') FROM pg_stat_activity a JOIN held ON held.pid = a.pid " +
+            $"WHERE a.application_name LIKE '{SessionNamePrefix}%' AND held.k = {keyOf("$1", $"substr(a.application_name, {SessionNamePrefix.Length + 1})")}";
     }
 
     public override async Task AcquireAsync(string executorId, string applicationVersion, TimeSpan patience, CancellationToken cancellationToken)
@@ -219,7 +220,7 @@ internal sealed class PostgresLiveness : ExecutorLiveness
                 session = await executor.OpenLivenessConnectionAsync(SessionName(), cancellationToken).ConfigureAwait(false);
             }
 
-            var command = new NpgsqlCommand("SELECT pg_try_advisory_lock($1)", session) { Parameters = { new() { Value = ownKey } } };
+            var command = new NpgsqlCommand(VersionMarker() + "SELECT pg_try_advisory_lock($1)", session) { Parameters = { new() { Value = ownKey } } };
             await using (command.ConfigureAwait(false))
             {
                 return (bool)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
@@ -236,13 +237,19 @@ internal sealed class PostgresLiveness : ExecutorLiveness
         }
     }
 
-    private string SessionName()
-    {
-        // application_name keeps 63 bytes: the version goes in only if it fits whole.
-        var name = SessionNamePrefix + executorId;
-        var withVersion = name + " " + applicationVersion;
-        return Encoding.UTF8.GetByteCount(withVersion) <= 63 ? withVersion : name;
-    }
+    // application_name keeps 63 bytes, too few for the version as well.
+    private string SessionName() => SessionNamePrefix + executorId;
+
+    /// <summary>
+    /// A comment naming this process's version, before each statement of the liveness session: the session's last
+    /// statement is visible in <c>pg_stat_activity</c>, so a live executor's version can be read even while it is idle.
+    /// </summary>
+    private string VersionMarker() =>
+        applicationVersion is { } version && !version.Contains("*/", StringComparison.Ordinal) && version.All(c => c > ' ' && c < 127)
+            ? $"/* {VersionMarkerPrefix}{version} */ "
+            : string.Empty;
+
+    private const string VersionMarkerPrefix = "dbos-version=";
 
     public override async Task<LivenessCheck> CheckAsync(CancellationToken cancellationToken)
     {
@@ -253,7 +260,7 @@ internal sealed class PostgresLiveness : ExecutorLiveness
         try
         {
             session ??= await executor.OpenLivenessConnectionAsync(SessionName(), cancellationToken).ConfigureAwait(false);
-            var command = new NpgsqlCommand(checkSql, session)
+            var command = new NpgsqlCommand(VersionMarker() + checkSql, session)
             {
                 Parameters = { new() { Value = ApplicationName }, new() { Value = executorId }, new() { Value = KeyPrefix }, new() { Value = ownKey } },
             };
@@ -341,12 +348,7 @@ internal sealed class PostgresLiveness : ExecutorLiveness
 
     public override async Task<List<ExecutorRow>> ListAsync(CancellationToken cancellationToken)
     {
-        var sessions = await executor.QueryAsync(liveSql, [KeyPrefix], static r => r.GetString(0), cancellationToken).ConfigureAwait(false);
-        var live = sessions.Select(name =>
-        {
-            var parts = name[SessionNamePrefix.Length..].Split(' ', 2);
-            return (parts[0], parts.Length > 1 ? parts[1] : null);
-        }).ToList();
+        var live = await executor.QueryAsync(liveSql, [KeyPrefix], static r => (r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1)), cancellationToken).ConfigureAwait(false);
         var liveIds = live.Select(l => l.Item1).ToHashSet(StringComparer.Ordinal);
         return await MergeAsync(live, liveIds.Contains, cancellationToken).ConfigureAwait(false);
     }
