@@ -12,10 +12,13 @@
 //   allocated per step                 managed bytes allocated per step of a sequential workflow
 //   message round trip median / p99    from SendAsync to the waiting RecvAsync returning (in-process, and from a client)
 //   durable transaction                a datasource transaction in a workflow vs the same transaction plainly
+//   takeover after SIGKILL             from killing a replica until a live one has taken its pending workflows, vs the
+//                                      time the database (or the OS, on SQLite) takes to release a killed process's lock
+//   idle, N processes                  connections held and statements run per second by each of 1 and 10 idle replicas
 //
 // Usage: dotnet run -c Release --project bench/Dbos.Benchmarks -- [--smoke] [--backend sqlite|postgres|both]
 //        [--postgres-url URL] [--json FILE] [--only WORKLOAD[,WORKLOAD...]]
-//        (WORKLOAD: Sequential, Concurrent, Queue, QueueThreeProcesses, Recovery, Sleepers, RoundTrip, Transaction; a
+//        (WORKLOAD: Sequential, Concurrent, Queue, QueueThreeProcesses, Recovery, Sleepers, RoundTrip, Transaction, Takeover, Idle; a
 //        name runs that workload, a prefix that is no full name runs every workload it starts: QueueThree, Round, ...)
 //        [--profile-alloc]   instead of the table: which types a step allocates (sampled allocation ticks)
 // The Postgres URL defaults to DBOS_TEST_POSTGRES_URL (the server; scratch databases are created on it and dropped).
@@ -30,6 +33,11 @@ if (args.Length > 0 && args[0] == "--queue-worker")
     return await Workloads.ServeQueueAsync(args[1]);
 }
 
+if (args.Length > 0 && args[0] == "--replica")
+{
+    return await Workloads.ServeReplicaAsync(args[1], args[2] == "1", int.Parse(args[3], CultureInfo.InvariantCulture), args[4]);
+}
+
 var smoke = args.Contains("--smoke");
 var backend = Option("--backend") ?? "both";
 var postgresServer = (Option("--postgres-url") ?? Environment.GetEnvironmentVariable("DBOS_TEST_POSTGRES_URL") ?? "postgresql://dbos:dbos@127.0.0.1:5432").TrimEnd('/');
@@ -40,6 +48,7 @@ var all = new Func<string, Target, Task<List<Result>>>[]
 {
     workloads.SequentialAsync, workloads.ConcurrentAsync, workloads.QueueAsync, workloads.QueueThreeProcessesAsync,
     workloads.RecoveryAsync, workloads.SleepersAsync, workloads.RoundTripAsync, workloads.TransactionAsync,
+    workloads.TakeoverAsync, workloads.IdleAsync,
 };
 var results = new List<Result>();
 

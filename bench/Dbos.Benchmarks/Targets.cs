@@ -62,6 +62,15 @@ internal abstract class Target : IAsyncDisposable
     /// <summary>A system table's name as raw SQL must write it.</summary>
     public abstract string Qualified(string table);
 
+    /// <summary>
+    /// The raw floor under a takeover: a child process that takes the backend's kind of lock raw (a session advisory lock
+    /// through psql; an exclusive flock on a file), to be killed; <see cref="IsRawLockFreeAsync"/> says when it is released.
+    /// </summary>
+    public abstract System.Diagnostics.Process HoldRawLock();
+
+    /// <summary>Whether the lock of <see cref="HoldRawLock"/> is free (false while the child holds it).</summary>
+    public abstract Task<bool> IsRawLockFreeAsync();
+
     /// <summary>Runs a query returning one number.</summary>
     public abstract Task<long> ScalarAsync(string sql);
 
@@ -104,6 +113,24 @@ internal sealed class SqliteTarget : Target
         insert.Parameters.Add(new SqliteParameter("$3", "42"));
         insert.Prepare();
         return Task.FromResult(new SqliteTarget(directory, connection, insert));
+    }
+
+    private string RawLockPath => Path.Combine(directory, "raw.lock");
+
+    public override System.Diagnostics.Process HoldRawLock() =>
+        System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("flock", ["--exclusive", RawLockPath, "sleep", "3600"]) { UseShellExecute = false })!;
+
+    public override Task<bool> IsRawLockFreeAsync()
+    {
+        try
+        {
+            using var probe = new FileStream(RawLockPath, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+            return Task.FromResult(true);
+        }
+        catch (IOException)
+        {
+            return Task.FromResult(false);
+        }
     }
 
     public override Task<int> InsertAsync()
@@ -364,6 +391,16 @@ internal sealed class PostgresTarget : Target
     }
 
     public override string Qualified(string table) => "dbos." + table;
+
+    private const long RawLockKey = 4242;
+
+    public override System.Diagnostics.Process HoldRawLock() =>
+        System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(
+            "psql", [SystemDatabaseUrl, "-q", "-c", $"SELECT pg_advisory_lock({RawLockKey})", "-c", "SELECT pg_sleep(3600)"])
+        { UseShellExecute = false, RedirectStandardOutput = true })!;
+
+    public override async Task<bool> IsRawLockFreeAsync() =>
+        await ScalarAsync($"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = {RawLockKey} AND granted") == 0;
 
     private bool ownerInserted;
 

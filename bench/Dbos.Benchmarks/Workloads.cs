@@ -260,14 +260,21 @@ internal sealed class Workloads(bool smoke)
         return Process.Start(info)!;
     }
 
-    private static async Task WaitReadyAsync(Process worker)
+    /// <summary>Waits for a child to print <c>ready</c>; returns the executor ID it printed before, if any.</summary>
+    private static async Task<string?> WaitReadyAsync(Process worker)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        string? executor = null;
         while (await worker.StandardOutput.ReadLineAsync(timeout.Token) is { } line)
         {
+            if (line.StartsWith("executor ", StringComparison.Ordinal))
+            {
+                executor = line["executor ".Length..];
+            }
+
             if (line == "ready")
             {
-                return;
+                return executor;
             }
         }
 
@@ -288,6 +295,163 @@ internal sealed class Workloads(bool smoke)
     }
 
     /// <summary>
+    /// Takeover of a killed process's work: a survivor replica serves while, again and again, a victim replica (its own
+    /// generated executor ID) starts two workflows whose step never finishes there, and is killed with SIGKILL. Measured
+    /// from the kill until no workflow is pending under the victim's executor any more (moved back to its queue by the
+    /// survivor), against the raw floor: the time the database (Postgres) or the operating system (SQLite) takes to
+    /// release the same kind of lock held by a killed child process.
+    /// </summary>
+    public async Task<List<Result>> TakeoverAsync(string backend, Target target)
+    {
+        var kills = smoke ? 2 : 20;
+        var raw = new List<double>();
+        for (var i = 0; i < Math.Min(kills, 10); i++)
+        {
+            using var holder = target.HoldRawLock();
+            await WaitUntilAsync(async () => !await target.IsRawLockFreeAsync(), "the raw lock is held");
+            var watch = Stopwatch.StartNew();
+            holder.Kill();
+            await WaitUntilAsync(target.IsRawLockFreeAsync, "the raw lock is released", pollMs: 1);
+            raw.Add(watch.Elapsed.TotalSeconds);
+            await holder.WaitForExitAsync();
+        }
+
+        using var survivor = StartReplica(target.SystemDatabaseUrl, block: false, start: 0, prefix: "none");
+        await WaitReadyAsync(survivor);
+        var ours = new List<double>();
+        try
+        {
+            for (var i = 0; i < kills; i++)
+            {
+                using var victim = StartReplica(target.SystemDatabaseUrl, block: true, start: 2, prefix: $"kill{i}");
+                var executor = await WaitReadyAsync(victim);
+                var pending = $"SELECT COUNT(*) FROM {target.Qualified("workflow_status")} WHERE status = 'PENDING' AND executor_id = '{executor}'";
+                await WaitUntilAsync(async () => await target.ScalarAsync(pending) == 2, "the victim runs its workflows");
+                var watch = Stopwatch.StartNew();
+                victim.Kill();
+                await WaitUntilAsync(async () => await target.ScalarAsync(pending) == 0, "the victim's workflows are taken over", pollMs: 5);
+                ours.Add(watch.Elapsed.TotalSeconds);
+                await victim.WaitForExitAsync();
+            }
+        }
+        finally
+        {
+            survivor.Kill();
+            await survivor.WaitForExitAsync();
+        }
+
+        return
+        [
+            new("takeover after SIGKILL, median", backend, "s", Stats.Median(raw), Stats.Median(ours), "<= 10 s (2 liveness intervals)"),
+            new("takeover after SIGKILL, max", backend, "s", raw.Max(), ours.Max(), "<= 10 s"),
+        ];
+    }
+
+    /// <summary>
+    /// What liveness costs an idle application on Postgres: 1 and 10 idle replicas, counting the connections each holds
+    /// and the statements each runs per second (from pg_stat_database's transaction counters) over a quiet interval.
+    /// </summary>
+    public async Task<List<Result>> IdleAsync(string backend, Target target)
+    {
+        if (backend != "Postgres")
+        {
+            return [];
+        }
+
+        var results = new List<Result>();
+        var seconds = smoke ? 2 : 10;
+        const string Transactions = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()";
+        foreach (var count in smoke ? new[] { 1, 2 } : [1, 10])
+        {
+            var replicas = Enumerable.Range(0, count).Select(_ => StartReplica(target.SystemDatabaseUrl, block: false, start: 0, prefix: "none")).ToList();
+            try
+            {
+                foreach (var replica in replicas)
+                {
+                    await WaitReadyAsync(replica);
+                }
+
+                await Task.Delay(TimeSpan.FromSeconds(2));
+                var before = await target.ScalarAsync(Transactions);
+                await Task.Delay(TimeSpan.FromSeconds(seconds));
+                var connections = await target.ScalarAsync(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND application_name LIKE 'dbos%'");
+                await Task.Delay(TimeSpan.FromSeconds(1)); // the statistics of the last statements are flushed within a second
+                var after = await target.ScalarAsync(Transactions);
+                results.Add(new($"idle, {count} process(es): connections each", backend, "connections", null, (double)connections / count));
+                results.Add(new($"idle, {count} process(es): statements/s each", backend, "statements/s", null, (after - before - 2) / (double)(seconds + 1) / count));
+            }
+            finally
+            {
+                foreach (var replica in replicas)
+                {
+                    replica.Kill();
+                    await replica.WaitForExitAsync();
+                    replica.Dispose();
+                }
+            }
+        }
+
+        return results;
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, int pollMs = 10)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            if (watch.Elapsed > TimeSpan.FromMinutes(1))
+            {
+                throw new TimeoutException($"Timed out waiting until {what}.");
+            }
+
+            await Task.Delay(pollMs);
+        }
+    }
+
+    private static Process StartReplica(string url, bool block, int start, string prefix)
+    {
+        var info = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, RedirectStandardInput = true, UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
+        {
+            info.ArgumentList.Add(typeof(Workloads).Assembly.Location);
+        }
+
+        foreach (var argument in new[] { "--replica", url, block ? "1" : "0", start.ToString(System.Globalization.CultureInfo.InvariantCulture), prefix })
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        return Process.Start(info)!;
+    }
+
+    /// <summary>The child process of <see cref="TakeoverAsync"/> and <see cref="IdleAsync"/>: one replica, with the default executor ID.</summary>
+    public static async Task<int> ServeReplicaAsync(string url, bool block, int start, string prefix)
+    {
+        await using var dbos = DbosApp.Create(new DbosConfig { Name = "takeover-bench", SystemDatabaseUrl = url, ApplicationVersion = Version });
+        var hold = dbos.RegisterStep("hold", async (int i, CancellationToken ct) =>
+        {
+            if (block)
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+
+            return i;
+        });
+        var blocker = dbos.RegisterWorkflow("blocker", (WorkflowContext ctx, int i) => hold.RunAsync(i));
+        await dbos.LaunchAsync();
+        Console.WriteLine($"executor {dbos.ExecutorId}");
+        for (var i = 0; i < start; i++)
+        {
+            await blocker.StartAsync(i, new StartOptions { WorkflowId = $"{prefix}-{i}" });
+        }
+
+        Console.WriteLine("ready");
+        await Task.Delay(Timeout.Infinite);
+        return 0;
+    }
+
+    /// <summary>
     /// Recovery of many pending workflows: they are left pending by a first application (its steps never finish), then
     /// a second one launches on the same database and executor. Measured from its launch until every workflow has
     /// started again (dispatched), and until all have finished, against the time the same writes take as raw commits.
@@ -299,7 +463,10 @@ internal sealed class Workloads(bool smoke)
         var started = 0;
         DbosApp Build(out Workflow<int, int> workflow)
         {
-            var app = DbosApp.Create(Config("recovery-bench", target));
+            // One executor ID for both: the second recovers the first's work at launch, as a process restarted under its ID does.
+            var config = Config("recovery-bench", target);
+            config.ExecutorId = "recovery-bench";
+            var app = DbosApp.Create(config);
             workflow = app.RegisterWorkflow("recover-me", async (WorkflowContext ctx, int i) =>
             {
                 Interlocked.Increment(ref started);
