@@ -48,7 +48,8 @@ internal static class CliApp
     }
 
     /// <summary>Runs a command against a client, turning every expected failure into one line and exit code 1.</summary>
-    private static Command Handle(Command command, TextWriter output, TextWriter errors, Func<ParseResult, DbosClient, Printer, CancellationToken, Task> action)
+    private static Command Handle(
+        Command command, TextWriter output, TextWriter errors, Func<ParseResult, DbosClient, Printer, CancellationToken, Task> action, Option<string?>? applicationName = null)
     {
         command.SetAction(async (parsed, cancellationToken) =>
         {
@@ -60,7 +61,12 @@ internal static class CliApp
                     throw new DbosConfigurationException("No system database: pass --sys-db-url or set DBOS_SYSTEM_DATABASE_URL.");
                 }
 
-                var client = DbosClient.Create(new DbosClientOptions { SystemDatabaseUrl = url, SystemDatabaseSchema = parsed.GetValue(Schema)! });
+                var client = DbosClient.Create(new DbosClientOptions
+                {
+                    SystemDatabaseUrl = url,
+                    SystemDatabaseSchema = parsed.GetValue(Schema)!,
+                    ApplicationName = applicationName is null ? null : parsed.GetValue(applicationName),
+                });
                 await using (client.ConfigureAwait(false))
                 {
                     await action(parsed, client, new Printer(output, parsed.GetValue(Json)), cancellationToken).ConfigureAwait(false);
@@ -279,6 +285,25 @@ internal static class CliApp
             await client.SetLatestApplicationVersionAsync(p.GetValue(name)!, ct).ConfigureAwait(false);
             await printer.LineAsync($"Version {p.GetValue(name)} is now the latest.").ConfigureAwait(false);
         }));
+        var from = new Argument<string>("from") { Description = "The version whose waiting workflows to move." };
+        var to = new Option<string?>("--to") { Description = "The version to move them to (default: the latest version)." };
+        var application = new Option<string?>("--application-name", "-a") { Description = "Only workflows of this application (and unclaimed ones). Default: every application's." };
+        var move = new Command(
+            "move",
+            "Move the enqueued and delayed workflows of a version to another, so that its processes run them (once no process of the old version will).")
+        { from, to, application };
+        version.Subcommands.Add(Handle(
+            move,
+            output,
+            errors,
+            async (p, client, printer, ct) =>
+            {
+                var moved = await client.MoveWorkflowsToVersionAsync(p.GetValue(from)!, p.GetValue(to), ct).ConfigureAwait(false);
+                await printer.LineAsync(
+                    $"Moved {moved.Count} workflow(s) from version {p.GetValue(from)} to {p.GetValue(to) ?? "the latest version"}.",
+                    new { moved = moved.Count, workflowIds = moved }).ConfigureAwait(false);
+            },
+            application));
         return version;
     }
 

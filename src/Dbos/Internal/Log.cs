@@ -58,4 +58,9 @@ internal static partial class Log
 
     [LoggerMessage(18, LogLevel.Error, "The SQLite system database file {Path} was deleted or replaced while the application was running; writes are refused so none is lost silently. Restore the file or restart the application")]
     public static partial void SqliteFileMoved(ILogger logger, string path);
+
+    [LoggerMessage(40, LogLevel.Warning, "{Count} unfinished workflow(s) of application {ApplicationName} wait for application version {WaitingVersion}, which this process (version {ApplicationVersion}) does not run. " +
+        "If no process of that version will run again, move its enqueued workflows to the latest version with MoveWorkflowsToVersionAsync or `{Command}`; " +
+        "pending ones become enqueued once their executor's work is taken over or resumed")]
+    public static partial void WorkOfOtherVersionWaits(ILogger logger, long count, string applicationName, string waitingVersion, string applicationVersion, string command);
 }
