@@ -100,7 +100,21 @@ internal static class WorkflowCodeHash
         private void WriteMethod(MethodBase method)
         {
             text.Append("method ").Append(Member(method)).Append('\n');
-            var body = method.GetMethodBody() ?? throw NoIl(workflowName, $"method {method.DeclaringType?.Name}.{method.Name} has no method body");
+            MethodBody? body;
+            try
+            {
+                body = method.GetMethodBody();
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or NotSupportedException)
+            {
+                // A dynamic method (emitted at run time) has no IL to read.
+                body = null;
+            }
+
+            if (body is null)
+            {
+                throw NoIl(workflowName, $"method {method.DeclaringType?.Name}.{method.Name} has no readable method body");
+            }
 
             foreach (var local in body.LocalVariables)
             {
