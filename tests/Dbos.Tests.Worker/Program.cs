@@ -9,6 +9,7 @@
 //   which-db              launch with the default configuration and print the system database in use
 //   serve                 launch and run queued workflows until killed (queues: global2, perworker1, rated, partitioned)
 //   chaos                 the process-crash harness's workload (see ChaosWorkload.cs); prints all-done when it has finished
+//   replica               one replica of an application for the many-process tests (see ReplicaWorkload.cs)
 // Environment:
 //   DBOS_TEST_URL, DBOS_TEST_SCHEMA   the system database (unset: DBOS_SYSTEM_DATABASE_URL or the default)
 //   DBOS_TEST_LEDGER                  the file each step appends to
@@ -72,6 +73,11 @@ if (Environment.GetEnvironmentVariable("DBOS_TEST_SCHEMA") is { Length: > 0 } sc
 if (command == "chaos")
 {
     return await ChaosWorkload.RunAsync(config);
+}
+
+if (command == "replica")
+{
+    return await ReplicaWorkload.RunAsync(config);
 }
 
 await using var dbos = DbosApp.Create(config);

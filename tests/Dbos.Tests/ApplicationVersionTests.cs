@@ -188,7 +188,7 @@ public class ApplicationVersionTests
         var doubled = dbos.RegisterWorkflow("double", (WorkflowContext ctx, int x) => Task.FromResult(x * 2));
         await dbos.LaunchAsync();
 
-        var warning = Assert.Single(logs.Messages, m => m.Id.Id == 40).Message;
+        var warning = Assert.Single(logs.Messages, m => m.Id.Id == 60).Message;
         Assert.Contains("3 unfinished workflow(s) of application test-app wait for application version v1", warning, StringComparison.Ordinal);
         Assert.Contains($"dbos version move v1 --to v2 --application-name test-app --sys-db-url {dbos.SystemDatabase}", warning, StringComparison.Ordinal);
         if (backend == Backend.Postgres)
@@ -378,7 +378,7 @@ public class ApplicationVersionTests
             await using var third = WorkerProcess.StartDll(c, environment, db.Directory, "await", "w3");
             var versionC = (await third.WaitForLineAsync("version "))["version ".Length..];
             Assert.NotEqual(versionA, versionC);
-            var warning = await third.WaitForLineAsync(l => l.StartsWith("log Warning 40 ", StringComparison.Ordinal));
+            var warning = await third.WaitForLineAsync(l => l.StartsWith("log Warning 60 ", StringComparison.Ordinal));
             Assert.Contains($"2 unfinished workflow(s) of application rebuild-app wait for application version {versionA}", warning, StringComparison.Ordinal);
             Assert.Contains($"dbos version move {versionA} --to {versionC}", warning, StringComparison.Ordinal);
             await Task.Delay(1000);

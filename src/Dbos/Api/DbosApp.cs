@@ -62,7 +62,7 @@ public sealed class DbosApp : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
 
-        var executorId = config.ExecutorId ?? Environment.GetEnvironmentVariable(DbosConfig.ExecutorIdVariable) ?? "local";
+        var executorId = config.ExecutorId ?? Environment.GetEnvironmentVariable(DbosConfig.ExecutorIdVariable) ?? ExecutorLiveness.GenerateExecutorId();
         return new DbosApp(config, CreateExecutor(config), executorId);
     }
 

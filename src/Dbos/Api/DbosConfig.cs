@@ -54,10 +54,32 @@ public sealed class DbosConfig
     public NpgsqlDataSource? SystemDatabaseDataSource { get; set; }
 
     /// <summary>
-    /// This process's executor ID: the owner recorded on the workflows it runs, and whose pending workflows
-    /// it recovers at launch. Defaults to <c>DBOS__VMID</c>, else <c>local</c>.
+    /// This process's executor ID: the owner recorded on the workflows it runs. Defaults to <c>DBOS__VMID</c>, else a
+    /// new unique ID for each process (<c>dbos-dotnet-</c> and 20 hex digits), whose work live processes of the same
+    /// application take over when it dies (see <see cref="TakeOverDeadExecutors"/>). A process given an ID recovers
+    /// that ID's pending workflows at launch; two live processes with the same ID are refused.
     /// </summary>
     public string? ExecutorId { get; set; }
+
+    /// <summary>
+    /// Whether this process takes over the pending workflows of dead executors of the same application (those whose IDs
+    /// this library generated and whose liveness lapsed), putting them back on their queues. Default true.
+    /// </summary>
+    public bool TakeOverDeadExecutors { get; set; } = true;
+
+    /// <summary>
+    /// How often this process proves its liveness to the system database and looks for dead executors. An executor is
+    /// judged dead when two looks in a row find no liveness for it, so a killed process's work is taken over within about
+    /// two intervals (Postgres: plus about 5 s when its host vanished without closing its connection). Default 1 second.
+    /// </summary>
+    public TimeSpan LivenessInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// How long this process judges no other executor after it got its own liveness back, or while the database server
+    /// has been up for less than this: every process loses its liveness when the server restarts, and needs time to take
+    /// it again. Default 10 seconds.
+    /// </summary>
+    public TimeSpan LivenessGracePeriod { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// The version of the application code. Only workflows of this version are recovered by this process.
@@ -133,6 +155,16 @@ public sealed class DbosConfig
         if (PollingInterval <= TimeSpan.Zero)
         {
             yield return "DbosConfig.PollingInterval must be positive.";
+        }
+
+        if (LivenessInterval <= TimeSpan.Zero)
+        {
+            yield return "DbosConfig.LivenessInterval must be positive.";
+        }
+
+        if (LivenessGracePeriod < TimeSpan.Zero)
+        {
+            yield return "DbosConfig.LivenessGracePeriod must not be negative.";
         }
 
         if (string.IsNullOrWhiteSpace(SystemDatabaseSchema))

@@ -224,7 +224,8 @@ internal sealed class QueueDispatcher : IAsyncDisposable
 
     private async Task<int> ClaimAndRunAsync(QueueState queue, string? partition, CancellationToken cancellationToken)
     {
-        if (engine.WorkflowNames.Length == 0)
+        // Without liveness this process may be judged dead, and its claims taken: it claims nothing until it is back.
+        if (engine.WorkflowNames.Length == 0 || !engine.Watch.IsLive)
         {
             return 0;
         }

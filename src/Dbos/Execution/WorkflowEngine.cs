@@ -31,6 +31,14 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         Logger = logger;
         ExecutorId = executorId;
         Dispatcher = new QueueDispatcher(this, config.PollingInterval);
+        Watch = new ExecutorWatch(
+            ExecutorLiveness.For(database.Executor, config.Name),
+            time,
+            logger,
+            config.LivenessInterval,
+            config.LivenessGracePeriod,
+            config.TakeOverDeadExecutors,
+            TookOverAsync);
         Schedules = new ScheduleRunner(this);
         Reader = new WorkflowReader(
             database,
@@ -44,6 +52,9 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
 
     /// <summary>The queues this process knows, and the loops that take work from them.</summary>
     public QueueDispatcher Dispatcher { get; }
+
+    /// <summary>This process's liveness, and the takeover of dead executors' work.</summary>
+    public ExecutorWatch Watch { get; }
 
     /// <summary>The cron schedules this process fires.</summary>
     public ScheduleRunner Schedules { get; }
@@ -164,10 +175,12 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         await Database.MigrateAsync(cancellationToken).ConfigureAwait(false);
         await Database.StartListeningAsync().ConfigureAwait(false);
         await Database.RegisterApplicationVersionAsync(ApplicationVersion, cancellationToken).ConfigureAwait(false);
+        await Watch.StartAsync(ExecutorId, ApplicationVersion, cancellationToken).ConfigureAwait(false);
         launched = true;
         Log.Launched(Logger, ApplicationName, ExecutorId, ApplicationVersion, Database.Description);
 
-        if (config.RecoverPendingWorkflows)
+        // A generated executor ID is new with this process: a dead predecessor's work is taken over by the watch instead.
+        if (config.RecoverPendingWorkflows && !ExecutorLiveness.IsGenerated(ExecutorId))
         {
             var requeued = await Database.RequeuePendingAsync(ExecutorId, ApplicationVersion, cancellationToken).ConfigureAwait(false);
             if (requeued.Count > 0)
@@ -222,6 +235,18 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         }
 
         return [.. moved.Select(m => m.WorkflowId)];
+    }
+
+    /// <summary>Puts a dead executor's workflows, just moved back to their queues, in the way of this process's dispatchers.</summary>
+    private Task TookOverAsync(string deadExecutorId, List<(string WorkflowId, string QueueName)> moved)
+    {
+        Telemetry.WorkflowsRecovered.Add(moved.Count, new KeyValuePair<string, object?>("dbos.application.name", ApplicationName));
+        foreach (var queue in moved.Select(m => m.QueueName).Distinct(StringComparer.Ordinal))
+        {
+            Dispatcher.Wake(queue);
+        }
+
+        return Task.CompletedTask;
     }
 
     private Task ownershipWatch = Task.CompletedTask;
@@ -838,6 +863,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         queueDepthSource?.Dispose();
         await Schedules.DisposeAsync().ConfigureAwait(false);
         await Dispatcher.DisposeAsync().ConfigureAwait(false);
+        await Watch.StopAsync().ConfigureAwait(false);
         await ownershipWatch.ConfigureAwait(false);
     }
 
@@ -867,6 +893,8 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             // Workflows that ignore cancellation keep running; they can no longer record anything useful.
         }
 
+        // Released last: once it is gone, live processes take over whatever this one leaves pending.
+        await Watch.DisposeAsync().ConfigureAwait(false);
         shutdown.Dispose();
     }
 }

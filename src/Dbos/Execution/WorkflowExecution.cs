@@ -261,9 +261,20 @@ internal sealed class WorkflowExecution : WorkflowContext
     }
 
     /// <summary>Writes an operation's record; 1 when written, 0 when this execution no longer owns the workflow.</summary>
-    private Task<int> WriteRecordAsync(int functionId, string name, string? output, string? error, string? childWorkflowId, long startedAt, long? completedAt, string? serialization) =>
-        engine.Database.RecordOperationAsync(
+    private Task<int> WriteRecordAsync(int functionId, string name, string? output, string? error, string? childWorkflowId, long startedAt, long? completedAt, string? serialization)
+    {
+        return engine.Watch.IsLive ? Write() : WriteWhenLiveAsync();
+
+        Task<int> Write() => engine.Database.RecordOperationAsync(
             WorkflowId, functionId, name, output, error, childWorkflowId, startedAt, completedAt ?? NowMs(), serialization, OwnerXid, CancellationToken.None);
+
+        // Without liveness another process may own this workflow by now: the write waits for it, then the ownership check decides.
+        async Task<int> WriteWhenLiveAsync()
+        {
+            await engine.Watch.WaitLiveAsync(CancellationToken.None).ConfigureAwait(false);
+            return await Write().ConfigureAwait(false);
+        }
+    }
 
     /// <summary>
     /// Whether a refused record is this execution's own, written by an earlier attempt of the same statement: sent again

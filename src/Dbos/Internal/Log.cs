@@ -59,7 +59,22 @@ internal static partial class Log
     [LoggerMessage(18, LogLevel.Error, "The SQLite system database file {Path} was deleted or replaced while the application was running; writes are refused so none is lost silently. Restore the file or restart the application")]
     public static partial void SqliteFileMoved(ILogger logger, string path);
 
-    [LoggerMessage(40, LogLevel.Warning, "{Count} unfinished workflow(s) of application {ApplicationName} wait for application version {WaitingVersion}, which this process (version {ApplicationVersion}) does not run. " +
+    [LoggerMessage(40, LogLevel.Information, "Executor ID {ExecutorId} is held by another live process, or by one that vanished and whose session has not lapsed yet; waiting up to {Seconds} s for it")]
+    public static partial void ExecutorIdBusy(ILogger logger, string executorId, double seconds);
+
+    [LoggerMessage(41, LogLevel.Error, "The liveness connection to {Database} does not keep a server session (a transaction-pooling proxy?): liveness needs a direct connection or session pooling, or other processes may take this one's work")]
+    public static partial void LivenessBehindPooler(ILogger logger, string database);
+
+    [LoggerMessage(42, LogLevel.Warning, "Lost this process's liveness ({Reason}); it claims no work and writes no checkpoint until it has it back")]
+    public static partial void LivenessLost(ILogger logger, string reason);
+
+    [LoggerMessage(43, LogLevel.Information, "Liveness is back after {Seconds} s; other executors are judged again after a grace period of {GraceSeconds} s")]
+    public static partial void LivenessBack(ILogger logger, double seconds, double graceSeconds);
+
+    [LoggerMessage(44, LogLevel.Warning, "Executor {DeadExecutorId} holds no liveness: took over {Count} of its pending workflow(s), now back on their queues")]
+    public static partial void TookOver(ILogger logger, string deadExecutorId, int count);
+
+    [LoggerMessage(60, LogLevel.Warning, "{Count} unfinished workflow(s) of application {ApplicationName} wait for application version {WaitingVersion}, which this process (version {ApplicationVersion}) does not run. " +
         "If no process of that version will run again, move its enqueued workflows to the latest version with MoveWorkflowsToVersionAsync or `{Command}`; " +
         "pending ones become enqueued once their executor's work is taken over or resumed")]
     public static partial void WorkOfOtherVersionWaits(ILogger logger, long count, string applicationName, string waitingVersion, string applicationVersion, string command);

@@ -321,6 +321,68 @@ internal sealed class PostgresExecutor : SqlExecutor
         }
     }
 
+    /// <summary>
+    /// A connection that holds this process's liveness lock for its whole life: a real server session (outside the pool
+    /// when this executor built the pool; from the user's data source otherwise, never returned to it while held), named
+    /// <paramref name="sessionName"/> so its executor can be found in <c>pg_stat_activity</c>. Keepalives on both ends
+    /// end the session within about <see cref="VanishedPeerBound"/> of its peer vanishing (a dead host, a cut network),
+    /// instead of TCP's two hours, so the lock of a vanished process lapses in time for its work to be taken over.
+    /// </summary>
+    public async Task<NpgsqlConnection> OpenLivenessConnectionAsync(string sessionName, CancellationToken cancellationToken)
+    {
+        NpgsqlConnection connection;
+        if (!ownsDataSource)
+        {
+            connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            var builder = new NpgsqlConnectionStringBuilder(url.Builder.ConnectionString)
+            {
+                Pooling = false,
+                TcpKeepAlive = true,
+                TcpKeepAliveTime = 2,
+                TcpKeepAliveInterval = 1,
+                CommandTimeout = (int)VanishedPeerBound.TotalSeconds,
+                ApplicationName = sessionName,
+            };
+            connection = new NpgsqlConnection(builder.ConnectionString);
+            try
+            {
+                await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (IsConnectFailure(ex))
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                throw ConnectError(url, ex);
+            }
+        }
+
+        try
+        {
+            // The server's side: probe an idle client after 2 s, every second, give up after 3 unanswered probes, and drop
+            // a connection whose sent data stays unacknowledged for the bound (tcp_user_timeout exists from Postgres 12 on).
+            var settings = "SELECT set_config('application_name', $1, false), set_config('tcp_keepalives_idle', '2', false), " +
+                "set_config('tcp_keepalives_interval', '1', false), set_config('tcp_keepalives_count', '3', false)" +
+                (connection.PostgreSqlVersion.Major >= 12 ? $", set_config('tcp_user_timeout', '{(int)VanishedPeerBound.TotalMilliseconds}', false)" : string.Empty);
+            var command = new NpgsqlCommand(settings, connection) { Parameters = { new() { Value = sessionName } } };
+            await using (command.ConfigureAwait(false))
+            {
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>About how long a vanished peer's liveness session lingers on the server (and how long a look at liveness may take).</summary>
+    public static readonly TimeSpan VanishedPeerBound = TimeSpan.FromSeconds(5);
+
     internal async Task<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
     {
         try

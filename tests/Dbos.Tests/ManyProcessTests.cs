@@ -1,0 +1,166 @@
+using System.Diagnostics;
+using System.Globalization;
+using Dbos.Tests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Dbos.Tests;
+
+/// <summary>
+/// Scenarios 60, 61, 63 and 66: replicas of one application, each a real process with the default configuration (so its
+/// own generated executor ID), on one system database; processes die by SIGKILL. Every step execution is written to its
+/// process's ledger as it begins, and returns <c>processId:step</c>, so the assertions see which process ran each step
+/// and whose outcome was recorded.
+/// </summary>
+public class ManyProcessTests(ITestOutputHelper output)
+{
+    private sealed record Replica(WorkerProcess Process, string ExecutorId, string Ledger) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync() => Process.DisposeAsync();
+    }
+
+    private static async Task<Replica> StartReplicaAsync(TestDatabase db, string name, int start = 0, string prefix = "wf", int steps = 6, int stepMs = 300, Dictionary<string, string?>? extra = null)
+    {
+        var ledger = Path.Combine(db.Directory, $"ledger-{name}.txt");
+        var environment = db.WorkerEnvironment(ledger);
+        environment["DBOS_TEST_START"] = start.ToString(CultureInfo.InvariantCulture);
+        environment["DBOS_TEST_PREFIX"] = prefix;
+        environment["DBOS_TEST_STEPS"] = steps.ToString(CultureInfo.InvariantCulture);
+        environment["DBOS_TEST_STEP_MS"] = stepMs.ToString(CultureInfo.InvariantCulture);
+        foreach (var (key, value) in extra ?? [])
+        {
+            environment[key] = value;
+        }
+
+        var process = WorkerProcess.Start(environment, db.Directory, "replica");
+        var executor = (await process.WaitForLineAsync("executor ", TimeSpan.FromSeconds(90)))["executor ".Length..];
+        await process.WaitForLineAsync("started", TimeSpan.FromSeconds(60));
+        return new Replica(process, executor, ledger);
+    }
+
+    /// <summary>Every step execution of every ledger: (workflow, step, process).</summary>
+    private static List<(string Workflow, int Step, string Process)> Runs(params Replica[] replicas) =>
+        [.. replicas.Where(r => File.Exists(r.Ledger)).SelectMany(r => File.ReadAllLines(r.Ledger))
+            .Select(l => l.Split(' '))
+            .Select(p => (p[1], int.Parse(p[2], CultureInfo.InvariantCulture), p[3]))];
+
+    /// <summary>Every recorded step outcome: (workflow, step, the process whose execution was recorded).</summary>
+    private static async Task<List<(string Workflow, int Step, string Process)>> RecordedAsync(TestDatabase db) =>
+        [.. (await db.QueryAsync(
+            "SELECT workflow_uuid, output FROM {operation_outputs} ORDER BY workflow_uuid, function_id",
+            r => (r.GetString(0), r.GetString(1).Trim('"').Split(':'))))
+            .Select(r => (r.Item1, int.Parse(r.Item2[1], CultureInfo.InvariantCulture), r.Item2[0]))];
+
+    private static Task AllSucceededAsync(TestDatabase db, string prefix, int count, TimeSpan timeout) =>
+        Eventually.HoldsAsync(
+            async () => await db.CountAsync($"SELECT count(*) FROM {{workflow_status}} WHERE status = 'SUCCESS' AND workflow_uuid LIKE '{prefix}-%'") == count,
+            $"all {count} workflows {prefix}-* succeeded",
+            timeout);
+
+    [Theory, BothBackends]
+    public async Task A_second_replica_started_beside_a_running_one_runs_no_step_a_second_time(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var first = await StartReplicaAsync(db, "first", start: 5);
+
+        // The second replica launches while the first is in the middle of all five workflows.
+        await Eventually.HoldsAsync(async () => Runs(first).Select(r => r.Workflow).Distinct().Count() == 5, "the first replica runs all five workflows");
+        await using var second = await StartReplicaAsync(db, "second");
+        Assert.NotEqual(first.ExecutorId, second.ExecutorId);
+        Assert.StartsWith("dbos-dotnet-", second.ExecutorId, StringComparison.Ordinal);
+
+        await AllSucceededAsync(db, "wf", 5, TimeSpan.FromSeconds(60));
+        var runs = Runs(first, second);
+        Assert.All(runs.GroupBy(r => (r.Workflow, r.Step)), g => Assert.Single(g));
+        Assert.Equal(5 * 6, runs.Count);
+        Assert.DoesNotContain(runs, r => r.Process != runs[0].Process);
+    }
+
+    [Theory, BothBackends]
+    public async Task A_replica_killed_for_good_has_its_work_taken_over_by_a_live_one_within_the_bound(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var survivor = await StartReplicaAsync(db, "survivor");
+        await using var doomed = await StartReplicaAsync(db, "doomed", start: 5, steps: 8);
+        await Eventually.HoldsAsync(async () => (await RecordedAsync(db)).Count >= 10, "the doomed replica checkpointed some steps");
+
+        doomed.Process.Kill();
+        var killedAt = Stopwatch.StartNew();
+        var recordedBeforeKill = await RecordedAsync(db);
+        await Eventually.HoldsAsync(
+            async () => await db.CountAsync($"SELECT count(*) FROM {{workflow_status}} WHERE executor_id = '{doomed.ExecutorId}' AND status = 'PENDING'") == 0,
+            "the dead executor's workflows are taken over",
+            TimeSpan.FromSeconds(30));
+        var takeover = killedAt.Elapsed;
+        output.WriteLine($"{backend}: taken over {takeover.TotalSeconds:F2} s after the kill");
+        await AllSucceededAsync(db, "wf", 5, TimeSpan.FromSeconds(60));
+
+        // Steps recorded before the kill never ran again; every step is recorded exactly once, each by the process that ran it.
+        var runs = Runs(doomed, survivor);
+        var recorded = await RecordedAsync(db);
+        Assert.Equal(5 * 8, recorded.Count);
+        foreach (var before in recordedBeforeKill)
+        {
+            Assert.Single(runs, r => r.Workflow == before.Workflow && r.Step == before.Step);
+            Assert.Contains(before, recorded);
+        }
+
+        Assert.All(recorded, r => Assert.Contains(runs, run => run == r));
+
+        Assert.All(runs.GroupBy(r => (r.Workflow, r.Step)), g => Assert.True(g.Count() <= 2, $"{g.Key} ran {g.Count()} times"));
+        Assert.Contains("took over 5", survivor.Process.StandardOutput, StringComparison.Ordinal);
+        Assert.True(takeover < TimeSpan.FromSeconds(10), $"taken over after {takeover.TotalSeconds:F1} s");
+    }
+
+    [Theory, BothBackends]
+    public async Task Three_live_replicas_noticing_one_dead_executor_take_its_workflows_exactly_once(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        var takers = new List<Replica>();
+        for (var i = 0; i < 3; i++)
+        {
+            takers.Add(await StartReplicaAsync(db, $"taker{i}"));
+        }
+
+        try
+        {
+            await using var doomed = await StartReplicaAsync(db, "doomed", start: 6, steps: 5);
+            await Eventually.HoldsAsync(async () => Runs(doomed).Select(r => r.Workflow).Distinct().Count() == 6, "the doomed replica runs all six workflows");
+            doomed.Process.Kill();
+            var recordedBeforeKill = await RecordedAsync(db);
+            await AllSucceededAsync(db, "wf", 6, TimeSpan.FromSeconds(60));
+
+            // Of the three, the takeovers add up to exactly the six workflows, and no step ran twice among the survivors.
+            var tookOver = takers.Sum(t => t.Process.StandardOutput.Split('\n')
+                .Where(l => l.StartsWith("log 44 ", StringComparison.Ordinal))
+                .Sum(l => int.Parse(l.Split("took over ")[1].Split(' ')[0], CultureInfo.InvariantCulture)));
+            Assert.Equal(6, tookOver);
+            var survivorRuns = Runs([.. takers]);
+            Assert.All(survivorRuns.GroupBy(r => (r.Workflow, r.Step)), g => Assert.Single(g));
+            Assert.DoesNotContain(survivorRuns, r => recordedBeforeKill.Any(k => k.Workflow == r.Workflow && k.Step == r.Step));
+        }
+        finally
+        {
+            foreach (var taker in takers)
+            {
+                await taker.DisposeAsync();
+            }
+        }
+    }
+
+    [Theory, BothBackends]
+    public async Task Two_live_processes_given_the_same_executor_id_are_refused_with_a_clear_error(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var first = DbosApp.Create(db.Config());
+        await first.LaunchAsync();
+        await using var second = DbosApp.Create(db.Config());
+        var refused = await Assert.ThrowsAsync<DbosConfigurationException>(() => second.LaunchAsync());
+        Assert.Contains("executor ID 'local' is in use by another live process", refused.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("dbos:dbos@", refused.Message, StringComparison.Ordinal);
+
+        // Once the first is gone, the ID is free again.
+        await first.DisposeAsync();
+        await using var third = DbosApp.Create(db.Config());
+        await third.LaunchAsync();
+    }
+}
