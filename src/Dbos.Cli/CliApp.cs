@@ -50,7 +50,7 @@ internal static class CliApp
 
     /// <summary>Runs a command against a client, turning every expected failure into one line and exit code 1.</summary>
     private static Command Handle(
-        Command command, TextWriter output, TextWriter errors, Func<ParseResult, DbosClient, Printer, CancellationToken, Task> action, Option<string>? application = null)
+        Command command, TextWriter output, TextWriter errors, Func<ParseResult, DbosClient, Printer, CancellationToken, Task> action, Option<string?>? applicationName = null)
     {
         command.SetAction(async (parsed, cancellationToken) =>
         {
@@ -66,7 +66,7 @@ internal static class CliApp
                 {
                     SystemDatabaseUrl = url,
                     SystemDatabaseSchema = parsed.GetValue(Schema)!,
-                    ApplicationName = application is null ? null : parsed.GetValue(application),
+                    ApplicationName = applicationName is null ? null : parsed.GetValue(applicationName),
                 });
                 await using (client.ConfigureAwait(false))
                 {
@@ -286,6 +286,25 @@ internal static class CliApp
             await client.SetLatestApplicationVersionAsync(p.GetValue(name)!, ct).ConfigureAwait(false);
             await printer.LineAsync($"Version {p.GetValue(name)} is now the latest.").ConfigureAwait(false);
         }));
+        var from = new Argument<string>("from") { Description = "The version whose waiting workflows to move." };
+        var to = new Option<string?>("--to") { Description = "The version to move them to (default: the latest version)." };
+        var application = new Option<string?>("--application-name", "-a") { Description = "Only workflows of this application (and unclaimed ones). Default: every application's." };
+        var move = new Command(
+            "move",
+            "Move the enqueued and delayed workflows of a version to another, so that its processes run them (once no process of the old version will).")
+        { from, to, application };
+        version.Subcommands.Add(Handle(
+            move,
+            output,
+            errors,
+            async (p, client, printer, ct) =>
+            {
+                var moved = await client.MoveWorkflowsToVersionAsync(p.GetValue(from)!, p.GetValue(to), ct).ConfigureAwait(false);
+                await printer.LineAsync(
+                    $"Moved {moved.Count} workflow(s) from version {p.GetValue(from)} to {p.GetValue(to) ?? "the latest version"}.",
+                    new { moved = moved.Count, workflowIds = moved }).ConfigureAwait(false);
+            },
+            application));
         return version;
     }
 
@@ -293,7 +312,7 @@ internal static class CliApp
     {
         var executor = new Command("executor", "See which executors (processes) of an application are alive, and recover a stopped one's work.");
         executor.Aliases.Add("executors");
-        var application = new Option<string>("--application-name", "-a") { Description = "The application.", Required = true };
+        var application = new Option<string?>("--application-name", "-a") { Description = "The application.", Required = true };
         executor.Subcommands.Add(Handle(
             new Command("list", "List the application's live executors (idle ones too) and every executor holding its pending workflows.") { application },
             output,

@@ -619,6 +619,19 @@ public sealed class DbosApp : IAsyncDisposable
     }
 
     /// <summary>
+    /// Moves this application's workflows waiting for version <paramref name="fromVersion"/> (enqueued or delayed) to
+    /// <paramref name="toVersion"/>, by default this process's version, so that they run here. Use it once no process of
+    /// the old version will run again, when their recorded steps are still valid for the new code (the launch log warns
+    /// about such work). Pending workflows are not moved: they run somewhere, or become enqueued when recovered.
+    /// </summary>
+    /// <param name="fromVersion">The version the workflows wait for.</param>
+    /// <param name="toVersion">The version to move them to. Default: <see cref="ApplicationVersion"/>.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>The IDs of the workflows moved.</returns>
+    public Task<IReadOnlyList<string>> MoveWorkflowsToVersionAsync(string fromVersion, string? toVersion = null, CancellationToken cancellationToken = default) =>
+        engine.MoveWorkflowsToVersionAsync(fromVersion, toVersion, cancellationToken);
+
+    /// <summary>
     /// Shuts down gracefully: stops taking work from queues and schedules, lets each running workflow finish the step
     /// it is in and stops it at the next step boundary (at once if it is sleeping or waiting for a message). Stopped
     /// workflows stay pending and are recovered at the next launch. When <paramref name="cancellationToken"/> fires

@@ -332,6 +332,20 @@ public sealed class DbosClient : IAsyncDisposable
     public async Task<IReadOnlyList<string>> RecoverExecutorAsync(string executorId, CancellationToken cancellationToken = default) =>
         [.. (await reader.RecoverExecutorAsync(executorId, cancellationToken).ConfigureAwait(false)).Select(m => m.WorkflowId)];
 
+    /// <summary>
+    /// Moves the workflows waiting for version <paramref name="fromVersion"/> (enqueued or delayed; of
+    /// <see cref="DbosClientOptions.ApplicationName"/> when set, else of every application) to <paramref name="toVersion"/>,
+    /// by default the latest registered version, so that processes of that version run them. Pending workflows are not
+    /// moved: they run somewhere, or become enqueued when recovered.
+    /// </summary>
+    /// <param name="fromVersion">The version the workflows wait for.</param>
+    /// <param name="toVersion">The version to move them to. Default: the latest registered version.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>The IDs of the workflows moved.</returns>
+    /// <exception cref="InvalidOperationException">No <paramref name="toVersion"/> is given and no version is registered.</exception>
+    public async Task<IReadOnlyList<string>> MoveWorkflowsToVersionAsync(string fromVersion, string? toVersion = null, CancellationToken cancellationToken = default) =>
+        [.. (await reader.MoveWorkflowsToVersionAsync(fromVersion, toVersion, cancellationToken).ConfigureAwait(false)).Select(m => m.WorkflowId)];
+
     /// <summary>Creates the system database if needed and brings its schema to the current version (what <c>dbos migrate</c> does).</summary>
     /// <param name="cancellationToken">Stops the migration.</param>
     /// <returns>A task that completes when the schema is current.</returns>

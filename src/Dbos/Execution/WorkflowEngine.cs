@@ -1,9 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Globalization;
 using System.Reflection;
-using System.Security.Cryptography;
-using System.Text;
 using Dbos.Internal;
 using Dbos.Serialization;
 using Dbos.SystemDatabase;
@@ -172,7 +169,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             workflowNames = [.. workflows.Keys];
             ApplicationVersion = config.ApplicationVersion
                 ?? Environment.GetEnvironmentVariable(DbosConfig.ApplicationVersionVariable)
-                ?? ComputeVersion(config.Name, workflows.Values);
+                ?? WorkflowCodeHash.Compute(config.Name, workflows.Values.Select(r => KeyValuePair.Create(r.Name, r.Method)));
         }
 
         await Database.MigrateAsync(cancellationToken).ConfigureAwait(false);
@@ -197,6 +194,47 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         await Schedules.StartAsync(cancellationToken).ConfigureAwait(false);
         ownershipWatch = Task.Run(WatchRunningWorkflowsAsync, CancellationToken.None);
         queueDepthSource = Telemetry.AddQueueDepthSource(Dispatcher.ObserveDepths);
+        await ReportWaitingWorkOfOtherVersionsAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Warns, per version, about this application's unfinished work recorded for another application version, which this
+    /// process will not run: after a change to workflow code it may wait for a process that never comes back. Failures
+    /// are logged, not thrown (this is advice, not part of launching).
+    /// </summary>
+    public async Task<IReadOnlyList<(string Version, long Count)>> ReportWaitingWorkOfOtherVersionsAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var waiting = await Database.CountWorkOfOtherVersionsAsync(ApplicationVersion, cancellationToken).ConfigureAwait(false);
+            foreach (var (version, count) in waiting)
+            {
+                var schema = Database.Dialect is PostgresDialect { Schema: not "dbos" and var name } ? $" --schema {name}" : string.Empty;
+                Log.WorkOfOtherVersionWaits(
+                    Logger, count, ApplicationName, version, ApplicationVersion,
+                    $"dbos version move {version} --to {ApplicationVersion} --application-name {ApplicationName} --sys-db-url {Database.Description}{schema}");
+            }
+
+            return waiting;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.BackgroundFailure(Logger, "looking for work waiting for other application versions", ex);
+            return [];
+        }
+    }
+
+    /// <summary>Moves the enqueued and delayed workflows of one version to another (default: this one) and wakes their queues here.</summary>
+    public async Task<IReadOnlyList<string>> MoveWorkflowsToVersionAsync(string fromVersion, string? toVersion, CancellationToken cancellationToken)
+    {
+        EnsureLaunched();
+        var moved = await Reader.MoveWorkflowsToVersionAsync(fromVersion, toVersion ?? ApplicationVersion, cancellationToken).ConfigureAwait(false);
+        foreach (var queue in moved.Select(m => m.QueueName ?? StatusNames.InternalQueue).Distinct(StringComparer.Ordinal))
+        {
+            Dispatcher.Wake(queue);
+        }
+
+        return [.. moved.Select(m => m.WorkflowId)];
     }
 
     /// <summary>Puts a dead executor's workflows, just moved back to their queues, in the way of this process's dispatchers.</summary>
@@ -269,19 +307,6 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         {
             // Shutting down.
         }
-    }
-
-    /// <summary>A version that changes whenever the code of a registered workflow (or anything in its assembly) changes.</summary>
-    private static string ComputeVersion(string applicationName, IEnumerable<WorkflowRegistration> registrations)
-    {
-        var text = new StringBuilder("dbos-dotnet|").Append(applicationName);
-        foreach (var registration in registrations.OrderBy(r => r.Name, StringComparer.Ordinal))
-        {
-            text.Append('|').Append(registration.Name).Append(':').Append(registration.Method.Module.ModuleVersionId.ToString("N"))
-                .Append(':').Append(registration.Method.MetadataToken.ToString(CultureInfo.InvariantCulture));
-        }
-
-        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..32];
     }
 
     public void EnsureLaunched()

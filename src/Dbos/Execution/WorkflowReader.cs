@@ -455,6 +455,25 @@ internal sealed class WorkflowReader : IWorkflowResults
         }
     }
 
+    /// <summary>
+    /// Moves this application's enqueued and delayed workflows of <paramref name="fromVersion"/> to <paramref name="toVersion"/>
+    /// (default: the latest registered version), so that processes of that version run them. Returns the IDs and queues moved.
+    /// </summary>
+    public async Task<List<(string WorkflowId, string? QueueName)>> MoveWorkflowsToVersionAsync(string fromVersion, string? toVersion, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(fromVersion);
+        if (toVersion is null)
+        {
+            var latest = await Database.ListApplicationVersionsAsync(ApplicationName, cancellationToken).ConfigureAwait(false);
+            toVersion = latest.Count > 0
+                ? latest[0].VersionName
+                : throw new InvalidOperationException("No application version is registered yet; name the version to move the workflows to.");
+        }
+
+        StorableText.Check(toVersion, "The application version", nameof(toVersion));
+        return await Database.MoveWorkflowsToVersionAsync(fromVersion, toVersion, ApplicationName, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Changes the priority of a workflow still waiting on its queue.</summary>
     public async Task SetPriorityAsync(string workflowId, int priority, CancellationToken cancellationToken)
     {

@@ -73,4 +73,9 @@ internal static partial class Log
 
     [LoggerMessage(44, LogLevel.Warning, "Executor {DeadExecutorId} holds no liveness: took over {Count} of its pending workflow(s), now back on their queues")]
     public static partial void TookOver(ILogger logger, string deadExecutorId, int count);
+
+    [LoggerMessage(60, LogLevel.Warning, "{Count} unfinished workflow(s) of application {ApplicationName} wait for application version {WaitingVersion}, which this process (version {ApplicationVersion}) does not run. " +
+        "If no process of that version will run again, move its enqueued workflows to the latest version with MoveWorkflowsToVersionAsync or `{Command}`; " +
+        "pending ones become enqueued once their executor's work is taken over or resumed")]
+    public static partial void WorkOfOtherVersionWaits(ILogger logger, long count, string applicationName, string waitingVersion, string applicationVersion, string command);
 }

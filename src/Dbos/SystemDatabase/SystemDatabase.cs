@@ -1012,6 +1012,33 @@ internal sealed class SystemDatabase : IAsyncDisposable
             [versionName, nowEpochMs, owner],
             cancellationToken).ConfigureAwait(false) >= 1;
 
+    /// <summary>
+    /// Counts this application's unfinished work (enqueued, delayed or pending) recorded for another application version
+    /// than <paramref name="currentVersion"/>, by version: work this process will not take.
+    /// </summary>
+    public Task<List<(string Version, long Count)>> CountWorkOfOtherVersionsAsync(string currentVersion, CancellationToken cancellationToken) =>
+        executor.QueryAsync(
+            $"SELECT application_version, COUNT(*) FROM {d.Table("workflow_status")} " +
+            "WHERE status IN ('ENQUEUED', 'DELAYED', 'PENDING') AND application_version IS NOT NULL AND application_version <> $1 " +
+            "AND (application_name = $2 OR application_name IS NULL) GROUP BY application_version ORDER BY application_version",
+            [currentVersion, applicationName],
+            static r => (r.GetString(0), r.GetInt64(1)),
+            cancellationToken);
+
+    /// <summary>
+    /// Moves the enqueued and delayed workflows of version <paramref name="fromVersion"/> (of <paramref name="owner"/>,
+    /// or of every application when null) to <paramref name="toVersion"/>, in one statement. Pending ones are left alone:
+    /// they run somewhere, or become enqueued when their executor's work is taken over. Returns the IDs and queues moved.
+    /// </summary>
+    public Task<List<(string WorkflowId, string? QueueName)>> MoveWorkflowsToVersionAsync(string fromVersion, string toVersion, string? owner, CancellationToken cancellationToken) =>
+        executor.ExecuteQueryAsync(
+            $"UPDATE {d.Table("workflow_status")} SET application_version = $2, updated_at = {d.NowMs} " +
+            "WHERE application_version = $1 AND status IN ('ENQUEUED', 'DELAYED') AND (application_name = $3 OR application_name IS NULL OR $3 IS NULL) " +
+            "RETURNING workflow_uuid, queue_name",
+            [fromVersion, toVersion, owner],
+            static r => (r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1)),
+            cancellationToken);
+
     // ---- Messages, events and streams ----
 
     /// <summary>A write refused because the execution no longer owns its workflow: rolls the transaction back.</summary>
