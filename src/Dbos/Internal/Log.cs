@@ -58,4 +58,7 @@ internal static partial class Log
 
     [LoggerMessage(18, LogLevel.Error, "The SQLite system database file {Path} was deleted or replaced while the application was running; writes are refused so none is lost silently. Restore the file or restart the application")]
     public static partial void SqliteFileMoved(ILogger logger, string path);
+
+    [LoggerMessage(19, LogLevel.Information, "The system database {Database} (schema {Schema}) is being migrated by another process, now at schema version {Version}; waiting for it to finish (up to {BoundSeconds} s without progress)")]
+    public static partial void WaitingForMigration(ILogger logger, string database, string schema, int version, double boundSeconds);
 }
