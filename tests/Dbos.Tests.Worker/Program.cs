@@ -17,6 +17,8 @@
 //   DBOS_TEST_TICKER=1                the ticker workflow is scheduled every second
 //   DBOS_TEST_APP_URL                 the application database of the transaction workflows (table orders must exist)
 //   DBOS_TEST_TRACE=1                 print "span <name> <trace id> <parent span id> <span id>" as each DBOS span starts
+//   DBOS_TEST_START_AT=<unix ms>      launch no earlier than this moment (several processes launch together)
+//   DBOS_TEST_PRINT_LOGS=1            print "log <event id> <message>" for each message DBOS logs
 using System.Data.Common;
 using System.Text.Json;
 using Dbos;
@@ -62,6 +64,11 @@ var config = new DbosConfig { Name = "crash-worker", PollingInterval = TimeSpan.
 if (Environment.GetEnvironmentVariable("DBOS_TEST_URL") is { Length: > 0 } url)
 {
     config.SystemDatabaseUrl = url;
+}
+
+if (Environment.GetEnvironmentVariable("DBOS_TEST_PRINT_LOGS") == "1")
+{
+    config.LoggerFactory = new PrintingLoggerFactory();
 }
 
 if (Environment.GetEnvironmentVariable("DBOS_TEST_SCHEMA") is { Length: > 0 } schema)
@@ -212,6 +219,35 @@ else
     dbos.RegisterWorkflow("ticker", async (WorkflowContext ctx, DateTimeOffset at) => await tick.RunAsync(at));
 }
 
+if (long.TryParse(Environment.GetEnvironmentVariable("DBOS_TEST_START_AT"), out var startAt))
+{
+    // Open one connection first, so the launch at the agreed moment is not slowed by loading and compiling Npgsql.
+    if (config.SystemDatabaseUrl is { } warmUrl && Uri.TryCreate(warmUrl, UriKind.Absolute, out var server) && server.Scheme.StartsWith("postgres", StringComparison.Ordinal))
+    {
+        var user = server.UserInfo.Split(':');
+        var warm = new Npgsql.NpgsqlConnectionStringBuilder
+        {
+            Host = server.Host,
+            Port = server.Port > 0 ? server.Port : 5432,
+            Username = Uri.UnescapeDataString(user[0]),
+            Password = user.Length > 1 ? Uri.UnescapeDataString(user[1]) : null,
+            Database = "postgres",
+        };
+        await using var connection = new Npgsql.NpgsqlConnection(warm.ConnectionString);
+        await connection.OpenAsync();
+        await using var ping = new Npgsql.NpgsqlCommand("SELECT 1", connection);
+        await ping.ExecuteScalarAsync();
+    }
+
+    var wait = DateTimeOffset.FromUnixTimeMilliseconds(startAt) - DateTimeOffset.UtcNow;
+    if (wait > TimeSpan.Zero)
+    {
+        await Task.Delay(wait);
+    }
+
+    Console.WriteLine($"launching {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}");
+}
+
 await dbos.LaunchAsync();
 Console.WriteLine($"database {dbos.SystemDatabase}");
 
@@ -297,4 +333,29 @@ public sealed class OrderRow
     public string Item { get; set; } = string.Empty;
 
     public int Quantity { get; set; }
+}
+
+/// <summary>Prints what DBOS logs as "log &lt;event id&gt; &lt;message&gt;" lines, for tests that check what a process logged.</summary>
+public sealed class PrintingLoggerFactory : Microsoft.Extensions.Logging.ILoggerFactory
+{
+    public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => new Logger();
+
+    public void AddProvider(Microsoft.Extensions.Logging.ILoggerProvider provider)
+    {
+    }
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Logger : Microsoft.Extensions.Logging.ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Console.WriteLine($"log {eventId.Id} {formatter(state, exception)}");
+    }
 }
