@@ -17,7 +17,8 @@
 //   DBOS_TEST_TICKER=1                the ticker workflow is scheduled every second
 //   DBOS_TEST_APP_URL                 the application database of the transaction workflows (table orders must exist)
 //   DBOS_TEST_TRACE=1                 print "span <name> <trace id> <parent span id> <span id>" as each DBOS span starts
-//   DBOS_TEST_START_AT=<unix ms>      launch no earlier than this moment (several processes launch together)
+//   DBOS_TEST_GO_FILE=<path>          print "ready", wait for the file to hold a moment (unix ms), launch then
+//   DBOS_TEST_START_DELAY_MS=<n>      ... plus this many milliseconds (several processes launch together)
 //   DBOS_TEST_PRINT_LOGS=1            print "log <event id> <message>" for each message DBOS logs
 using System.Data.Common;
 using System.Text.Json;
@@ -219,7 +220,7 @@ else
     dbos.RegisterWorkflow("ticker", async (WorkflowContext ctx, DateTimeOffset at) => await tick.RunAsync(at));
 }
 
-if (long.TryParse(Environment.GetEnvironmentVariable("DBOS_TEST_START_AT"), out var startAt))
+if (Environment.GetEnvironmentVariable("DBOS_TEST_GO_FILE") is { Length: > 0 } goFile)
 {
     // Open one connection first, so the launch at the agreed moment is not slowed by loading and compiling Npgsql.
     if (config.SystemDatabaseUrl is { } warmUrl && Uri.TryCreate(warmUrl, UriKind.Absolute, out var server) && server.Scheme.StartsWith("postgres", StringComparison.Ordinal))
@@ -239,6 +240,14 @@ if (long.TryParse(Environment.GetEnvironmentVariable("DBOS_TEST_START_AT"), out 
         await ping.ExecuteScalarAsync();
     }
 
+    Console.WriteLine("ready");
+    long startAt;
+    while (!File.Exists(goFile) || !long.TryParse(File.ReadAllText(goFile), out startAt))
+    {
+        await Task.Delay(5);
+    }
+
+    startAt += long.TryParse(Environment.GetEnvironmentVariable("DBOS_TEST_START_DELAY_MS"), out var delay) ? delay : 0;
     var wait = DateTimeOffset.FromUnixTimeMilliseconds(startAt) - DateTimeOffset.UtcNow;
     if (wait > TimeSpan.Zero)
     {

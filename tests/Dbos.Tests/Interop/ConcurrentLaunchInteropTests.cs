@@ -16,12 +16,17 @@ public class ConcurrentLaunchInteropTests(ITestOutputHelper output)
     private const int Trials = 20;
     private const int ParallelTrials = 4;
 
-    // Long enough for node to load the SDK and for the .NET worker to start, so both are waiting when the moment comes.
-    private static readonly TimeSpan StartDelay = TimeSpan.FromMilliseconds(2500);
-
+    // Says it is ready once the SDK is loaded, then launches at the moment the test writes into the go file (plus a delay).
     private const string LaunchAtStartTime = """
+        const fs = require('fs');
         main(async () => {
-          const wait = Number(process.env.START_AT) - Date.now();
+          console.log('ready');
+          let start = NaN;
+          while (!Number.isFinite(start)) {
+            await new Promise((resolve) => setTimeout(resolve, 5));
+            if (fs.existsSync(process.env.GO_FILE)) start = Number(fs.readFileSync(process.env.GO_FILE, 'utf8'));
+          }
+          const wait = start + Number(process.env.START_DELAY_MS) - Date.now();
           if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
           console.log('launching ' + Date.now());
           DBOS.setConfig({ name: 'ts-coop', systemDatabaseUrl: url });
@@ -43,8 +48,8 @@ public class ConcurrentLaunchInteropTests(ITestOutputHelper output)
             await slots.WaitAsync();
             try
             {
-                // Offsets from -400 ms (TypeScript first) to +550 ms (.NET first).
-                return await RunTrialAsync(trial, dotnetProcesses: 1, TimeSpan.FromMilliseconds(-400 + (50 * trial)), reference);
+                // Offsets from -300 ms (TypeScript first) to +270 ms (.NET first).
+                return await RunTrialAsync(trial, dotnetProcesses: 1, TimeSpan.FromMilliseconds(-300 + (30 * trial)), reference);
             }
             finally
             {
@@ -120,24 +125,35 @@ public class ConcurrentLaunchInteropTests(ITestOutputHelper output)
     private static async Task<string> RunTrialAsync(int trial, int dotnetProcesses, TimeSpan typeScriptOffset, List<string> reference)
     {
         await using var db = await TestDatabase.CreateAsync(Backend.Postgres, ownDatabase: true);
-        var startAt = DateTimeOffset.UtcNow.Add(StartDelay);
+        var goFile = Path.Combine(db.Directory, "go");
+        var delay = (long)typeScriptOffset.TotalMilliseconds;
         var environment = new Dictionary<string, string?>
         {
             ["DBOS_TEST_URL"] = db.Url,
-            ["DBOS_TEST_START_AT"] = startAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture),
+            ["DBOS_TEST_GO_FILE"] = goFile,
+            ["DBOS_TEST_START_DELAY_MS"] = Math.Max(0, -delay).ToString(CultureInfo.InvariantCulture),
             ["DBOS_TEST_PRINT_LOGS"] = "1",
         };
         var workers = Enumerable.Range(0, dotnetProcesses).Select(_ => WorkerProcess.Start(environment, db.Directory, "which-db")).ToList();
         try
         {
-            var typeScript = TypeScriptPeer.RunScriptAsync(
+            workers.Add(await TypeScriptPeer.StartScriptAsync(
                 Peer.Prelude + LaunchAtStartTime,
-                Peer.Environment(db, ("START_AT", startAt.Add(typeScriptOffset).ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture))),
-                TimeSpan.FromSeconds(90));
+                Peer.Environment(db, ("GO_FILE", goFile), ("START_DELAY_MS", Math.Max(0, delay).ToString(CultureInfo.InvariantCulture)))));
+            var typeScript = workers[^1];
+
+            // Everyone is loaded and connected: name the moment, written whole so no reader sees half of it.
+            foreach (var process in workers)
+            {
+                await process.WaitForLineAsync("ready", TimeSpan.FromSeconds(60));
+            }
+
+            await File.WriteAllTextAsync(goFile + ".tmp", DateTimeOffset.UtcNow.AddMilliseconds(50).ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture));
+            File.Move(goFile + ".tmp", goFile);
 
             var waited = 0;
             var dotnetLaunched = new List<long>();
-            foreach (var worker in workers)
+            foreach (var worker in workers[..^1])
             {
                 var exit = await worker.WaitForExitAsync(TimeSpan.FromSeconds(90));
                 Assert.True(exit == 0, $"Trial {trial}: a .NET process failed (exit {exit}):{Environment.NewLine}{worker.Output}");
@@ -146,7 +162,8 @@ public class ConcurrentLaunchInteropTests(ITestOutputHelper output)
                 waited += worker.StandardOutput.Contains("log 19 ", StringComparison.Ordinal) ? 1 : 0;
             }
 
-            var (tsExit, tsOutput) = await typeScript;
+            var tsExit = await typeScript.WaitForExitAsync(TimeSpan.FromSeconds(90));
+            var tsOutput = typeScript.Output;
             Assert.True(tsExit == 0, $"Trial {trial}: the TypeScript process failed (exit {tsExit}):{Environment.NewLine}{tsOutput}");
             Assert.Equal("launched", Assert.Single(Peer.Results(tsOutput)).GetString());
 
