@@ -18,6 +18,9 @@
 //   DBOS_TEST_TICKER=1                the ticker workflow is scheduled every second
 //   DBOS_TEST_APP_URL                 the application database of the transaction workflows (table orders must exist)
 //   DBOS_TEST_TRACE=1                 print "span <name> <trace id> <parent span id> <span id>" as each DBOS span starts
+//   DBOS_TEST_GO_FILE=<path>          print "ready", wait for the file to hold a moment (unix ms), launch then
+//   DBOS_TEST_START_DELAY_MS=<n>      ... plus this many milliseconds (several processes launch together)
+//   DBOS_TEST_PRINT_LOGS=1            print "log <event id> <message>" for each message DBOS logs
 using System.Data.Common;
 using System.Text.Json;
 using Dbos;
@@ -63,6 +66,11 @@ var config = new DbosConfig { Name = "crash-worker", PollingInterval = TimeSpan.
 if (Environment.GetEnvironmentVariable("DBOS_TEST_URL") is { Length: > 0 } url)
 {
     config.SystemDatabaseUrl = url;
+}
+
+if (Environment.GetEnvironmentVariable("DBOS_TEST_PRINT_LOGS") == "1")
+{
+    config.LoggerFactory = new PrintingLoggerFactory();
 }
 
 if (Environment.GetEnvironmentVariable("DBOS_TEST_SCHEMA") is { Length: > 0 } schema)
@@ -218,6 +226,43 @@ else
     dbos.RegisterWorkflow("ticker", async (WorkflowContext ctx, DateTimeOffset at) => await tick.RunAsync(at));
 }
 
+if (Environment.GetEnvironmentVariable("DBOS_TEST_GO_FILE") is { Length: > 0 } goFile)
+{
+    // Open one connection first, so the launch at the agreed moment is not slowed by loading and compiling Npgsql.
+    if (config.SystemDatabaseUrl is { } warmUrl && Uri.TryCreate(warmUrl, UriKind.Absolute, out var server) && server.Scheme.StartsWith("postgres", StringComparison.Ordinal))
+    {
+        var user = server.UserInfo.Split(':');
+        var warm = new Npgsql.NpgsqlConnectionStringBuilder
+        {
+            Host = server.Host,
+            Port = server.Port > 0 ? server.Port : 5432,
+            Username = Uri.UnescapeDataString(user[0]),
+            Password = user.Length > 1 ? Uri.UnescapeDataString(user[1]) : null,
+            Database = "postgres",
+        };
+        await using var connection = new Npgsql.NpgsqlConnection(warm.ConnectionString);
+        await connection.OpenAsync();
+        await using var ping = new Npgsql.NpgsqlCommand("SELECT 1", connection);
+        await ping.ExecuteScalarAsync();
+    }
+
+    Console.WriteLine("ready");
+    long startAt;
+    while (!File.Exists(goFile) || !long.TryParse(File.ReadAllText(goFile), out startAt))
+    {
+        await Task.Delay(5);
+    }
+
+    startAt += long.TryParse(Environment.GetEnvironmentVariable("DBOS_TEST_START_DELAY_MS"), out var delay) ? delay : 0;
+    var wait = DateTimeOffset.FromUnixTimeMilliseconds(startAt) - DateTimeOffset.UtcNow;
+    if (wait > TimeSpan.Zero)
+    {
+        await Task.Delay(wait);
+    }
+
+    Console.WriteLine($"launching {DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}");
+}
+
 await dbos.LaunchAsync();
 Console.WriteLine($"database {dbos.SystemDatabase}");
 
@@ -303,4 +348,29 @@ public sealed class OrderRow
     public string Item { get; set; } = string.Empty;
 
     public int Quantity { get; set; }
+}
+
+/// <summary>Prints what DBOS logs as "log &lt;event id&gt; &lt;message&gt;" lines, for tests that check what a process logged.</summary>
+public sealed class PrintingLoggerFactory : Microsoft.Extensions.Logging.ILoggerFactory
+{
+    public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => new Logger();
+
+    public void AddProvider(Microsoft.Extensions.Logging.ILoggerProvider provider)
+    {
+    }
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Logger : Microsoft.Extensions.Logging.ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Console.WriteLine($"log {eventId.Id} {formatter(state, exception)}");
+    }
 }

@@ -78,4 +78,7 @@ internal static partial class Log
         "If no process of that version will run again, move its enqueued workflows to the latest version with MoveWorkflowsToVersionAsync or `{Command}`; " +
         "pending ones become enqueued once their executor's work is taken over or resumed")]
     public static partial void WorkOfOtherVersionWaits(ILogger logger, long count, string applicationName, string waitingVersion, string applicationVersion, string command);
+
+    [LoggerMessage(19, LogLevel.Information, "The system database {Database} (schema {Schema}) is being migrated by another process, now at schema version {Version}; waiting for it to finish (up to {BoundSeconds} s without progress)")]
+    public static partial void WaitingForMigration(ILogger logger, string database, string schema, int version, double boundSeconds);
 }

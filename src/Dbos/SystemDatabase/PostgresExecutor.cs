@@ -427,44 +427,178 @@ internal sealed class PostgresExecutor : SqlExecutor
         }
     }
 
+    /// <summary>
+    /// How long a migration another process runs may show no progress before this one stops waiting for it: then a
+    /// version in the shared range is finished here, and one below it is refused as a database of an older release.
+    /// </summary>
+    internal TimeSpan MigrationWaitBound { get; set; } = TimeSpan.FromSeconds(60);
+
     private async Task RunMigrationsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
-        var schema = Dialect.Schema;
         var latest = PostgresSchema.LatestVersion;
 
-        // Fast path: already current, nothing to lock.
-        var current = await ReadVersionAsync(connection, schema, cancellationToken).ConfigureAwait(false);
-        CheckVersion(current, latest);
-        if (current == latest)
+        // Fast path: already current, one query and nothing to lock.
+        var version = await TryReadVersionAsync(connection, cancellationToken).ConfigureAwait(false);
+        if (version == latest)
         {
             return;
         }
 
+        CheckNotNewer(version ?? 0, latest);
+
+        // Other DBOS implementations migrate without any lock, one version at a time (their early versions each in
+        // autocommit), so a schema that is there but not at a shared version is another process's migration under way.
+        var waiting = false;
+        void NoteWaiting(int at)
+        {
+            if (!waiting)
+            {
+                waiting = true;
+                Log.WaitingForMigration(Logger, url.Masked, Dialect.Schema, at, MigrationWaitBound.TotalSeconds);
+            }
+        }
+
+        while (true)
+        {
+            var state = await ReadStateAsync(connection, cancellationToken).ConfigureAwait(false);
+            if (state.Version == latest)
+            {
+                return;
+            }
+
+            CheckNotNewer(state.Version, latest);
+            if (state.IsEmpty || state.Version >= PostgresSchema.BaselineVersion)
+            {
+                if (await MigrateUnderLockAsync(connection, NoteWaiting, cancellationToken).ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                state = await ReadStateAsync(connection, cancellationToken).ConfigureAwait(false);
+            }
+
+            NoteWaiting(state.Version);
+            state = await WaitForOtherMigrationAsync(connection, state, cancellationToken).ConfigureAwait(false);
+            if (state.Version == latest)
+            {
+                return;
+            }
+
+            CheckNotNewer(state.Version, latest);
+            if (state.IsEmpty || state.Version >= PostgresSchema.BaselineVersion)
+            {
+                continue;
+            }
+
+            if (state.Version > 0)
+            {
+                throw new DbosDatabaseException(
+                    $"The system database {url.Masked} (schema \"{Dialect.Schema}\") has schema version {state.Version}, from an older release of another DBOS implementation that predates the shared schema; migrate it with a current DBOS release first (for example `dbos migrate`). Nothing was changed.");
+            }
+
+            throw new DbosDatabaseException(
+                $"The system database {url.Masked} (schema \"{Dialect.Schema}\") has DBOS tables but no schema version, and nothing changed for {MigrationWaitBound.TotalSeconds} s: another process's migration may have stopped part-way. Migrate it with a current DBOS release (for example `dbos migrate`). Nothing was changed.");
+        }
+    }
+
+    /// <summary>
+    /// Migrates under the lock this library's processes share: returns false, changing nothing more, when another
+    /// process (of any implementation) is found migrating, so the caller waits for it instead.
+    /// </summary>
+    private async Task<bool> MigrateUnderLockAsync(NpgsqlConnection connection, Action<int> noteWaiting, CancellationToken cancellationToken)
+    {
         // Poll for the lock rather than block on it: a session blocked inside pg_advisory_lock holds a snapshot, which a
         // CREATE INDEX CONCURRENTLY run by the lock's holder would wait for, deadlocking the two.
         var lockCommand = new NpgsqlCommand($"SELECT pg_try_advisory_lock({MigrationLockKey})", connection);
         await using (lockCommand.ConfigureAwait(false))
         {
-            while (!(bool)(await lockCommand.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!)
+            for (var first = true; !(bool)(await lockCommand.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!; first = false)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(false);
+                if (first)
+                {
+                    noteWaiting(await TryReadVersionAsync(connection, cancellationToken).ConfigureAwait(false) ?? 0);
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(50), Time, cancellationToken).ConfigureAwait(false);
             }
         }
 
         try
         {
-            current = await ReadVersionAsync(connection, schema, cancellationToken).ConfigureAwait(false);
-            CheckVersion(current, latest);
-            foreach (var (version, migration) in PostgresSchema.Migrations(schema))
+            var state = await ReadStateAsync(connection, cancellationToken).ConfigureAwait(false);
+            if (state.Version == PostgresSchema.LatestVersion)
             {
-                if (version <= current)
-                {
-                    continue;
-                }
+                return true;
+            }
 
-                var setVersion = current == 0 && version == PostgresSchema.BaselineVersion
-                    ? $"INSERT INTO {Dialect.QuotedSchema}.\"dbos_migrations\" (\"version\") VALUES ({version})"
-                    : $"UPDATE {Dialect.QuotedSchema}.\"dbos_migrations\" SET \"version\" = {version}";
+            CheckNotNewer(state.Version, PostgresSchema.LatestVersion);
+            if (state.IsEmpty)
+            {
+                return await InstallAsync(connection, cancellationToken).ConfigureAwait(false);
+            }
+
+            return state.Version >= PostgresSchema.BaselineVersion
+                && await UpgradeAsync(connection, state.Version, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await ExecuteAsync(connection, $"SELECT pg_advisory_unlock({MigrationLockKey})", CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Takes an empty schema to the latest version in one transaction, so another implementation's migration runner
+    /// reads either no schema or a current one. Returns false if another process created objects meanwhile.
+    /// </summary>
+    private async Task<bool> InstallAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using var transactionScope = transaction.ConfigureAwait(false);
+            foreach (var statement in PostgresSchema.FreshInstall(Dialect.Schema))
+            {
+                await ExecuteAsync(connection, statement, cancellationToken).ConfigureAwait(false);
+            }
+
+            await ExecuteAsync(connection, $"INSERT INTO {Dialect.QuotedSchema}.\"dbos_migrations\" (\"version\") VALUES ({PostgresSchema.LatestVersion})", cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (PostgresException ex) when (ex.SqlState is not (PostgresErrorCodes.QueryCanceled or PostgresErrorCodes.AdminShutdown))
+        {
+            // The same objects created at the same moment by another process: its migration is under way.
+            if (!(await ReadStateAsync(connection, cancellationToken).ConfigureAwait(false)).IsEmpty)
+            {
+                return false;
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Applies the shared migrations after <paramref name="current"/>, each recording its version only if the version is
+    /// still the one it started from. Returns false as soon as another process is seen moving the version.
+    /// </summary>
+    private async Task<bool> UpgradeAsync(NpgsqlConnection connection, int current, CancellationToken cancellationToken)
+    {
+        foreach (var (version, migration) in PostgresSchema.Migrations(Dialect.Schema))
+        {
+            if (version <= current)
+            {
+                continue;
+            }
+
+            if (await TryReadVersionAsync(connection, cancellationToken).ConfigureAwait(false) != current)
+            {
+                return false;
+            }
+
+            // Recorded after the DDL, the order other implementations take their locks in, so neither waits on the other's.
+            var setVersion = $"UPDATE {Dialect.QuotedSchema}.\"dbos_migrations\" SET \"version\" = {version} WHERE \"version\" = {current}";
+            try
+            {
                 if (migration.Online)
                 {
                     foreach (var statement in migration.Statements)
@@ -472,7 +606,10 @@ internal sealed class PostgresExecutor : SqlExecutor
                         await ExecuteAsync(connection, statement, cancellationToken).ConfigureAwait(false);
                     }
 
-                    await ExecuteAsync(connection, setVersion, cancellationToken).ConfigureAwait(false);
+                    if (await ExecuteAsync(connection, setVersion, cancellationToken).ConfigureAwait(false) == 0)
+                    {
+                        return false;
+                    }
                 }
                 else
                 {
@@ -483,56 +620,133 @@ internal sealed class PostgresExecutor : SqlExecutor
                         await ExecuteAsync(connection, statement, cancellationToken).ConfigureAwait(false);
                     }
 
-                    await ExecuteAsync(connection, setVersion, cancellationToken).ConfigureAwait(false);
+                    if (await ExecuteAsync(connection, setVersion, cancellationToken).ConfigureAwait(false) == 0)
+                    {
+                        // Another process applied it meanwhile; the rollback keeps it applied once.
+                        await transaction.RollbackAsync(cancellationToken).ConfigureAwait(false);
+                        return false;
+                    }
+
                     await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
                 }
-
-                current = version;
             }
+            catch (PostgresException ex) when (ex.SqlState is not (PostgresErrorCodes.QueryCanceled or PostgresErrorCodes.AdminShutdown))
+            {
+                // A clash with the same DDL run by another process (a deadlock, a concurrent update of the same function).
+                if (await TryReadVersionAsync(connection, cancellationToken).ConfigureAwait(false) != current)
+                {
+                    return false;
+                }
+
+                throw;
+            }
+
+            current = version;
         }
-        finally
+
+        return true;
+    }
+
+    /// <summary>
+    /// Waits while another process migrates: until the schema is current or empty, or nothing has changed (no version
+    /// move, no object created or dropped, no index being built) for <see cref="MigrationWaitBound"/>.
+    /// </summary>
+    private async Task<MigrationState> WaitForOtherMigrationAsync(NpgsqlConnection connection, MigrationState state, CancellationToken cancellationToken)
+    {
+        var lastChange = Time.GetTimestamp();
+        while (true)
         {
-            await ExecuteAsync(connection, $"SELECT pg_advisory_unlock({MigrationLockKey})", CancellationToken.None).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(100), Time, cancellationToken).ConfigureAwait(false);
+            var now = await ReadStateAsync(connection, cancellationToken).ConfigureAwait(false);
+            if (now.Version >= PostgresSchema.LatestVersion || now.IsEmpty)
+            {
+                return now;
+            }
+
+            if (now.Version != state.Version || now.Objects != state.Objects || now.IndexBuilds > 0)
+            {
+                lastChange = Time.GetTimestamp();
+            }
+            else if (Time.GetElapsedTime(lastChange) >= MigrationWaitBound)
+            {
+                return now;
+            }
+
+            state = now;
         }
     }
 
-    private void CheckVersion(int current, int latest)
+    private void CheckNotNewer(int current, int latest)
     {
         if (current > latest)
         {
             throw new DbosDatabaseException(
                 $"The system database {url.Masked} (schema \"{Dialect.Schema}\") has schema version {current}, newer than the {latest} this version of DBOS for .NET knows; upgrade the Dbos package. Nothing was changed.");
         }
-
-        if (current is > 0 and < PostgresSchema.BaselineVersion)
-        {
-            throw new DbosDatabaseException(
-                $"The system database {url.Masked} (schema \"{Dialect.Schema}\") has schema version {current}, from an older release of another DBOS implementation that predates the shared schema; migrate it with a current DBOS release first (for example `dbos migrate`). Nothing was changed.");
-        }
     }
 
-    private static async Task<int> ReadVersionAsync(NpgsqlConnection connection, string schema, CancellationToken cancellationToken)
+    /// <summary>The recorded version, or null when there is no version table (yet).</summary>
+    private async Task<int?> TryReadVersionAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
-        var command = new NpgsqlCommand("SELECT to_regclass(quote_ident($1) || '.dbos_migrations') IS NOT NULL", connection);
-        await using var commandScope = command.ConfigureAwait(false);
-        command.Parameters.Add(new NpgsqlParameter { Value = schema });
-        var exists = (bool)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-        if (!exists)
-        {
-            return 0;
-        }
-
-        var read = new NpgsqlCommand($"SELECT max(\"version\") FROM {PostgresSchema.Quote(schema)}.\"dbos_migrations\"", connection);
+        var read = new NpgsqlCommand($"SELECT max(\"version\") FROM {Dialect.QuotedSchema}.\"dbos_migrations\"", connection);
         await using var readScope = read.ConfigureAwait(false);
-        var value = await read.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-        return value is null or DBNull ? 0 : Convert.ToInt32(value, CultureInfo.InvariantCulture);
+        try
+        {
+            var value = await read.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            return value is null or DBNull ? 0 : Convert.ToInt32(value, CultureInfo.InvariantCulture);
+        }
+        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName)
+        {
+            return null;
+        }
     }
 
-    private static async Task ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
+    /// <summary>What a migration in progress changes: the version, the objects in the schema, index builds on its tables.</summary>
+    private async Task<MigrationState> ReadStateAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        var command = new NpgsqlCommand(
+            """
+            SELECT
+                to_regclass(quote_ident($1) || '.dbos_migrations') IS NOT NULL OR to_regclass(quote_ident($1) || '.workflow_status') IS NOT NULL,
+                (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1)
+                + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = $1),
+                (SELECT count(*) FROM pg_stat_progress_create_index b JOIN pg_class c ON c.oid = b.relid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1)
+            """,
+            connection);
+        await using var commandScope = command.ConfigureAwait(false);
+        command.Parameters.Add(new NpgsqlParameter { Value = Dialect.Schema });
+        bool started;
+        long objects, builds;
+        var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            started = reader.GetBoolean(0);
+            objects = reader.GetInt64(1);
+            builds = reader.GetInt64(2);
+        }
+
+        var version = started ? await TryReadVersionAsync(connection, cancellationToken).ConfigureAwait(false) ?? 0 : 0;
+        return new MigrationState(started, version, objects, builds);
+    }
+
+    /// <param name="Started">
+    /// Whether a system table is there: every implementation creates the version table or the status table first. Other
+    /// objects may share the schema (a datasource's checkpoint table) without any migration having begun.
+    /// </param>
+    /// <param name="Version">The recorded version, 0 when none is.</param>
+    /// <param name="Objects">Relations and functions in the schema, which an early migration changes before any version.</param>
+    /// <param name="IndexBuilds">Indexes being built on the schema's tables.</param>
+    private readonly record struct MigrationState(bool Started, int Version, long Objects, long IndexBuilds)
+    {
+        public bool IsEmpty => !Started;
+    }
+
+    private static async Task<int> ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
     {
         var command = new NpgsqlCommand(sql, connection);
         await using var commandScope = command.ConfigureAwait(false);
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private async Task CreateDatabaseAsync(CancellationToken cancellationToken)

@@ -40,6 +40,16 @@ internal static class PostgresSchema
         return list;
     }
 
+    /// <summary>
+    /// Every migration, as statements for one transaction that takes an empty schema straight to
+    /// <see cref="LatestVersion"/>. The online ones build and drop their indexes without CONCURRENTLY, which a
+    /// transaction does not allow and tables just created do not need; the indexes are the same.
+    /// </summary>
+    public static IEnumerable<string> FreshInstall(string schema) =>
+        Migrations(schema).SelectMany(m => m.Migration.Online
+            ? m.Migration.Statements.Select(statement => statement.Replace("INDEX CONCURRENTLY", "INDEX", StringComparison.Ordinal))
+            : m.Migration.Statements);
+
     internal static string Quote(string identifier) => "\"" + identifier.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 
     private static Migration Baseline(string s) => new(

@@ -1,0 +1,152 @@
+using System.Diagnostics;
+using Dbos.Internal;
+using Dbos.SystemDatabase;
+using Dbos.Tests.Infrastructure;
+using Npgsql;
+
+namespace Dbos.Tests;
+
+/// <summary>
+/// A launch that finds another process's migration under way (a schema below the shared version, as another DBOS
+/// implementation leaves it between its lock-free steps) waits for it, logging once, and goes on when it is done;
+/// a version that stays put below the shared base is refused with a clear error once the wait's bound has passed.
+/// </summary>
+public class MigrationWaitTests
+{
+    private const int WaitingEventId = 19;
+
+    [Fact]
+    public async Task A_launch_waits_while_another_process_raises_the_version_and_then_comes_up()
+    {
+        await using var db = await TestDatabase.CreateAsync(Backend.Postgres, ownDatabase: true);
+        await using var other = await OpenAsync(db);
+        await RunAsync(other, [.. PostgresSchema.FreshInstall("dbos"), "INSERT INTO dbos.dbos_migrations (version) VALUES (50)"]);
+
+        var logs = new CapturingLoggerFactory();
+        var config = db.Config("waiter");
+        config.LoggerFactory = logs;
+        await using var dbos = DbosApp.Create(config);
+        var launch = dbos.LaunchAsync();
+        for (var version = 57; version < 123; version += 7)
+        {
+            await Task.Delay(150);
+            Assert.False(launch.IsCompleted, $"The launch finished at version {version - 7}, before the other process was done.");
+            await RunAsync(other, [$"UPDATE dbos.dbos_migrations SET version = {version}"]);
+        }
+
+        await RunAsync(other, ["UPDATE dbos.dbos_migrations SET version = 123"]);
+        await launch.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Single(logs.Messages, m => m.Id.Id == WaitingEventId);
+        SchemaDump.AssertEqual(await ReferenceAsync(), await SchemaDump.OfAsync(db.Url));
+        Assert.Equal(new long[] { 123 }, await SchemaDump.MigrationVersionsAsync(db.Url));
+    }
+
+    [Fact]
+    public async Task A_migration_that_stops_in_the_shared_range_is_finished_here_after_the_bound()
+    {
+        await using var db = await TestDatabase.CreateAsync(Backend.Postgres, ownDatabase: true);
+        await using var other = await OpenAsync(db);
+        var baseline = PostgresSchema.Migrations("dbos")[0];
+        Assert.Equal(PostgresSchema.BaselineVersion, baseline.Version);
+        await RunAsync(other, [.. baseline.Migration.Statements, "INSERT INTO dbos.dbos_migrations (version) VALUES (95)"]);
+
+        var logs = new CapturingLoggerFactory();
+        await using var executor = Executor(db, logs, TimeSpan.FromSeconds(1));
+        var clock = Stopwatch.StartNew();
+        var migrate = executor.MigrateAsync(CancellationToken.None);
+        await Task.Delay(200);
+        await RunAsync(other, ["UPDATE dbos.dbos_migrations SET version = 97"]);
+        await Task.Delay(200);
+        await RunAsync(other, ["UPDATE dbos.dbos_migrations SET version = 99"]);
+        await migrate.WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(1.4), $"Finished after {clock.Elapsed}, before the version stayed put for the bound.");
+        Assert.Single(logs.Messages, m => m.Id.Id == WaitingEventId);
+        SchemaDump.AssertEqual(await ReferenceAsync(), await SchemaDump.OfAsync(db.Url));
+        Assert.Equal(new long[] { 123 }, await SchemaDump.MigrationVersionsAsync(db.Url));
+    }
+
+    [Fact]
+    public async Task A_version_that_stays_below_the_shared_base_is_refused_after_the_bound_and_left_unchanged()
+    {
+        await using var db = await TestDatabase.CreateAsync(Backend.Postgres, ownDatabase: true);
+        await using var other = await OpenAsync(db);
+        await RunAsync(other, [.. PostgresSchema.Migrations("dbos")[0].Migration.Statements, "INSERT INTO dbos.dbos_migrations (version) VALUES (50)"]);
+        var before = await SchemaDump.OfAsync(db.Url);
+
+        var logs = new CapturingLoggerFactory();
+        await using var executor = Executor(db, logs, TimeSpan.FromSeconds(1));
+        var clock = Stopwatch.StartNew();
+        var ex = await Assert.ThrowsAsync<DbosDatabaseException>(() => executor.MigrateAsync(CancellationToken.None));
+
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(1), $"Refused after {clock.Elapsed}, before the bound.");
+        Assert.Contains("schema version 50", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("older release", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Nothing was changed", ex.Message, StringComparison.Ordinal);
+        Assert.Single(logs.Messages, m => m.Id.Id == WaitingEventId);
+        SchemaDump.AssertEqual(before, await SchemaDump.OfAsync(db.Url));
+        Assert.Equal(new long[] { 50 }, await SchemaDump.MigrationVersionsAsync(db.Url));
+    }
+
+    [Fact]
+    public async Task System_tables_without_a_version_that_stay_so_are_refused_after_the_bound()
+    {
+        await using var db = await TestDatabase.CreateAsync(Backend.Postgres, ownDatabase: true);
+        await using var other = await OpenAsync(db);
+        await RunAsync(other, ["CREATE SCHEMA dbos", "CREATE TABLE dbos.dbos_migrations (version bigint PRIMARY KEY)"]);
+
+        await using var executor = Executor(db, new CapturingLoggerFactory(), TimeSpan.FromSeconds(1));
+        var ex = await Assert.ThrowsAsync<DbosDatabaseException>(() => executor.MigrateAsync(CancellationToken.None));
+
+        Assert.Contains("no schema version", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Nothing was changed", ex.Message, StringComparison.Ordinal);
+        await using var count = new NpgsqlCommand("SELECT count(*) FROM dbos.dbos_migrations", other);
+        Assert.Equal(0L, await count.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task A_schema_holding_only_a_datasource_checkpoint_table_is_installed_into_at_once()
+    {
+        await using var db = await TestDatabase.CreateAsync(Backend.Postgres, ownDatabase: true);
+        await using var other = await OpenAsync(db);
+        await RunAsync(other, ["CREATE SCHEMA dbos", "CREATE TABLE dbos.transaction_completion (workflow_id TEXT NOT NULL, function_num INT4 NOT NULL, PRIMARY KEY (workflow_id, function_num))"]);
+
+        var logs = new CapturingLoggerFactory();
+        await using var executor = Executor(db, logs, TimeSpan.FromSeconds(30));
+        await executor.MigrateAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.DoesNotContain(logs.Messages, m => m.Id.Id == WaitingEventId);
+        Assert.Equal(new long[] { 123 }, await SchemaDump.MigrationVersionsAsync(db.Url));
+    }
+
+    private static PostgresExecutor Executor(TestDatabase db, CapturingLoggerFactory logs, TimeSpan bound) =>
+        new((PostgresUrl)DatabaseUrl.Parse(db.Url, "test"), "dbos", 2, null)
+        {
+            MigrationWaitBound = bound,
+            Logger = logs.CreateLogger("migration"),
+        };
+
+    private static async Task<NpgsqlConnection> OpenAsync(TestDatabase db)
+    {
+        var connection = new NpgsqlConnection(TestDatabase.ConnectionString(db.Url));
+        await connection.OpenAsync();
+        return connection;
+    }
+
+    /// <summary>Runs the statements in one transaction, as another implementation's migration step would.</summary>
+    private static async Task RunAsync(NpgsqlConnection connection, IEnumerable<string> statements)
+    {
+        await using var transaction = await connection.BeginTransactionAsync();
+        foreach (var statement in statements)
+        {
+            await using var command = new NpgsqlCommand(statement, connection, transaction);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        await transaction.CommitAsync();
+    }
+
+    private static async Task<List<string>> ReferenceAsync() =>
+        SchemaDump.Normalize(await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "Reference", "dbos-sdk-5.3.0.schema.sql")));
+}
