@@ -394,10 +394,20 @@ internal sealed class PostgresTarget : Target
 
     private const long RawLockKey = 4242;
 
-    public override System.Diagnostics.Process HoldRawLock() =>
-        System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(
-            "psql", [SystemDatabaseUrl, "-q", "-c", $"SELECT pg_advisory_lock({RawLockKey})", "-c", "SELECT pg_sleep(3600)"])
-        { UseShellExecute = false, RedirectStandardOutput = true })!;
+    // The session is left idle with the lock, as a liveness session is: a backend busy in a statement would not notice
+    // its client's death until the statement ends.
+    public override System.Diagnostics.Process HoldRawLock()
+    {
+        var psql = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("psql", [SystemDatabaseUrl, "-q"])
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+        })!;
+        psql.StandardInput.WriteLine($"SELECT pg_advisory_lock({RawLockKey});");
+        psql.StandardInput.Flush();
+        return psql;
+    }
 
     public override async Task<bool> IsRawLockFreeAsync() =>
         await ScalarAsync($"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = {RawLockKey} AND granted") == 0;

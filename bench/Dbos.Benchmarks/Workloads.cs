@@ -310,7 +310,7 @@ internal sealed class Workloads(bool smoke)
             using var holder = target.HoldRawLock();
             await WaitUntilAsync(async () => !await target.IsRawLockFreeAsync(), "the raw lock is held");
             var watch = Stopwatch.StartNew();
-            holder.Kill();
+            holder.Kill(entireProcessTree: true);
             await WaitUntilAsync(target.IsRawLockFreeAsync, "the raw lock is released", pollMs: 1);
             raw.Add(watch.Elapsed.TotalSeconds);
             await holder.WaitForExitAsync();

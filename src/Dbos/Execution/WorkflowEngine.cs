@@ -238,7 +238,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
     }
 
     /// <summary>Puts a dead executor's workflows, just moved back to their queues, in the way of this process's dispatchers.</summary>
-    private Task TookOverAsync(string deadExecutorId, List<(string WorkflowId, string QueueName)> moved)
+    private async Task TookOverAsync(string deadExecutorId, List<(string WorkflowId, string QueueName)> moved)
     {
         Telemetry.WorkflowsRecovered.Add(moved.Count, new KeyValuePair<string, object?>("dbos.application.name", ApplicationName));
         foreach (var queue in moved.Select(m => m.QueueName).Distinct(StringComparer.Ordinal))
@@ -246,7 +246,8 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             Dispatcher.Wake(queue);
         }
 
-        return Task.CompletedTask;
+        // The dead executor may have run another version: its work now waits on the queues for a process of that version.
+        await ReportWaitingWorkOfOtherVersionsAsync(shutdown.Token).ConfigureAwait(false);
     }
 
     private Task ownershipWatch = Task.CompletedTask;
