@@ -8,7 +8,7 @@ using Dbos;
 /// random moments and starts it again; every start launches (recovering what was pending), starts the parents again (a
 /// no-op for those that exist) and waits for all of them, printing <c>all-done</c> when every one has finished.
 /// <para>
-/// Every step execution appends <c>exec workflowId stepName incarnation marker</c> to this incarnation's ledger file,
+/// Every step execution appends <c>exec workflowId stepName incarnation marker ticks</c> to this incarnation's ledger file,
 /// flushed to disk, midway through its work; the step's output carries the marker, so the test can tell which execution's
 /// output was recorded and whether the step ran again afterwards.
 /// </para>
@@ -38,7 +38,9 @@ public static class ChaosWorkload
             // whose step output was never checkpointed, so the step must run again.
             await Task.Delay(workMs / 2, ct);
             var marker = Guid.NewGuid().ToString("N");
-            var line = Encoding.UTF8.GetBytes($"exec {DbosApp.CurrentWorkflowId} {stepName} {incarnation} {marker}\n");
+            // The time orders executions of several processes that run at once (the clock is the machine's, shared by all).
+            var at = TimeProvider.System.GetUtcNow().UtcTicks;
+            var line = Encoding.UTF8.GetBytes($"exec {DbosApp.CurrentWorkflowId} {stepName} {incarnation} {marker} {at}\n");
             lock (ledgerLock)
             {
                 ledger.Write(line);

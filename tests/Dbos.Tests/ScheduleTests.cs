@@ -154,7 +154,10 @@ public class ScheduleTests
 
         DbosApp Build(string version)
         {
-            var app = DbosApp.Create(db.Config(applicationVersion: version));
+            // Two live processes, each with an executor ID of its own.
+            var config = db.Config(applicationVersion: version);
+            config.ExecutorId = $"executor-{version}";
+            var app = DbosApp.Create(config);
             app.RegisterQueue("work", new QueueOptions { PollingInterval = TimeSpan.FromMilliseconds(50) });
             app.RegisterWorkflow("job", (WorkflowContext ctx, int x) =>
             {

@@ -261,19 +261,17 @@ internal sealed class WorkflowExecution : WorkflowContext
     }
 
     /// <summary>Writes an operation's record; 1 when written, 0 when this execution no longer owns the workflow.</summary>
-    private Task<int> WriteRecordAsync(int functionId, string name, string? output, string? error, string? childWorkflowId, long startedAt, long? completedAt, string? serialization)
+    private Task<int> WriteRecordAsync(int functionId, string name, string? output, string? error, string? childWorkflowId, long startedAt, long? completedAt, string? serialization) =>
+        engine.Watch.IsLive
+            ? engine.Database.RecordOperationAsync(
+                WorkflowId, functionId, name, output, error, childWorkflowId, startedAt, completedAt ?? NowMs(), serialization, OwnerXid, CancellationToken.None)
+            : WriteRecordWhenLiveAsync(functionId, name, output, error, childWorkflowId, startedAt, completedAt, serialization);
+
+    /// <summary>Without liveness another process may own this workflow by now: the write waits for it, then the ownership check decides.</summary>
+    private async Task<int> WriteRecordWhenLiveAsync(int functionId, string name, string? output, string? error, string? childWorkflowId, long startedAt, long? completedAt, string? serialization)
     {
-        return engine.Watch.IsLive ? Write() : WriteWhenLiveAsync();
-
-        Task<int> Write() => engine.Database.RecordOperationAsync(
-            WorkflowId, functionId, name, output, error, childWorkflowId, startedAt, completedAt ?? NowMs(), serialization, OwnerXid, CancellationToken.None);
-
-        // Without liveness another process may own this workflow by now: the write waits for it, then the ownership check decides.
-        async Task<int> WriteWhenLiveAsync()
-        {
-            await engine.Watch.WaitLiveAsync(CancellationToken.None).ConfigureAwait(false);
-            return await Write().ConfigureAwait(false);
-        }
+        await engine.Watch.WaitLiveAsync(CancellationToken.None).ConfigureAwait(false);
+        return await WriteRecordAsync(functionId, name, output, error, childWorkflowId, startedAt, completedAt, serialization).ConfigureAwait(false);
     }
 
     /// <summary>

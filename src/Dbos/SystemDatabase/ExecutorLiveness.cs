@@ -245,7 +245,7 @@ internal sealed class PostgresLiveness : ExecutorLiveness
     /// statement is visible in <c>pg_stat_activity</c>, so a live executor's version can be read even while it is idle.
     /// </summary>
     private string VersionMarker() =>
-        applicationVersion is { } version && !version.Contains("*/", StringComparison.Ordinal) && version.All(c => c > ' ' && c < 127)
+        applicationVersion is { } version && version.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or ':' or '+' or '-')
             ? $"/* {VersionMarkerPrefix}{version} */ "
             : string.Empty;
 

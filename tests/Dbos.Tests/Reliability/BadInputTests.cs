@@ -918,7 +918,10 @@ public class BadInputTests
             @"s|quotedSchema|Dialect\.QuotedSchema|postgres\.QuotedSchema|NowMsDefault",  // the quoted schema (an identifier)
             @"(SystemDatabase\.)?PostgresSchema\.Quote\([\w.]+\)|Quote\([\w.]+\)",        // identifiers quoted for Postgres
             @"table\.Replace\(""\\""""?, ""\\""\\""""?, StringComparison\.Ordinal\)",      // a table name quoted for SQLite
-            @"version|MigrationLockKey|parameter|args\.Length \+ 1|column|channel")      // numbers, and a dialect's own arguments
+            @"version|MigrationLockKey|parameter|args\.Length \+ 1|column|channel",     // numbers, and a dialect's own arguments
+            @"PostgresSchema\.LatestVersion|current",                                    // schema version numbers
+            @"GeneratedPrefix|SessionNamePrefix(\.Length \+ 1)?|VersionMarkerPrefix|HeldLocks|CandidatesSql", // liveness constants
+            @"condition|RequeueSql\(""[^""]*""\)|keyOf\(""\$\d"", .*\)|VersionMarker\(\)")   // liveness fragments (a version only of [A-Za-z0-9._:+-])
         + ")$");
 
     /// <summary>

@@ -23,7 +23,7 @@ public class CrashHarnessTests(ITestOutputHelper output)
     private static int Setting(string name, int fallback) =>
         int.TryParse(Environment.GetEnvironmentVariable(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : fallback;
 
-    private sealed record Execution(string WorkflowId, string Step, int Incarnation, string Marker);
+    private sealed record Execution(string WorkflowId, string Step, int Incarnation, string Marker, long At);
 
     [Theory, BothBackends]
     public async Task Workflows_killed_at_random_moments_all_finish_once_with_every_step_recorded_from_its_last_execution(Backend backend)
@@ -77,8 +77,93 @@ public class CrashHarnessTests(ITestOutputHelper output)
             Assert.Equal(0, await last.WaitForExitAsync());
         }
 
-        var final = incarnation;
+        await VerifyAsync(db, workflows, incarnation, LedgerOf, killed, seed);
+    }
 
+    /// <summary>
+    /// The harness with several worker processes at once, each with its own executor ID: at random moments one of them is
+    /// killed, and a third of the time it stays dead (its slot is not refilled); otherwise a new process, under a new
+    /// identity, takes its place. The survivors take over the dead ones' work. Besides every check of the single-process
+    /// harness, this asserts that no step ran again while the process that ran it first was alive.
+    /// </summary>
+    [Theory, BothBackends]
+    public async Task Several_workers_killed_at_random_some_for_good_finish_every_workflow_once(Backend backend)
+    {
+        var kills = Setting("DBOS_CRASH_KILLS", 8);
+        var workflows = Setting("DBOS_CRASH_WORKFLOWS", 60);
+        var seed = Setting("DBOS_CRASH_SEED", Random.Shared.Next(1, int.MaxValue));
+        output.WriteLine($"multi-process crash harness on {backend}: DBOS_CRASH_SEED={seed} DBOS_CRASH_KILLS={kills} DBOS_CRASH_WORKFLOWS={workflows}");
+        var random = new Random(seed);
+
+        await using var db = await TestDatabase.CreateAsync(backend);
+        string LedgerOf(int incarnation) => Path.Combine(db.Directory, $"ledger-{incarnation}.txt");
+        var killed = new HashSet<int>();
+        var live = new List<(int Incarnation, WorkerProcess Worker)>();
+        var incarnation = 0;
+        void StartOne()
+        {
+            incarnation++;
+            var environment = db.WorkerEnvironment(LedgerOf(incarnation));
+            environment["DBOS_CHAOS_WORKFLOWS"] = workflows.ToString(CultureInfo.InvariantCulture);
+            environment["DBOS_CHAOS_INCARNATION"] = incarnation.ToString(CultureInfo.InvariantCulture);
+            live.Add((incarnation, WorkerProcess.Start(environment, db.Directory, "chaos")));
+        }
+
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                StartOne();
+            }
+
+            for (var k = 0; k < kills; k++)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(random.Next(300, 2500)));
+                if (live.Any(w => w.Worker.StandardOutput.Contains("all-done", StringComparison.Ordinal)))
+                {
+                    output.WriteLine($"the workload finished before kill {k + 1}");
+                    break;
+                }
+
+                var victim = live[random.Next(live.Count)];
+                victim.Worker.Kill();
+                await victim.Worker.DisposeAsync();
+                live.Remove(victim);
+                killed.Add(victim.Incarnation);
+                var forGood = random.Next(3) == 0 && live.Count > 0;
+                if (!forGood)
+                {
+                    StartOne();
+                }
+
+                output.WriteLine($"killed process {victim.Incarnation}{(forGood ? " for good" : $"; process {incarnation} started in its place")}; {live.Count} running");
+            }
+
+            // The survivors finish everything (each waits for every workflow): the dead ones' work is taken over.
+            if (live.Count == 0)
+            {
+                StartOne();
+            }
+
+            foreach (var (_, worker) in live)
+            {
+                await worker.WaitForLineAsync("all-done", TimeSpan.FromSeconds(180));
+            }
+        }
+        finally
+        {
+            foreach (var (_, worker) in live)
+            {
+                await worker.DisposeAsync();
+            }
+        }
+
+        await VerifyAsync(db, workflows, incarnation, LedgerOf, killed, seed);
+    }
+
+    /// <summary>Compares what the workload recorded with its ledgers: everything finished once, and no step ran again needlessly.</summary>
+    private async Task VerifyAsync(TestDatabase db, int workflows, int final, Func<int, string> ledgerOf, HashSet<int> killed, int seed)
+    {
         // Every workflow finished successfully, parents with the right output.
         var rows = await db.QueryAsync(
             "SELECT ws.workflow_uuid, ws.name, ws.status, COALESCE(wo.output, ws.output) FROM {workflow_status} ws LEFT JOIN {workflow_output} wo ON wo.workflow_uuid = ws.workflow_uuid",
@@ -118,7 +203,7 @@ public class CrashHarnessTests(ITestOutputHelper output)
             .ToDictionary(r => r.Key, r => r.Output[(r.Output.IndexOf('#', StringComparison.Ordinal) + 1)..]);
         Assert.Equal(5 * workflows, recorded.Count);
 
-        var executions = await ReadLedgersAsync(final, LedgerOf, killed);
+        var executions = await ReadLedgersAsync(final, ledgerOf, killed);
         var byStep = executions.GroupBy(e => (e.WorkflowId, e.Step)).ToDictionary(g => g.Key, g => g.ToList());
         var problems = new List<string>();
         foreach (var (key, marker) in recorded)
@@ -161,7 +246,7 @@ public class CrashHarnessTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// The step executions of every process in order. A killed process may have been stopped in the middle of writing its
+    /// The step executions of every process, in the order they happened. A killed process may have been stopped in the middle of writing its
     /// last line (which then never returned to the workflow); any other malformed line fails the test.
     /// </summary>
     private static async Task<List<Execution>> ReadLedgersAsync(int incarnations, Func<int, string> ledgerOf, HashSet<int> killed)
@@ -187,11 +272,12 @@ public class CrashHarnessTests(ITestOutputHelper output)
                     continue;
                 }
 
-                Assert.True(parts is ["exec", _, _, _, _] && parts[3] == incarnation.ToString(CultureInfo.InvariantCulture), $"ledger {incarnation}, line {l + 1}: {lines[l]}");
-                executions.Add(new Execution(parts[1], parts[2], incarnation, parts[4]));
+                Assert.True(parts is ["exec", _, _, _, _, _] && parts[3] == incarnation.ToString(CultureInfo.InvariantCulture), $"ledger {incarnation}, line {l + 1}: {lines[l]}");
+                executions.Add(new Execution(parts[1], parts[2], incarnation, parts[4], long.Parse(parts[5], CultureInfo.InvariantCulture)));
             }
         }
 
-        return executions;
+        // In the order they happened: with several processes at once, a later process may have run a step first.
+        return [.. executions.OrderBy(e => e.At)];
     }
 }

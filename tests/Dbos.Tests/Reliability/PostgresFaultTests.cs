@@ -267,8 +267,9 @@ public class PostgresFaultTests
         const int Workflows = 6;
         await using var db = await TestDatabase.CreateAsync(Backend.Postgres);
 
-        // The application's own data source: three connections, of which the listener keeps one, and a short wait for one.
-        var connectionString = new NpgsqlConnectionStringBuilder(TestDatabase.ConnectionString(db.Url)) { Pooling = true, MaxPoolSize = 3, Timeout = 1 }.ConnectionString;
+        // The application's own data source: four connections, of which the listener and the liveness session keep one each,
+        // and a short wait for one.
+        var connectionString = new NpgsqlConnectionStringBuilder(TestDatabase.ConnectionString(db.Url)) { Pooling = true, MaxPoolSize = 4, Timeout = 1 }.ConnectionString;
         await using var dataSource = NpgsqlDataSource.Create(connectionString);
         var logs = new CapturingLoggerFactory();
         var config = db.Config();
@@ -283,7 +284,7 @@ public class PostgresFaultTests
         Task<WorkflowHandle<int>>[] starts;
         try
         {
-            // The two connections the listener leaves are taken by someone else (a long report, a leak).
+            // The two connections the listener and the liveness session leave are taken by someone else (a long report, a leak).
             await Eventually.HoldsAsync(
                 async () =>
                 {
