@@ -23,17 +23,22 @@ public class CrashHarnessTests(ITestOutputHelper output)
     private static int Setting(string name, int fallback) =>
         int.TryParse(Environment.GetEnvironmentVariable(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) ? value : fallback;
 
+    /// <summary>The run's settings, printed so that a failure can be replayed, and its random source.</summary>
+    private (int Kills, int Workflows, int Seed, Random Random) Settings(string run)
+    {
+        var kills = Setting("DBOS_CRASH_KILLS", 8);
+        var workflows = Setting("DBOS_CRASH_WORKFLOWS", 60);
+        var seed = Setting("DBOS_CRASH_SEED", Random.Shared.Next(1, int.MaxValue));
+        output.WriteLine($"{run}: DBOS_CRASH_SEED={seed} DBOS_CRASH_KILLS={kills} DBOS_CRASH_WORKFLOWS={workflows}");
+        return (kills, workflows, seed, new Random(seed));
+    }
+
     private sealed record Execution(string WorkflowId, string Step, int Incarnation, string Marker, long At);
 
     [Theory, BothBackends]
     public async Task Workflows_killed_at_random_moments_all_finish_once_with_every_step_recorded_from_its_last_execution(Backend backend)
     {
-        var kills = Setting("DBOS_CRASH_KILLS", 8);
-        var workflows = Setting("DBOS_CRASH_WORKFLOWS", 60);
-        var seed = Setting("DBOS_CRASH_SEED", Random.Shared.Next(1, int.MaxValue));
-        output.WriteLine($"crash harness on {backend}: DBOS_CRASH_SEED={seed} DBOS_CRASH_KILLS={kills} DBOS_CRASH_WORKFLOWS={workflows}");
-        var random = new Random(seed);
-
+        var (kills, workflows, seed, random) = Settings($"crash harness on {backend}");
         await using var db = await TestDatabase.CreateAsync(backend);
         string LedgerOf(int incarnation) => Path.Combine(db.Directory, $"ledger-{incarnation}.txt");
         Dictionary<string, string?> EnvironmentOf(int incarnation)
@@ -89,12 +94,7 @@ public class CrashHarnessTests(ITestOutputHelper output)
     [Theory, BothBackends]
     public async Task Several_workers_killed_at_random_some_for_good_finish_every_workflow_once(Backend backend)
     {
-        var kills = Setting("DBOS_CRASH_KILLS", 8);
-        var workflows = Setting("DBOS_CRASH_WORKFLOWS", 60);
-        var seed = Setting("DBOS_CRASH_SEED", Random.Shared.Next(1, int.MaxValue));
-        output.WriteLine($"multi-process crash harness on {backend}: DBOS_CRASH_SEED={seed} DBOS_CRASH_KILLS={kills} DBOS_CRASH_WORKFLOWS={workflows}");
-        var random = new Random(seed);
-
+        var (kills, workflows, seed, random) = Settings($"multi-process crash harness on {backend}");
         await using var db = await TestDatabase.CreateAsync(backend);
         string LedgerOf(int incarnation) => Path.Combine(db.Directory, $"ledger-{incarnation}.txt");
         var killed = new HashSet<int>();
