@@ -28,10 +28,14 @@ public class PartitionTests(ITestOutputHelper output)
         var restart = Stopwatch.StartNew();
         await cluster.RestartAsync();
         output.WriteLine($"Postgres restarted in {restart.Elapsed.TotalSeconds:F2} s");
+
+        // The restart landed in the middle of the work.
+        Assert.InRange((await RecordedAsync(db)).Count, 12, (6 * 12) - 1);
         await AllSucceededAsync(db, "wf", 6, TimeSpan.FromSeconds(60));
         output.WriteLine($"all workflows done {restart.Elapsed.TotalSeconds:F2} s after the restart began");
 
         Replica[] all = [quiet1, quiet2, busy];
+        Report(all);
         var runs = Runs(all);
         Assert.All(runs.GroupBy(r => (r.Workflow, r.Step)), g => Assert.Single(g));
         Assert.Equal(6 * 12, runs.Count);
@@ -96,6 +100,14 @@ public class PartitionTests(ITestOutputHelper output)
             // The victim's sockets stay open: its packets just stop arriving, as in a partition.
             await IpAsync("link", "set", hostVeth, "down");
             var cut = Stopwatch.StartNew();
+            var cutOff = victim;
+            async Task<TimeSpan> NoticedAsync()
+            {
+                await cutOff.Process.WaitForLineAsync("log 42 ", TimeSpan.FromSeconds(40));
+                return cut.Elapsed;
+            }
+
+            var noticed = NoticedAsync();
             await Eventually.HoldsAsync(
                 async () => await db.CountAsync($"SELECT count(*) FROM {{workflow_status}} WHERE executor_id = '{victim.ExecutorId}' AND status = 'PENDING'") == 0,
                 "the cut-off executor's workflows are taken over",
@@ -112,7 +124,7 @@ public class PartitionTests(ITestOutputHelper output)
             var afterTakeover = recorded.Except(recordedAtTakeover).ToList();
             Assert.NotEmpty(afterTakeover);
             Assert.All(afterTakeover, r => Assert.Equal(survivor.Pid, r.Process));
-            await victim.Process.WaitForLineAsync("log 42 ", TimeSpan.FromSeconds(15));
+            output.WriteLine($"the victim noticed its lost liveness {(await noticed).TotalSeconds:F2} s after the link went down");
 
             // Healed: the victim gets its liveness back, and what it was in the middle of writes nothing.
             await IpAsync("link", "set", hostVeth, "up");
@@ -120,6 +132,7 @@ public class PartitionTests(ITestOutputHelper output)
             await victim.Process.WaitForLineAsync("log 43 ", TimeSpan.FromSeconds(30));
             output.WriteLine($"the victim got its liveness back {healed.Elapsed.TotalSeconds:F2} s after the link came up");
             await Task.Delay(TimeSpan.FromSeconds(4));
+            Report(survivor, victim);
             Assert.Equal(recorded, await RecordedAsync(db));
             Assert.Equal(5, await db.CountAsync($"SELECT count(*) FROM {{workflow_status}} WHERE status = 'SUCCESS' AND executor_id = '{survivor.ExecutorId}'"));
         }
@@ -155,6 +168,13 @@ public class PartitionTests(ITestOutputHelper output)
                 $"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'dbos-live {victim.ExecutorId}%'");
             Assert.Equal(["True"], terminated);
             var killed = Stopwatch.StartNew();
+            async Task<TimeSpan> NoticedAsync()
+            {
+                await victim.Process.WaitForLineAsync("log 42 ", TimeSpan.FromSeconds(30));
+                return killed.Elapsed;
+            }
+
+            var noticed = NoticedAsync();
             await Eventually.HoldsAsync(
                 async () => await db.CountAsync($"SELECT count(*) FROM {{workflow_status}} WHERE executor_id = '{victim.ExecutorId}' AND status = 'PENDING'") == 0,
                 "the executor without liveness has its workflows taken over",
@@ -164,7 +184,7 @@ public class PartitionTests(ITestOutputHelper output)
             await survivor.Process.WaitForLineAsync("log 44 ", TimeSpan.FromSeconds(10));
 
             await AllSucceededAsync(db, "wf", 5, TimeSpan.FromSeconds(60));
-            await victim.Process.WaitForLineAsync("log 42 ", TimeSpan.FromSeconds(10));
+            output.WriteLine($"the victim noticed its lost liveness {(await noticed).TotalSeconds:F2} s after the termination");
             var recorded = await RecordedAsync(db);
             Assert.Equal(5 * 20, recorded.Count);
             var afterTakeover = recorded.Except(recordedAtTakeover).ToList();
@@ -175,6 +195,7 @@ public class PartitionTests(ITestOutputHelper output)
             await AdminAsync($"ALTER ROLE {role} LOGIN");
             await victim.Process.WaitForLineAsync("log 43 ", TimeSpan.FromSeconds(30));
             await Task.Delay(TimeSpan.FromSeconds(3));
+            Report(survivor, victim);
             Assert.Equal(recorded, await RecordedAsync(db));
             Assert.Equal(5, await db.CountAsync($"SELECT count(*) FROM {{workflow_status}} WHERE status = 'SUCCESS' AND executor_id = '{survivor.ExecutorId}'"));
         }
@@ -183,6 +204,24 @@ public class PartitionTests(ITestOutputHelper output)
             await AdminAsync($"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'");
             await TestDatabase.ExecuteOnAsync(db.Url, $"REASSIGN OWNED BY {role} TO CURRENT_USER");
             await AdminAsync($"DROP ROLE IF EXISTS {role}");
+        }
+    }
+
+    /// <summary>Writes each replica's liveness events to the test's output, for the reader of a failure.</summary>
+    private void Report(params Replica[] replicas)
+    {
+        foreach (var replica in replicas)
+        {
+            output.WriteLine($"{replica.ExecutorId} (pid {replica.Pid}):");
+            foreach (var line in replica.Process.StandardOutput.Split('\n').Where(l => l.StartsWith("log ", StringComparison.Ordinal)))
+            {
+                output.WriteLine("  " + line.TrimEnd('\r'));
+            }
+
+            if (replica.Process.StandardError is { Length: > 0 } errors)
+            {
+                output.WriteLine("  stderr: " + errors);
+            }
         }
     }
 
