@@ -87,6 +87,12 @@ public class PartitionTests(ITestOutputHelper output)
             await cluster.CreateDatabaseAsync("dbos_tests");
             await using var db = TestDatabase.OnPostgres(cluster.Url("dbos_tests"));
             await using var survivor = await StartReplicaAsync(db, "survivor");
+
+            // Past the grace period a young server gets (DbosConfig.LivenessGracePeriod, 10 s), so the time measured below is the partition's alone.
+            await Eventually.HoldsAsync(
+                async () => await db.CountAsync("SELECT (now() - pg_postmaster_start_time() > interval '11 seconds')::int") == 1,
+                "the cluster is past the grace period",
+                TimeSpan.FromSeconds(30));
             victim = await StartReplicaAsync(
                 db,
                 "victim",
@@ -98,6 +104,7 @@ public class PartitionTests(ITestOutputHelper output)
             await Eventually.HoldsAsync(async () => (await RecordedAsync(db)).Select(r => r.Workflow).Distinct().Count() == 5, "every workflow of the victim checkpointed a step");
 
             // The victim's sockets stay open: its packets just stop arriving, as in a partition.
+            Assert.Equal(5, await db.CountAsync($"SELECT count(*) FROM {{workflow_status}} WHERE executor_id = '{victim.ExecutorId}' AND status = 'PENDING'"));
             await IpAsync("link", "set", hostVeth, "down");
             var cut = Stopwatch.StartNew();
             var cutOff = victim;
@@ -124,7 +131,12 @@ public class PartitionTests(ITestOutputHelper output)
             var afterTakeover = recorded.Except(recordedAtTakeover).ToList();
             Assert.NotEmpty(afterTakeover);
             Assert.All(afterTakeover, r => Assert.Equal(survivor.Pid, r.Process));
-            output.WriteLine($"the victim noticed its lost liveness {(await noticed).TotalSeconds:F2} s after the link went down");
+            var noticedAt = await noticed;
+            output.WriteLine($"the victim noticed its lost liveness {noticedAt.TotalSeconds:F2} s after the link went down");
+
+            // It stops claiming work and writing checkpoints before anybody may take its work: it counts its liveness lost
+            // before the server can end its session (the keepalive bound), so before any takeover.
+            Assert.True(noticedAt < takeover, $"the victim noticed its lost liveness {noticedAt.TotalSeconds:F2} s after the link went down, after the takeover at {takeover.TotalSeconds:F2} s");
 
             // Healed: the victim gets its liveness back, and what it was in the middle of writes nothing.
             await IpAsync("link", "set", hostVeth, "up");
