@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using System.Diagnostics;
 using Dbos.Tests.Infrastructure;
+using Npgsql;
 using Xunit.Abstractions;
 using static Dbos.Tests.Infrastructure.Replica;
 
@@ -101,52 +102,60 @@ public class PartitionTests(ITestOutputHelper output)
                 stepMs: 400,
                 extra: new() { ["DBOS_TEST_URL"] = cluster.Url("dbos_tests", hostAddress) },
                 wrapper: ["ip", "netns", "exec", ns]);
-            await Eventually.HoldsAsync(async () => (await RecordedAsync(db)).Select(r => r.Workflow).Distinct().Count() == 5, "every workflow of the victim checkpointed a step");
-
-            // The victim's sockets stay open: its packets just stop arriving, as in a partition.
-            Assert.Equal(5, await db.CountAsync($"SELECT count(*) FROM {{workflow_status}} WHERE executor_id = '{victim.ExecutorId}' AND status = 'PENDING'"));
-            await IpAsync("link", "set", hostVeth, "down");
-            var cut = Stopwatch.StartNew();
-            var cutOff = victim;
-            async Task<TimeSpan> NoticedAsync()
+            try
             {
-                await cutOff.Process.WaitForLineAsync("log 42 ", TimeSpan.FromSeconds(40));
-                return cut.Elapsed;
+                await Eventually.HoldsAsync(async () => (await RecordedAsync(db)).Select(r => r.Workflow).Distinct().Count() == 5, "every workflow of the victim checkpointed a step");
+
+                // The victim's sockets stay open: its packets just stop arriving, as in a partition.
+                Assert.Equal(5, await db.CountAsync($"SELECT count(*) FROM {{workflow_status}} WHERE executor_id = '{victim.ExecutorId}' AND status = 'PENDING'"));
+                await IpAsync("link", "set", hostVeth, "down");
+                var cut = Stopwatch.StartNew();
+                var cutOff = victim;
+                async Task<TimeSpan> NoticedAsync()
+                {
+                    await cutOff.Process.WaitForLineAsync("log 42 ", TimeSpan.FromSeconds(40));
+                    return cut.Elapsed;
+                }
+
+                var noticed = NoticedAsync();
+                await Eventually.HoldsAsync(
+                    async () => await db.CountAsync($"SELECT count(*) FROM {{workflow_status}} WHERE executor_id = '{victim.ExecutorId}' AND status = 'PENDING'") == 0,
+                    "the cut-off executor's workflows are taken over",
+                    TimeSpan.FromSeconds(40));
+                var takeover = cut.Elapsed;
+                var recordedAtTakeover = await RecordedAsync(db);
+                output.WriteLine($"taken over {takeover.TotalSeconds:F2} s after the link went down");
+                Assert.True(takeover < TimeSpan.FromSeconds(20), $"taken over {takeover.TotalSeconds:F1} s after the link went down");
+                await survivor.Process.WaitForLineAsync("log 44 ", TimeSpan.FromSeconds(10));
+
+                await AllSucceededAsync(db, "wf", 5, TimeSpan.FromSeconds(60));
+                var recorded = await RecordedAsync(db);
+                Assert.Equal(5 * 20, recorded.Count);
+                var afterTakeover = recorded.Except(recordedAtTakeover).ToList();
+                Assert.NotEmpty(afterTakeover);
+                Assert.All(afterTakeover, r => Assert.Equal(survivor.Pid, r.Process));
+                var noticedAt = await noticed;
+                output.WriteLine($"the victim noticed its lost liveness {noticedAt.TotalSeconds:F2} s after the link went down");
+
+                // It stops claiming work and writing checkpoints before anybody may take its work: it counts its liveness lost
+                // before the server can end its session (the keepalive bound), so before any takeover.
+                Assert.True(noticedAt < takeover, $"the victim noticed its lost liveness {noticedAt.TotalSeconds:F2} s after the link went down, after the takeover at {takeover.TotalSeconds:F2} s");
+
+                // Healed: the victim gets its liveness back, and what it was in the middle of writes nothing.
+                await IpAsync("link", "set", hostVeth, "up");
+                var healed = Stopwatch.StartNew();
+                await victim.Process.WaitForLineAsync("log 43 ", TimeSpan.FromSeconds(30));
+                output.WriteLine($"the victim got its liveness back {healed.Elapsed.TotalSeconds:F2} s after the link came up");
+                await Task.Delay(TimeSpan.FromSeconds(4));
+                Report(survivor, victim);
+                Assert.Equal(recorded, await RecordedAsync(db));
+                Assert.Equal(5, await db.CountAsync($"SELECT count(*) FROM {{workflow_status}} WHERE status = 'SUCCESS' AND executor_id = '{survivor.ExecutorId}'"));
             }
-
-            var noticed = NoticedAsync();
-            await Eventually.HoldsAsync(
-                async () => await db.CountAsync($"SELECT count(*) FROM {{workflow_status}} WHERE executor_id = '{victim.ExecutorId}' AND status = 'PENDING'") == 0,
-                "the cut-off executor's workflows are taken over",
-                TimeSpan.FromSeconds(40));
-            var takeover = cut.Elapsed;
-            var recordedAtTakeover = await RecordedAsync(db);
-            output.WriteLine($"taken over {takeover.TotalSeconds:F2} s after the link went down");
-            Assert.True(takeover < TimeSpan.FromSeconds(20), $"taken over {takeover.TotalSeconds:F1} s after the link went down");
-            await survivor.Process.WaitForLineAsync("log 44 ", TimeSpan.FromSeconds(10));
-
-            await AllSucceededAsync(db, "wf", 5, TimeSpan.FromSeconds(60));
-            var recorded = await RecordedAsync(db);
-            Assert.Equal(5 * 20, recorded.Count);
-            var afterTakeover = recorded.Except(recordedAtTakeover).ToList();
-            Assert.NotEmpty(afterTakeover);
-            Assert.All(afterTakeover, r => Assert.Equal(survivor.Pid, r.Process));
-            var noticedAt = await noticed;
-            output.WriteLine($"the victim noticed its lost liveness {noticedAt.TotalSeconds:F2} s after the link went down");
-
-            // It stops claiming work and writing checkpoints before anybody may take its work: it counts its liveness lost
-            // before the server can end its session (the keepalive bound), so before any takeover.
-            Assert.True(noticedAt < takeover, $"the victim noticed its lost liveness {noticedAt.TotalSeconds:F2} s after the link went down, after the takeover at {takeover.TotalSeconds:F2} s");
-
-            // Healed: the victim gets its liveness back, and what it was in the middle of writes nothing.
-            await IpAsync("link", "set", hostVeth, "up");
-            var healed = Stopwatch.StartNew();
-            await victim.Process.WaitForLineAsync("log 43 ", TimeSpan.FromSeconds(30));
-            output.WriteLine($"the victim got its liveness back {healed.Elapsed.TotalSeconds:F2} s after the link came up");
-            await Task.Delay(TimeSpan.FromSeconds(4));
-            Report(survivor, victim);
-            Assert.Equal(recorded, await RecordedAsync(db));
-            Assert.Equal(5, await db.CountAsync($"SELECT count(*) FROM {{workflow_status}} WHERE status = 'SUCCESS' AND executor_id = '{survivor.ExecutorId}'"));
+            catch
+            {
+                await DiagnoseAsync(db, survivor, victim);
+                throw;
+            }
         }
         finally
         {
@@ -171,45 +180,53 @@ public class PartitionTests(ITestOutputHelper output)
             await using var survivor = await StartReplicaAsync(db, "survivor");
             var victimUrl = new UriBuilder(db.Url) { UserName = role, Password = "victim" }.Uri.ToString();
             await using var victim = await StartReplicaAsync(db, "victim", start: 5, steps: 20, stepMs: 400, extra: new() { ["DBOS_TEST_URL"] = victimUrl });
-            await Eventually.HoldsAsync(async () => (await RecordedAsync(db)).Select(r => r.Workflow).Distinct().Count() == 5, "every workflow of the victim checkpointed a step");
-
-            // The victim can no longer log in, so it cannot take its liveness again; its other sessions live on.
-            await AdminAsync($"ALTER ROLE {role} NOLOGIN");
-            var terminated = await TestDatabase.QueryOnAsync(
-                TestDatabase.PostgresUrl("postgres"),
-                $"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'dbos-live {victim.ExecutorId}%'");
-            Assert.Equal(["True"], terminated);
-            var killed = Stopwatch.StartNew();
-            async Task<TimeSpan> NoticedAsync()
+            try
             {
-                await victim.Process.WaitForLineAsync("log 42 ", TimeSpan.FromSeconds(30));
-                return killed.Elapsed;
+                await Eventually.HoldsAsync(async () => (await RecordedAsync(db)).Select(r => r.Workflow).Distinct().Count() == 5, "every workflow of the victim checkpointed a step");
+
+                // The victim can no longer log in, so it cannot take its liveness again; its other sessions live on.
+                await AdminAsync($"ALTER ROLE {role} NOLOGIN");
+                var terminated = await TestDatabase.QueryOnAsync(
+                    TestDatabase.PostgresUrl("postgres"),
+                    $"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'dbos-live {victim.ExecutorId}%'");
+                Assert.Equal(["True"], terminated);
+                var killed = Stopwatch.StartNew();
+                async Task<TimeSpan> NoticedAsync()
+                {
+                    await victim.Process.WaitForLineAsync("log 42 ", TimeSpan.FromSeconds(30));
+                    return killed.Elapsed;
+                }
+
+                var noticed = NoticedAsync();
+                await Eventually.HoldsAsync(
+                    async () => await db.CountAsync($"SELECT count(*) FROM {{workflow_status}} WHERE executor_id = '{victim.ExecutorId}' AND status = 'PENDING'") == 0,
+                    "the executor without liveness has its workflows taken over",
+                    TimeSpan.FromSeconds(30));
+                var recordedAtTakeover = await RecordedAsync(db);
+                output.WriteLine($"taken over {killed.Elapsed.TotalSeconds:F2} s after its liveness session was terminated");
+                await survivor.Process.WaitForLineAsync("log 44 ", TimeSpan.FromSeconds(10));
+
+                await AllSucceededAsync(db, "wf", 5, TimeSpan.FromSeconds(60));
+                output.WriteLine($"the victim noticed its lost liveness {(await noticed).TotalSeconds:F2} s after the termination");
+                var recorded = await RecordedAsync(db);
+                Assert.Equal(5 * 20, recorded.Count);
+                var afterTakeover = recorded.Except(recordedAtTakeover).ToList();
+                Assert.NotEmpty(afterTakeover);
+                Assert.All(afterTakeover, r => Assert.NotEqual(victim.Pid, r.Process));
+
+                // Allowed back in, the victim takes its liveness again and writes nothing for the workflows it lost.
+                await AdminAsync($"ALTER ROLE {role} LOGIN");
+                await victim.Process.WaitForLineAsync("log 43 ", TimeSpan.FromSeconds(30));
+                await Task.Delay(TimeSpan.FromSeconds(3));
+                Report(survivor, victim);
+                Assert.Equal(recorded, await RecordedAsync(db));
+                Assert.Equal(5, await db.CountAsync($"SELECT count(*) FROM {{workflow_status}} WHERE status = 'SUCCESS' AND executor_id = '{survivor.ExecutorId}'"));
             }
-
-            var noticed = NoticedAsync();
-            await Eventually.HoldsAsync(
-                async () => await db.CountAsync($"SELECT count(*) FROM {{workflow_status}} WHERE executor_id = '{victim.ExecutorId}' AND status = 'PENDING'") == 0,
-                "the executor without liveness has its workflows taken over",
-                TimeSpan.FromSeconds(30));
-            var recordedAtTakeover = await RecordedAsync(db);
-            output.WriteLine($"taken over {killed.Elapsed.TotalSeconds:F2} s after its liveness session was terminated");
-            await survivor.Process.WaitForLineAsync("log 44 ", TimeSpan.FromSeconds(10));
-
-            await AllSucceededAsync(db, "wf", 5, TimeSpan.FromSeconds(60));
-            output.WriteLine($"the victim noticed its lost liveness {(await noticed).TotalSeconds:F2} s after the termination");
-            var recorded = await RecordedAsync(db);
-            Assert.Equal(5 * 20, recorded.Count);
-            var afterTakeover = recorded.Except(recordedAtTakeover).ToList();
-            Assert.NotEmpty(afterTakeover);
-            Assert.All(afterTakeover, r => Assert.NotEqual(victim.Pid, r.Process));
-
-            // Allowed back in, the victim takes its liveness again and writes nothing for the workflows it lost.
-            await AdminAsync($"ALTER ROLE {role} LOGIN");
-            await victim.Process.WaitForLineAsync("log 43 ", TimeSpan.FromSeconds(30));
-            await Task.Delay(TimeSpan.FromSeconds(3));
-            Report(survivor, victim);
-            Assert.Equal(recorded, await RecordedAsync(db));
-            Assert.Equal(5, await db.CountAsync($"SELECT count(*) FROM {{workflow_status}} WHERE status = 'SUCCESS' AND executor_id = '{survivor.ExecutorId}'"));
+            catch
+            {
+                await DiagnoseAsync(db, survivor, victim);
+                throw;
+            }
         }
         finally
         {
@@ -234,6 +251,30 @@ public class PartitionTests(ITestOutputHelper output)
             {
                 output.WriteLine("  stderr: " + errors);
             }
+        }
+    }
+
+    /// <summary>On a failure: the workflows' states and everything the replicas printed.</summary>
+    private async Task DiagnoseAsync(TestDatabase db, params Replica[] replicas)
+    {
+        try
+        {
+            foreach (var row in await db.QueryAsync(
+                "SELECT workflow_uuid, status, coalesce(executor_id, ''), coalesce(queue_name, ''), recovery_attempts::text FROM {workflow_status} ORDER BY workflow_uuid",
+                r => $"{r.GetString(0)} {r.GetString(1)} {r.GetString(2)} queue={r.GetString(3)} attempts={r.GetString(4)}"))
+            {
+                output.WriteLine(row);
+            }
+        }
+        catch (NpgsqlException ex)
+        {
+            output.WriteLine($"(workflow states unavailable: {ex.Message})");
+        }
+
+        foreach (var replica in replicas)
+        {
+            output.WriteLine($"--- {replica.ExecutorId} (pid {replica.Pid}):");
+            output.WriteLine(replica.Process.Output);
         }
     }
 
