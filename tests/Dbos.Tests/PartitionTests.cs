@@ -48,6 +48,7 @@ public class PartitionTests(ITestOutputHelper output)
             Assert.True(replica.Logged(44).Count == 0, $"{replica.ExecutorId} took over after a restart:\n{replica.Process.Output}");
             Assert.True(replica.Logged(42).Count > 0, $"{replica.ExecutorId} logged no liveness lost:\n{replica.Process.Output}");
             Assert.True(replica.Logged(43).Count > 0, $"{replica.ExecutorId} logged no liveness back:\n{replica.Process.Output}");
+            Assert.True(!replica.Process.StandardOutput.Contains("event 4 ", StringComparison.Ordinal), $"{replica.ExecutorId} failed a workflow:\n{replica.Process.Output}");
         }
     }
 
