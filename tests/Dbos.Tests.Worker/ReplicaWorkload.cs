@@ -10,7 +10,7 @@ using Microsoft.Extensions.Logging;
 /// <c>processId:step</c>, so the test can tell which process ran and which process's outcome was recorded.
 /// </para>
 /// Prints <c>executor ID</c> once launched, <c>started</c> once its workflows are started, and <c>log EventId message</c>
-/// for each liveness event the library logs.
+/// for each liveness event the library logs (<c>event EventId Level message</c> for its other events).
 /// Environment: DBOS_TEST_START (how many workflows to start, IDs DBOS_TEST_PREFIX-0..), DBOS_TEST_STEPS (steps each,
 /// default 6), DBOS_TEST_STEP_MS (each step's duration, default 300), DBOS_TEST_LIVENESS_MS (DbosConfig.LivenessInterval),
 /// DBOS_TEST_GRACE_MS (DbosConfig.LivenessGracePeriod), DBOS_TEST_LEDGER.
@@ -80,7 +80,7 @@ public static class ReplicaWorkload
         return 0;
     }
 
-    /// <summary>Prints the library's liveness events (event IDs 40 to 49) to standard output.</summary>
+    /// <summary>Prints the library's liveness events (event IDs 40 to 49) to standard output, and its other events as <c>event Id Level message</c>.</summary>
     private sealed class LivenessEventPrinter : ILoggerProvider
     {
         public ILogger CreateLogger(string categoryName) => new Printer();
@@ -101,6 +101,11 @@ public static class ReplicaWorkload
                 if (eventId.Id is >= 40 and < 50)
                 {
                     Console.WriteLine($"log {eventId.Id} {formatter(state, exception)}");
+                }
+                else if (logLevel >= LogLevel.Information && eventId.Id != 1)
+                {
+                    // Everything else the library reports, for the reader of a failed test.
+                    Console.WriteLine($"event {eventId.Id} {logLevel} {formatter(state, exception)}{(exception is null ? string.Empty : " | " + exception.GetType().Name + ": " + exception.Message)}");
                 }
             }
         }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Dbos.Tests.Infrastructure;
 using Xunit.Abstractions;
+using static Dbos.Tests.Infrastructure.Replica;
 
 namespace Dbos.Tests;
 
@@ -13,49 +14,6 @@ namespace Dbos.Tests;
 /// </summary>
 public class ManyProcessTests(ITestOutputHelper output)
 {
-    private sealed record Replica(WorkerProcess Process, string ExecutorId, string Ledger) : IAsyncDisposable
-    {
-        public ValueTask DisposeAsync() => Process.DisposeAsync();
-    }
-
-    private static async Task<Replica> StartReplicaAsync(TestDatabase db, string name, int start = 0, string prefix = "wf", int steps = 6, int stepMs = 300, Dictionary<string, string?>? extra = null)
-    {
-        var ledger = Path.Combine(db.Directory, $"ledger-{name}.txt");
-        var environment = db.WorkerEnvironment(ledger);
-        environment["DBOS_TEST_START"] = start.ToString(CultureInfo.InvariantCulture);
-        environment["DBOS_TEST_PREFIX"] = prefix;
-        environment["DBOS_TEST_STEPS"] = steps.ToString(CultureInfo.InvariantCulture);
-        environment["DBOS_TEST_STEP_MS"] = stepMs.ToString(CultureInfo.InvariantCulture);
-        foreach (var (key, value) in extra ?? [])
-        {
-            environment[key] = value;
-        }
-
-        var process = WorkerProcess.Start(environment, db.Directory, "replica");
-        var executor = (await process.WaitForLineAsync("executor ", TimeSpan.FromSeconds(90)))["executor ".Length..];
-        await process.WaitForLineAsync("started", TimeSpan.FromSeconds(60));
-        return new Replica(process, executor, ledger);
-    }
-
-    /// <summary>Every step execution of every ledger: (workflow, step, process).</summary>
-    private static List<(string Workflow, int Step, string Process)> Runs(params Replica[] replicas) =>
-        [.. replicas.Where(r => File.Exists(r.Ledger)).SelectMany(r => File.ReadAllLines(r.Ledger))
-            .Select(l => l.Split(' '))
-            .Select(p => (p[1], int.Parse(p[2], CultureInfo.InvariantCulture), p[3]))];
-
-    /// <summary>Every recorded step outcome: (workflow, step, the process whose execution was recorded).</summary>
-    private static async Task<List<(string Workflow, int Step, string Process)>> RecordedAsync(TestDatabase db) =>
-        [.. (await db.QueryAsync(
-            "SELECT workflow_uuid, output FROM {operation_outputs} ORDER BY workflow_uuid, function_id",
-            r => (r.GetString(0), r.GetString(1).Trim('"').Split(':'))))
-            .Select(r => (r.Item1, int.Parse(r.Item2[1], CultureInfo.InvariantCulture), r.Item2[0]))];
-
-    private static Task AllSucceededAsync(TestDatabase db, string prefix, int count, TimeSpan timeout) =>
-        Eventually.HoldsAsync(
-            async () => await db.CountAsync($"SELECT count(*) FROM {{workflow_status}} WHERE status = 'SUCCESS' AND workflow_uuid LIKE '{prefix}-%'") == count,
-            $"all {count} workflows {prefix}-* succeeded",
-            timeout);
-
     [Theory, BothBackends]
     public async Task A_second_replica_started_beside_a_running_one_runs_no_step_a_second_time(Backend backend)
     {

@@ -15,6 +15,9 @@ namespace Dbos.Execution;
 /// </summary>
 internal sealed class ExecutorWatch : IAsyncDisposable
 {
+    /// <summary>How long a look may take at least before it counts as unanswered (when the interval is longer than the lapse bound).</summary>
+    private static readonly TimeSpan MinimumLookWait = TimeSpan.FromSeconds(1);
+
     private readonly ExecutorLiveness liveness;
     private readonly TimeProvider time;
     private readonly ILogger logger;
@@ -26,6 +29,7 @@ internal sealed class ExecutorWatch : IAsyncDisposable
     private TaskCompletionSource? lost;
     private long lostAt;
     private long judgeAfter;
+    private long confirmedAt;
     private Task loop = Task.CompletedTask;
 
     public ExecutorWatch(
@@ -59,6 +63,7 @@ internal sealed class ExecutorWatch : IAsyncDisposable
     public async Task StartAsync(string executorId, string applicationVersion, CancellationToken cancellationToken)
     {
         // A vanished process's session can linger for the keepalive bound: a restart under its ID waits that long for it.
+        confirmedAt = time.GetTimestamp();
         await liveness.AcquireAsync(executorId, applicationVersion, PostgresExecutor.VanishedPeerBound + TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
         judgeAfter = time.GetTimestamp();
         loop = Task.Run(() => LoopAsync(stop.Token), CancellationToken.None);
@@ -79,9 +84,10 @@ internal sealed class ExecutorWatch : IAsyncDisposable
 
                 first = false;
                 LivenessCheck check;
+                var lookedAt = time.GetTimestamp();
                 try
                 {
-                    check = await liveness.CheckAsync(cancellationToken).ConfigureAwait(false);
+                    check = await LookAsync(cancellationToken).ConfigureAwait(false);
                 }
                 catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
                 {
@@ -97,6 +103,7 @@ internal sealed class ExecutorWatch : IAsyncDisposable
                     continue;
                 }
 
+                confirmedAt = lookedAt;
                 MarkLive();
                 if (!takeOver || time.GetTimestamp() < judgeAfter || check.ServerUptime < grace)
                 {
@@ -127,6 +134,30 @@ internal sealed class ExecutorWatch : IAsyncDisposable
             {
                 Log.BackgroundFailure(logger, "taking over the work of dead executors", ex);
             }
+        }
+    }
+
+    /// <summary>
+    /// One look; when it has not answered by the liveness's lapse bound after the last confirmed one, the liveness counts
+    /// as lost at once (others may take this process's work soon after), and the look is still awaited to its end.
+    /// </summary>
+    private async Task<LivenessCheck> LookAsync(CancellationToken cancellationToken)
+    {
+        var look = liveness.CheckAsync(cancellationToken);
+        if (liveness.LapseBound is not { } bound)
+        {
+            return await look.ConfigureAwait(false);
+        }
+
+        var left = bound - time.GetElapsedTime(confirmedAt);
+        try
+        {
+            return await look.WaitAsync(left > MinimumLookWait ? left : MinimumLookWait, time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            MarkLost($"no answer from the database within {bound.TotalSeconds:0.#} s of the last confirmation");
+            return await look.ConfigureAwait(false);
         }
     }
 

@@ -62,6 +62,13 @@ internal abstract class ExecutorLiveness : IAsyncDisposable
     /// <summary>Whether this library generated <paramref name="executorId"/> (so a missing liveness lock means the executor is dead).</summary>
     public static bool IsGenerated(string? executorId) => executorId is not null && executorId.StartsWith(GeneratedPrefix, StringComparison.Ordinal);
 
+    /// <summary>
+    /// How long after the start of its last look that confirmed it this process must count its liveness lost although
+    /// the next look has not answered yet, because from then on the database may end its session and others judge it
+    /// dead; null where the lock cannot lapse while the process lives.
+    /// </summary>
+    public virtual TimeSpan? LapseBound => null;
+
     /// <summary>The liveness mechanism of a system database.</summary>
     public static ExecutorLiveness For(SqlExecutor executor, string applicationName) => executor switch
     {
@@ -177,6 +184,12 @@ internal sealed class PostgresLiveness : ExecutorLiveness
             $"substring(a.query FROM '^/\\* {VersionMarkerPrefix}(\\S+) \\*/') FROM pg_stat_activity a JOIN held ON held.pid = a.pid " +
             $"WHERE a.application_name LIKE '{SessionNamePrefix}%' AND held.k = {keyOf("$1", $"substr(a.application_name, {SessionNamePrefix.Length + 1})")}";
     }
+
+    /// <summary>
+    /// The server ends a session whose client went silent after about <see cref="PostgresExecutor.VanishedPeerBound"/>
+    /// (its keepalives); a look that hangs as long (a cut network) would otherwise give up only later, after the takeover.
+    /// </summary>
+    public override TimeSpan? LapseBound => PostgresExecutor.VanishedPeerBound - TimeSpan.FromSeconds(1);
 
     public override async Task AcquireAsync(string executorId, string applicationVersion, TimeSpan patience, CancellationToken cancellationToken)
     {

@@ -199,7 +199,11 @@ internal sealed class PostgresExecutor : SqlExecutor
     private static bool IsUnavailable(string sqlState, bool connecting) =>
         sqlState.StartsWith("08", StringComparison.Ordinal) // connection exceptions
         || sqlState is PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow or PostgresErrorCodes.TooManyConnections
-        || (connecting && sqlState == PostgresErrorCodes.ObjectNotInPrerequisiteState); // the database does not accept connections for now
+        || (connecting && sqlState == PostgresErrorCodes.ObjectNotInPrerequisiteState) // the database does not accept connections for now
+
+        // Logins refused (a role disabled, a password rotated) once this executor has connected: the server is
+        // unavailable to it for now, so work waits, as for a lost server, instead of failing with the error.
+        || (connecting && sqlState.StartsWith("28", StringComparison.Ordinal));
 
     /// <summary>
     /// The wait before running a failed operation again, or null to let the failure through. A lost server is waited for

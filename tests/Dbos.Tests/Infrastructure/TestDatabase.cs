@@ -93,6 +93,15 @@ public sealed class TestDatabase : IAsyncDisposable
 
     private string? ownedDatabase;
 
+    /// <summary>A schema of its own in the Postgres database at <paramref name="databaseUrl"/> (for example on a <see cref="PrivatePostgres"/>).</summary>
+    public static TestDatabase OnPostgres(string databaseUrl)
+    {
+        var suffix = Guid.NewGuid().ToString("N")[..12];
+        var directory = Path.Combine(Path.GetTempPath(), "dbos-tests", suffix);
+        System.IO.Directory.CreateDirectory(directory);
+        return new TestDatabase(Backend.Postgres, databaseUrl, "t_" + suffix, directory);
+    }
+
     private static async Task EnsureSharedDatabaseAsync()
     {
         await CreateLock.WaitAsync();

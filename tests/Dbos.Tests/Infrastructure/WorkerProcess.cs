@@ -92,6 +92,9 @@ public sealed class WorkerProcess : IAsyncDisposable
         return worker;
     }
 
+    /// <summary>The program's operating-system process ID.</summary>
+    public int ProcessId => process.Id;
+
     /// <summary>What the program wrote to standard output.</summary>
     public string StandardOutput
     {
