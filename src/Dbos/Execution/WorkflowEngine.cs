@@ -282,7 +282,8 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
                             : row.Status is StatusNames.Success or StatusNames.Error ? null
                             : row.OwnerXid != run.Execution.OwnerXid ? (row.Status == StatusNames.Pending ? "taken over" : "resumed")
                             : null;
-                        if (change is null || !running.TryGetValue(id, out var current) || current != run)
+                        // An execution already told to stop may linger (waiting for liveness, finishing a step): once is enough.
+                        if (change is null || !running.TryGetValue(id, out var current) || current != run || run.Execution.StopReason is not null)
                         {
                             continue;
                         }

@@ -270,7 +270,16 @@ internal sealed class WorkflowExecution : WorkflowContext
     /// <summary>Without liveness another process may own this workflow by now: the write waits for it, then the ownership check decides.</summary>
     private async Task<int> WriteRecordWhenLiveAsync(int functionId, string name, string? output, string? error, string? childWorkflowId, long startedAt, long? completedAt, string? serialization)
     {
-        await engine.Watch.WaitLiveAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            await engine.Watch.WaitLiveAsync(cancellation.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            // Stopped meanwhile (taken over, cancelled, shutting down): there is nothing left to record here.
+            throw StoppedException();
+        }
+
         return await WriteRecordAsync(functionId, name, output, error, childWorkflowId, startedAt, completedAt, serialization).ConfigureAwait(false);
     }
 
