@@ -312,6 +312,12 @@ internal sealed class PostgresExecutor : SqlExecutor
         // Named apart from the pool's connections, so an operator can tell the listener in pg_stat_activity.
         var builder = new NpgsqlConnectionStringBuilder(url.Builder.ConnectionString) { Pooling = false, KeepAlive = 30 };
         builder.ApplicationName = (string.IsNullOrEmpty(builder.ApplicationName) ? "dbos-dotnet" : builder.ApplicationName) + " listener";
+        return await OpenOutsidePoolAsync(builder, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Opens a connection of its own (not pooled), reporting a failure to connect as every connection does.</summary>
+    private async Task<NpgsqlConnection> OpenOutsidePoolAsync(NpgsqlConnectionStringBuilder builder, CancellationToken cancellationToken)
+    {
         var connection = new NpgsqlConnection(builder.ConnectionString);
         try
         {
@@ -334,33 +340,19 @@ internal sealed class PostgresExecutor : SqlExecutor
     /// </summary>
     public async Task<NpgsqlConnection> OpenLivenessConnectionAsync(string sessionName, CancellationToken cancellationToken)
     {
-        NpgsqlConnection connection;
-        if (!ownsDataSource)
-        {
-            connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        }
-        else
-        {
-            var builder = new NpgsqlConnectionStringBuilder(url.Builder.ConnectionString)
-            {
-                Pooling = false,
-                TcpKeepAlive = true,
-                TcpKeepAliveTime = 2,
-                TcpKeepAliveInterval = 1,
-                CommandTimeout = (int)VanishedPeerBound.TotalSeconds,
-                ApplicationName = sessionName,
-            };
-            connection = new NpgsqlConnection(builder.ConnectionString);
-            try
-            {
-                await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (IsConnectFailure(ex))
-            {
-                await connection.DisposeAsync().ConfigureAwait(false);
-                throw ConnectError(url, ex);
-            }
-        }
+        var connection = !ownsDataSource
+            ? await OpenAsync(cancellationToken).ConfigureAwait(false)
+            : await OpenOutsidePoolAsync(
+                new NpgsqlConnectionStringBuilder(url.Builder.ConnectionString)
+                {
+                    Pooling = false,
+                    TcpKeepAlive = true,
+                    TcpKeepAliveTime = 2,
+                    TcpKeepAliveInterval = 1,
+                    CommandTimeout = (int)VanishedPeerBound.TotalSeconds,
+                    ApplicationName = sessionName,
+                },
+                cancellationToken).ConfigureAwait(false);
 
         try
         {
