@@ -140,6 +140,12 @@ public class ManyProcessTests(ITestOutputHelper output)
         await using var idle = await StartReplicaAsync(db, "idle");
         await Task.Delay(TimeSpan.FromSeconds(3));
         Assert.Equal(2, await db.CountAsync("SELECT count(*) FROM {workflow_status} WHERE executor_id = 'worker-7' AND status = 'PENDING'"));
+        if (backend == Backend.Sqlite)
+        {
+            // The stopped executor's lock file is swept; the two live processes' stay.
+            var folder = db.Url["sqlite:///".Length..] + ".executors";
+            await Eventually.HoldsAsync(() => Task.FromResult(Directory.GetFiles(folder, "*.lock").Length == 2), "only the live executors' lock files remain");
+        }
 
         var executors = await live.ListExecutorsAsync();
         var self = Assert.Single(executors, e => e.ExecutorId == "worker-8");

@@ -475,7 +475,47 @@ internal sealed class SqliteLiveness : ExecutorLiveness
             }
         }
 
+        if (++checks % SweepEvery == 1)
+        {
+            SweepDeadFiles();
+        }
+
         return new LivenessCheck(own is not null && ownPath is not null && File.Exists(ownPath), null, unlocked);
+    }
+
+    /// <summary>How many looks apart the folder is swept of dead executors' files.</summary>
+    private const int SweepEvery = 60;
+
+    private long checks;
+
+    /// <summary>
+    /// Removes the files of executors whose processes are gone (a process that died idle leaves its files, and each new
+    /// process has a new executor ID). Each is removed while locked, so an executor re-taking its ID (a configured one)
+    /// sees that the file it locked is gone and takes a fresh one; a dead executor's pending work is still taken over,
+    /// since a missing file means no liveness.
+    /// </summary>
+    private void SweepDeadFiles()
+    {
+        try
+        {
+            foreach (var path in Directory.EnumerateFiles(folder, "*.lock"))
+            {
+                if (string.Equals(path, ownPath, StringComparison.Ordinal) || TryLock(path, create: false) is not { } held)
+                {
+                    continue;
+                }
+
+                using (held)
+                {
+                    File.Delete(InfoPath(path));
+                    File.Delete(path);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // Tidying only: the next sweep tries again.
+        }
     }
 
     private static Dictionary<string, string>? ReadInfo(string lockPath)
