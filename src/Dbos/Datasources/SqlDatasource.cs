@@ -411,7 +411,8 @@ public sealed class SqlDatasource : IAsyncDisposable, IDisposable
                 RollBackQuietly(transaction);
             }
 
-            Thread.Sleep(Backoff(attempt)); // The synchronous API blocks by design: it is for callers that cannot await.
+            // The synchronous API blocks by design: it is for callers that cannot await.
+            Task.Delay(Backoff(attempt), time).GetAwaiter().GetResult();
         }
     }
 

@@ -334,7 +334,7 @@ internal sealed class WorkflowExecution : WorkflowContext
         var startedAt = NowMs();
         using var span = StartStepSpan(name, functionId);
         using var logScope = engine.Logger.BeginScope(new StepLogScope(name, functionId));
-        var timestamp = Stopwatch.GetTimestamp();
+        var timestamp = engine.Time.GetTimestamp();
         using var linked = Link(cancellationToken, out var linkedToken);
         List<Exception>? failures = null;
         for (var attempt = 1; ; attempt++)
@@ -398,7 +398,7 @@ internal sealed class WorkflowExecution : WorkflowContext
     /// <summary>Reports a finished (and recorded) step: its span's status, its duration, a debug log line.</summary>
     private void StepEnded(Activity? span, string name, int functionId, long timestamp, StepFailedException? failure)
     {
-        var elapsed = Stopwatch.GetElapsedTime(timestamp);
+        var elapsed = engine.Time.GetElapsedTime(timestamp);
         if (failure is null)
         {
             Telemetry.StepDuration.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("dbos.step.name", name));
@@ -445,7 +445,7 @@ internal sealed class WorkflowExecution : WorkflowContext
         var startedAt = NowMs();
         using var span = StartStepSpan(name, functionId);
         using var logScope = engine.Logger.BeginScope(new StepLogScope(name, functionId));
-        var timestamp = Stopwatch.GetTimestamp();
+        var timestamp = engine.Time.GetTimestamp();
         using var linked = Link(cancellationToken, out var linkedToken);
         (T Value, string? Encoded) result;
         try
