@@ -21,7 +21,8 @@ echo "Postgres for the tests: ${DBOS_TEST_POSTGRES_URL%%//*}//…@${DBOS_TEST_PO
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-dotnet test Dbos.slnx -c Release "$@" 2>&1 | tee "$log"
+# One line per finished test, so a long run shows its progress.
+dotnet test Dbos.slnx -c Release --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 
