@@ -49,8 +49,9 @@ if [ "$#" -eq 0 ]; then
 fi
 
 # One plain closing line for the whole run, summed over the test projects.
-awk '/(Passed|Failed)! +- +Failed:/ {
-       gsub(",", ""); for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) }
-       seen = 1 }
+# The console logger ends each test project with "Total tests: N" and then "Passed: N", "Failed: N", "Skipped: N" lines.
+awk '/^Total tests: [0-9]+/ { seen = 1; counting = 1; next }
+     counting && /^ +(Passed|Failed|Skipped): [0-9]+/ { gsub(":", ""); if ($1 == "Passed") p += $2; if ($1 == "Failed") f += $2; if ($1 == "Skipped") s += $2; next }
+     { counting = 0 }
      END { if (seen) printf "%d passed, %d failed, %d skipped\n", p, f, s; else print "no test results found" }' "$log"
 exit "$status"
