@@ -1,5 +1,3 @@
-using Npgsql;
-
 namespace Dbos.SystemDatabase;
 
 // Messages, events and streams, each written together with the operation that records it.
@@ -43,10 +41,6 @@ internal sealed partial class SystemDatabase
         }
     }
 
-    private static bool IsForeignKeyViolation(Exception ex) =>
-        ex is PostgresException { SqlState: PostgresErrorCodes.ForeignKeyViolation }
-        || ex is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: 787 };
-
     private string InsertMessageSql =>
         $"INSERT INTO {d.Table("notifications")} (destination_uuid, topic, message, serialization, message_uuid) VALUES ($1, $2, $3, $4, $5) " +
         "ON CONFLICT (message_uuid) DO NOTHING";
@@ -59,7 +53,7 @@ internal sealed partial class SystemDatabase
         {
             await executor.ExecuteAsync(InsertMessageSql, [destinationId, topic, message, serialization, messageId], cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (IsForeignKeyViolation(ex))
+        catch (Exception ex) when (executor.IsForeignKeyViolation(ex))
         {
             throw new WorkflowNotFoundException($"Cannot send to workflow '{destinationId}': no workflow has that ID.");
         }
@@ -81,7 +75,7 @@ internal sealed partial class SystemDatabase
                 return SendOutcome.NotOwner;
             }
         }
-        catch (Exception ex) when (IsForeignKeyViolation(ex))
+        catch (Exception ex) when (executor.IsForeignKeyViolation(ex))
         {
             return SendOutcome.NoSuchDestination;
         }

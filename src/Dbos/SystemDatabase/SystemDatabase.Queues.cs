@@ -1,5 +1,4 @@
 using System.Data.Common;
-using Npgsql;
 
 namespace Dbos.SystemDatabase;
 
@@ -174,7 +173,7 @@ internal sealed partial class SystemDatabase
                 cancellationToken,
                 isolation).ConfigureAwait(false);
         }
-        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected)
+        catch (Exception ex) when (executor.IsContention(ex))
         {
             // Another process claimed from the same queue at the same moment; its claim stands, this one retries.
             return [];

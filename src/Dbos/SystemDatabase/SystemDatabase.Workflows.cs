@@ -1,5 +1,4 @@
 using System.Data.Common;
-using Npgsql;
 
 namespace Dbos.SystemDatabase;
 
@@ -30,7 +29,7 @@ internal sealed partial class SystemDatabase
                     cancellationToken).ConfigureAwait(false);
             }
         }
-        catch (Exception ex) when (IsUniqueViolation(ex))
+        catch (Exception ex) when (executor.IsUniqueViolation(ex))
         {
             throw Deduplicated(row);
         }
@@ -65,15 +64,11 @@ internal sealed partial class SystemDatabase
                 },
                 cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (IsUniqueViolation(ex))
+        catch (Exception ex) when (executor.IsUniqueViolation(ex))
         {
             throw Deduplicated(child);
         }
     }
-
-    private static bool IsUniqueViolation(Exception ex) =>
-        ex is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation }
-        || ex is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: 2067 or 1555 };
 
     private static WorkflowDeduplicatedException Deduplicated(NewWorkflowRow row) => new(
         $"Workflow '{row.WorkflowId}' was not enqueued: a workflow with deduplication ID '{row.DeduplicationId}' is already queued or running on queue '{row.QueueName}'.");
