@@ -312,7 +312,7 @@ public sealed class DbosApp : IAsyncDisposable
     public async Task<WorkflowHandle<TResult>> RetrieveWorkflowAsync<TResult>(string workflowId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
-        await engine.Reader.GetExistingStatusAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        await engine.External.GetExistingStatusAsync(workflowId, cancellationToken).ConfigureAwait(false);
         return new WorkflowHandle<TResult>(engine, workflowId);
     }
 
@@ -331,14 +331,14 @@ public sealed class DbosApp : IAsyncDisposable
     /// <param name="cancellationToken">Stops the read.</param>
     /// <returns>The matching workflows.</returns>
     public Task<IReadOnlyList<WorkflowStatus>> ListWorkflowsAsync(ListWorkflowsOptions? options = null, CancellationToken cancellationToken = default) =>
-        engine.Reader.ListWorkflowsAsync(options ?? new ListWorkflowsOptions(), cancellationToken);
+        engine.External.ListWorkflowsAsync(options ?? new ListWorkflowsOptions(), cancellationToken);
 
     /// <summary>Lists this application's workflows still on a queue (enqueued, delayed, or running from a queue).</summary>
     /// <param name="options">More filters (queue, partition, status…) and paging.</param>
     /// <param name="cancellationToken">Stops the read.</param>
     /// <returns>The queued workflows, oldest first unless asked otherwise.</returns>
     public Task<IReadOnlyList<WorkflowStatus>> ListQueuedWorkflowsAsync(ListWorkflowsOptions? options = null, CancellationToken cancellationToken = default) =>
-        engine.Reader.ListWorkflowsAsync((options ?? new ListWorkflowsOptions()) with { QueuedOnly = true, LoadOutput = false }, cancellationToken);
+        engine.External.ListWorkflowsAsync((options ?? new ListWorkflowsOptions()) with { QueuedOnly = true, LoadOutput = false }, cancellationToken);
 
     /// <summary>Changes the priority of a workflow still waiting on its queue.</summary>
     /// <param name="workflowId">The workflow's ID.</param>
@@ -349,7 +349,7 @@ public sealed class DbosApp : IAsyncDisposable
     public Task SetWorkflowPriorityAsync(string workflowId, int priority, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
-        return engine.Reader.SetPriorityAsync(workflowId, priority, cancellationToken);
+        return engine.External.SetPriorityAsync(workflowId, priority, cancellationToken);
     }
 
     /// <summary>Changes when a delayed workflow may start.</summary>
@@ -361,7 +361,7 @@ public sealed class DbosApp : IAsyncDisposable
     public Task SetWorkflowDelayAsync(string workflowId, DateTimeOffset startAt, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
-        return engine.Reader.SetDelayAsync(workflowId, startAt, cancellationToken);
+        return engine.External.SetDelayAsync(workflowId, startAt, cancellationToken);
     }
 
     /// <summary>Lists the recorded operations (steps, sleeps, child workflows…) of a workflow, in order.</summary>
@@ -372,7 +372,7 @@ public sealed class DbosApp : IAsyncDisposable
     public Task<IReadOnlyList<StepInfo>> ListWorkflowStepsAsync(string workflowId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
-        return engine.Reader.ListStepsAsync(workflowId, cancellationToken);
+        return engine.External.ListStepsAsync(workflowId, cancellationToken);
     }
 
     /// <summary>
@@ -392,7 +392,7 @@ public sealed class DbosApp : IAsyncDisposable
         engine.EnsureLaunched();
         return WorkflowExecution.Current is { } workflow
             ? workflow.SendAsync(destinationWorkflowId, message, topic, cancellationToken)
-            : engine.Reader.SendAsync(destinationWorkflowId, message, topic, idempotencyKey, cancellationToken);
+            : engine.External.SendAsync(destinationWorkflowId, message, topic, idempotencyKey, cancellationToken);
     }
 
     /// <summary>
@@ -410,7 +410,7 @@ public sealed class DbosApp : IAsyncDisposable
         engine.EnsureLaunched();
         return WorkflowExecution.Current is { } workflow
             ? workflow.GetEventAsync<T>(workflowId, key, timeout, cancellationToken)
-            : engine.Reader.GetEventAsync<T>(workflowId, key, timeout ?? WorkflowContext.DefaultWaitTimeout, cancellationToken);
+            : engine.External.GetEventAsync<T>(workflowId, key, timeout ?? WorkflowContext.DefaultWaitTimeout, cancellationToken);
     }
 
     /// <summary>
@@ -428,7 +428,7 @@ public sealed class DbosApp : IAsyncDisposable
         engine.EnsureLaunched();
         return WorkflowExecution.Current is { } workflow
             ? workflow.ReadStreamAsync<T>(workflowId, key, fromOffset, cancellationToken)
-            : engine.Reader.ReadStreamAsync<T>(workflowId, key, fromOffset, cancellationToken);
+            : engine.External.ReadStreamAsync<T>(workflowId, key, fromOffset, cancellationToken);
     }
 
     /// <summary>
@@ -522,27 +522,27 @@ public sealed class DbosApp : IAsyncDisposable
     /// <returns>The schedule.</returns>
     /// <exception cref="InvalidOperationException">A schedule with that name exists.</exception>
     public Task<WorkflowSchedule> CreateScheduleAsync(string workflowName, string cron, ScheduleOptions? options = null, CancellationToken cancellationToken = default) =>
-        engine.Reader.CreateScheduleAsync(workflowName, cron, options, cancellationToken);
+        engine.External.CreateScheduleAsync(workflowName, cron, options, cancellationToken);
 
     /// <summary>Lists this application's schedules (and unowned ones).</summary>
     /// <param name="cancellationToken">Stops the read.</param>
     /// <returns>The schedules, by name.</returns>
     public Task<IReadOnlyList<WorkflowSchedule>> ListSchedulesAsync(CancellationToken cancellationToken = default) =>
-        engine.Reader.ListSchedulesAsync(cancellationToken);
+        engine.External.ListSchedulesAsync(cancellationToken);
 
     /// <summary>Pauses a schedule: it fires no more ticks until resumed (in every process, within a second).</summary>
     /// <param name="name">The schedule's name.</param>
     /// <param name="cancellationToken">Stops the operation.</param>
     /// <returns>A task that completes when the schedule is paused.</returns>
     public Task PauseScheduleAsync(string name, CancellationToken cancellationToken = default) =>
-        engine.Reader.SetScheduleStatusAsync(name, ScheduleStatus.Paused, cancellationToken);
+        engine.External.SetScheduleStatusAsync(name, ScheduleStatus.Paused, cancellationToken);
 
     /// <summary>Resumes a paused schedule from its next tick (ticks missed while paused are not replayed).</summary>
     /// <param name="name">The schedule's name.</param>
     /// <param name="cancellationToken">Stops the operation.</param>
     /// <returns>A task that completes when the schedule is active.</returns>
     public Task ResumeScheduleAsync(string name, CancellationToken cancellationToken = default) =>
-        engine.Reader.SetScheduleStatusAsync(name, ScheduleStatus.Active, cancellationToken);
+        engine.External.SetScheduleStatusAsync(name, ScheduleStatus.Active, cancellationToken);
 
     /// <summary>Runs a schedule's workflow now, outside its ticks.</summary>
     /// <param name="name">The schedule's name.</param>
@@ -550,7 +550,7 @@ public sealed class DbosApp : IAsyncDisposable
     /// <returns>A handle to the run.</returns>
     public async Task<WorkflowHandle> TriggerScheduleAsync(string name, CancellationToken cancellationToken = default)
     {
-        var id = await engine.Reader.TriggerScheduleAsync(name, cancellationToken).ConfigureAwait(false);
+        var id = await engine.External.TriggerScheduleAsync(name, cancellationToken).ConfigureAwait(false);
         engine.Dispatcher.Wake(StatusNames.InternalQueue);
         return new WorkflowHandle(engine, id);
     }
@@ -563,7 +563,7 @@ public sealed class DbosApp : IAsyncDisposable
     /// <returns>The IDs of the runs (existing ones included: a tick runs once).</returns>
     public async Task<IReadOnlyList<string>> BackfillScheduleAsync(string name, DateTimeOffset start, DateTimeOffset end, CancellationToken cancellationToken = default)
     {
-        var ids = await engine.Reader.BackfillScheduleAsync(name, start, end, cancellationToken).ConfigureAwait(false);
+        var ids = await engine.External.BackfillScheduleAsync(name, start, end, cancellationToken).ConfigureAwait(false);
         engine.Dispatcher.Wake(StatusNames.InternalQueue);
         return ids;
     }
@@ -573,20 +573,20 @@ public sealed class DbosApp : IAsyncDisposable
     /// <param name="cancellationToken">Stops the operation.</param>
     /// <returns>A task that completes when the schedule is deleted.</returns>
     public Task DeleteScheduleAsync(string name, CancellationToken cancellationToken = default) =>
-        engine.Reader.DeleteScheduleAsync(name, cancellationToken);
+        engine.External.DeleteScheduleAsync(name, cancellationToken);
 
     /// <summary>Lists this application's versions, latest first.</summary>
     /// <param name="cancellationToken">Stops the read.</param>
     /// <returns>The versions.</returns>
     public Task<IReadOnlyList<ApplicationVersionInfo>> ListApplicationVersionsAsync(CancellationToken cancellationToken = default) =>
-        engine.Reader.ListApplicationVersionsAsync(cancellationToken);
+        engine.External.ListApplicationVersionsAsync(cancellationToken);
 
     /// <summary>Marks a version as the latest: scheduled runs and workflows enqueued without a version go to it.</summary>
     /// <param name="versionName">The version.</param>
     /// <param name="cancellationToken">Stops the operation.</param>
     /// <returns>A task that completes when the version is marked.</returns>
     public Task SetLatestApplicationVersionAsync(string versionName, CancellationToken cancellationToken = default) =>
-        engine.Reader.SetLatestApplicationVersionAsync(versionName, cancellationToken);
+        engine.External.SetLatestApplicationVersionAsync(versionName, cancellationToken);
 
     /// <summary>
     /// Lists this application's executors: every live process (idle ones too), and every executor that holds pending
@@ -595,7 +595,7 @@ public sealed class DbosApp : IAsyncDisposable
     /// <param name="cancellationToken">Stops the read.</param>
     /// <returns>The executors, live ones first.</returns>
     public Task<IReadOnlyList<ExecutorInfo>> ListExecutorsAsync(CancellationToken cancellationToken = default) =>
-        engine.Reader.ListExecutorsAsync(cancellationToken);
+        engine.External.ListExecutorsAsync(cancellationToken);
 
     /// <summary>
     /// Recovers an executor's work by hand: puts this application's workflows that <paramref name="executorId"/> holds
@@ -609,7 +609,7 @@ public sealed class DbosApp : IAsyncDisposable
     /// <exception cref="InvalidOperationException">The executor is alive.</exception>
     public async Task<IReadOnlyList<string>> RecoverExecutorAsync(string executorId, CancellationToken cancellationToken = default)
     {
-        var moved = await engine.Reader.RecoverExecutorAsync(executorId, cancellationToken).ConfigureAwait(false);
+        var moved = await engine.External.RecoverExecutorAsync(executorId, cancellationToken).ConfigureAwait(false);
         foreach (var queue in moved.Select(m => m.QueueName).Distinct(StringComparer.Ordinal))
         {
             engine.Dispatcher.Wake(queue);

@@ -44,13 +44,13 @@ public sealed class DbosClientOptions
 /// </summary>
 public sealed class DbosClient : IAsyncDisposable
 {
-    private readonly WorkflowReader reader;
+    private readonly ExternalAccess external;
     private readonly Lazy<Task> listening;
 
-    private DbosClient(WorkflowReader reader)
+    private DbosClient(ExternalAccess external)
     {
-        this.reader = reader;
-        listening = new Lazy<Task>(reader.Database.StartListeningAsync);
+        this.external = external;
+        listening = new Lazy<Task>(external.Database.StartListeningAsync);
     }
 
     /// <summary>Creates a client. The system database must already have been created by a DBOS application.</summary>
@@ -72,16 +72,16 @@ public sealed class DbosClient : IAsyncDisposable
         var logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Dbos.Client");
         var time = options.TimeProvider ?? TimeProvider.System;
         var database = new SystemDatabase.SystemDatabase(executor, options.ApplicationName ?? string.Empty, logger, time);
-        return new DbosClient(new WorkflowReader(database, new ValueCodec(options.Serializer ?? PortableJsonSerializer.Default), time, options.PollingInterval, options.ApplicationName));
+        return new DbosClient(new ExternalAccess(database, new ValueCodec(options.Serializer ?? PortableJsonSerializer.Default), time, options.PollingInterval, options.ApplicationName));
     }
 
     /// <summary>The system database, with any password masked.</summary>
-    public string SystemDatabase => reader.Database.Description;
+    public string SystemDatabase => external.Database.Description;
 
-    private async Task<WorkflowReader> ReadyAsync()
+    private async Task<ExternalAccess> ReadyAsync()
     {
         await listening.Value.ConfigureAwait(false);
-        return reader;
+        return external;
     }
 
     /// <summary>
@@ -138,8 +138,8 @@ public sealed class DbosClient : IAsyncDisposable
     /// <exception cref="WorkflowDeduplicatedException">A workflow with the same deduplication ID is queued or running.</exception>
     public async Task<WorkflowHandle<TResult>> EnqueueAsync<TInput, TResult>(EnqueueOptions options, TInput input, CancellationToken cancellationToken = default)
     {
-        var id = await reader.EnqueueAsync(options, input, typeof(TInput), hasInput: true, cancellationToken).ConfigureAwait(false);
-        return new WorkflowHandle<TResult>(reader, id);
+        var id = await external.EnqueueAsync(options, input, typeof(TInput), hasInput: true, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle<TResult>(external, id);
     }
 
     /// <summary>Enqueues a workflow that takes no input, by name.</summary>
@@ -149,8 +149,8 @@ public sealed class DbosClient : IAsyncDisposable
     /// <returns>A handle to the workflow.</returns>
     public async Task<WorkflowHandle<TResult>> EnqueueAsync<TResult>(EnqueueOptions options, CancellationToken cancellationToken = default)
     {
-        var id = await reader.EnqueueAsync(options, null, typeof(object), hasInput: false, cancellationToken).ConfigureAwait(false);
-        return new WorkflowHandle<TResult>(reader, id);
+        var id = await external.EnqueueAsync(options, null, typeof(object), hasInput: false, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle<TResult>(external, id);
     }
 
     /// <summary>A handle to an existing workflow, by ID.</summary>
@@ -162,8 +162,8 @@ public sealed class DbosClient : IAsyncDisposable
     public async Task<WorkflowHandle<TResult>> RetrieveWorkflowAsync<TResult>(string workflowId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
-        await reader.GetExistingStatusAsync(workflowId, cancellationToken).ConfigureAwait(false);
-        return new WorkflowHandle<TResult>(reader, workflowId);
+        await external.GetExistingStatusAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle<TResult>(external, workflowId);
     }
 
     /// <summary>Reads one workflow's status.</summary>
@@ -173,7 +173,7 @@ public sealed class DbosClient : IAsyncDisposable
     public Task<WorkflowStatus?> GetWorkflowStatusAsync(string workflowId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
-        return reader.GetStatusAsync(workflowId, cancellationToken);
+        return external.GetStatusAsync(workflowId, cancellationToken);
     }
 
     /// <summary>Lists workflows (of <see cref="DbosClientOptions.ApplicationName"/> if set), oldest first unless asked otherwise.</summary>
@@ -181,7 +181,7 @@ public sealed class DbosClient : IAsyncDisposable
     /// <param name="cancellationToken">Stops the read.</param>
     /// <returns>The matching workflows.</returns>
     public Task<IReadOnlyList<WorkflowStatus>> ListWorkflowsAsync(ListWorkflowsOptions? options = null, CancellationToken cancellationToken = default) =>
-        reader.ListWorkflowsAsync(options ?? new ListWorkflowsOptions(), cancellationToken);
+        external.ListWorkflowsAsync(options ?? new ListWorkflowsOptions(), cancellationToken);
 
     /// <summary>Lists the recorded operations of a workflow, in order.</summary>
     /// <param name="workflowId">The workflow's ID.</param>
@@ -190,7 +190,7 @@ public sealed class DbosClient : IAsyncDisposable
     public Task<IReadOnlyList<StepInfo>> ListWorkflowStepsAsync(string workflowId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
-        return reader.ListStepsAsync(workflowId, cancellationToken);
+        return external.ListStepsAsync(workflowId, cancellationToken);
     }
 
     /// <summary>Lists workflows still on a queue (enqueued, delayed, or running from a queue).</summary>
@@ -198,7 +198,7 @@ public sealed class DbosClient : IAsyncDisposable
     /// <param name="cancellationToken">Stops the read.</param>
     /// <returns>The queued workflows.</returns>
     public Task<IReadOnlyList<WorkflowStatus>> ListQueuedWorkflowsAsync(ListWorkflowsOptions? options = null, CancellationToken cancellationToken = default) =>
-        reader.ListWorkflowsAsync((options ?? new ListWorkflowsOptions()) with { QueuedOnly = true, LoadOutput = false }, cancellationToken);
+        external.ListWorkflowsAsync((options ?? new ListWorkflowsOptions()) with { QueuedOnly = true, LoadOutput = false }, cancellationToken);
 
     /// <summary>Cancels workflows: they stop at their next step and are not recovered until resumed.</summary>
     /// <param name="workflowIds">The workflows' IDs.</param>
@@ -207,7 +207,7 @@ public sealed class DbosClient : IAsyncDisposable
     /// <returns>The IDs that were cancelled (finished workflows are left as they are).</returns>
     /// <exception cref="WorkflowNotFoundException">One of the IDs is unknown; nothing was changed.</exception>
     public Task<IReadOnlyList<string>> CancelWorkflowsAsync(IReadOnlyList<string> workflowIds, bool cancelChildren = false, CancellationToken cancellationToken = default) =>
-        reader.CancelAsync(workflowIds, cancelChildren, cancellationToken);
+        external.CancelAsync(workflowIds, cancelChildren, cancellationToken);
 
     /// <summary>Resumes workflows from their last recorded step, with a fresh budget of recovery attempts.</summary>
     /// <param name="workflowIds">The workflows' IDs.</param>
@@ -215,7 +215,7 @@ public sealed class DbosClient : IAsyncDisposable
     /// <returns>The IDs that were resumed (finished workflows are left as they are).</returns>
     /// <exception cref="WorkflowNotFoundException">One of the IDs is unknown; nothing was changed.</exception>
     public Task<IReadOnlyList<string>> ResumeWorkflowsAsync(IReadOnlyList<string> workflowIds, CancellationToken cancellationToken = default) =>
-        reader.ResumeAsync(workflowIds, null, cancellationToken);
+        external.ResumeAsync(workflowIds, null, cancellationToken);
 
     /// <summary>Starts a copy of a workflow that reuses the outcomes recorded before <paramref name="startStep"/>.</summary>
     /// <param name="workflowId">The original workflow's ID.</param>
@@ -224,7 +224,7 @@ public sealed class DbosClient : IAsyncDisposable
     /// <param name="cancellationToken">Stops the operation.</param>
     /// <returns>A handle to the new workflow.</returns>
     public async Task<WorkflowHandle> ForkWorkflowAsync(string workflowId, int startStep, ForkOptions? options = null, CancellationToken cancellationToken = default) =>
-        new(reader, await reader.ForkAsync(workflowId, startStep, options, cancellationToken).ConfigureAwait(false));
+        new(external, await external.ForkAsync(workflowId, startStep, options, cancellationToken).ConfigureAwait(false));
 
     /// <summary>Deletes workflows and everything recorded for them (and, if asked, their children).</summary>
     /// <param name="workflowIds">The workflows' IDs.</param>
@@ -232,7 +232,7 @@ public sealed class DbosClient : IAsyncDisposable
     /// <param name="cancellationToken">Stops the operation.</param>
     /// <returns>Every ID deleted.</returns>
     public Task<IReadOnlyList<string>> DeleteWorkflowsAsync(IReadOnlyList<string> workflowIds, bool deleteChildren = false, CancellationToken cancellationToken = default) =>
-        reader.DeleteAsync(workflowIds, deleteChildren, cancellationToken);
+        external.DeleteAsync(workflowIds, deleteChildren, cancellationToken);
 
     /// <summary>Changes the priority of a workflow still waiting on its queue.</summary>
     /// <param name="workflowId">The workflow's ID.</param>
@@ -240,7 +240,7 @@ public sealed class DbosClient : IAsyncDisposable
     /// <param name="cancellationToken">Stops the operation.</param>
     /// <returns>A task that completes when the priority is recorded.</returns>
     public Task SetWorkflowPriorityAsync(string workflowId, int priority, CancellationToken cancellationToken = default) =>
-        reader.SetPriorityAsync(workflowId, priority, cancellationToken);
+        external.SetPriorityAsync(workflowId, priority, cancellationToken);
 
     /// <summary>Changes when a delayed workflow may start.</summary>
     /// <param name="workflowId">The workflow's ID.</param>
@@ -248,7 +248,7 @@ public sealed class DbosClient : IAsyncDisposable
     /// <param name="cancellationToken">Stops the operation.</param>
     /// <returns>A task that completes when the new time is recorded.</returns>
     public Task SetWorkflowDelayAsync(string workflowId, DateTimeOffset startAt, CancellationToken cancellationToken = default) =>
-        reader.SetDelayAsync(workflowId, startAt, cancellationToken);
+        external.SetDelayAsync(workflowId, startAt, cancellationToken);
 
     /// <summary>Creates a schedule for a workflow of an application.</summary>
     /// <param name="workflowName">The workflow each tick starts.</param>
@@ -257,31 +257,31 @@ public sealed class DbosClient : IAsyncDisposable
     /// <param name="cancellationToken">Stops the operation.</param>
     /// <returns>The schedule.</returns>
     public Task<WorkflowSchedule> CreateScheduleAsync(string workflowName, string cron, ScheduleOptions? options = null, CancellationToken cancellationToken = default) =>
-        reader.CreateScheduleAsync(workflowName, cron, options, cancellationToken);
+        external.CreateScheduleAsync(workflowName, cron, options, cancellationToken);
 
     /// <summary>Lists schedules (of <see cref="DbosClientOptions.ApplicationName"/> if set).</summary>
     /// <param name="cancellationToken">Stops the read.</param>
     /// <returns>The schedules, by name.</returns>
-    public Task<IReadOnlyList<WorkflowSchedule>> ListSchedulesAsync(CancellationToken cancellationToken = default) => reader.ListSchedulesAsync(cancellationToken);
+    public Task<IReadOnlyList<WorkflowSchedule>> ListSchedulesAsync(CancellationToken cancellationToken = default) => external.ListSchedulesAsync(cancellationToken);
 
     /// <summary>Pauses a schedule.</summary>
     /// <param name="name">The schedule's name.</param>
     /// <param name="cancellationToken">Stops the operation.</param>
     /// <returns>A task that completes when the schedule is paused.</returns>
-    public Task PauseScheduleAsync(string name, CancellationToken cancellationToken = default) => reader.SetScheduleStatusAsync(name, ScheduleStatus.Paused, cancellationToken);
+    public Task PauseScheduleAsync(string name, CancellationToken cancellationToken = default) => external.SetScheduleStatusAsync(name, ScheduleStatus.Paused, cancellationToken);
 
     /// <summary>Resumes a paused schedule.</summary>
     /// <param name="name">The schedule's name.</param>
     /// <param name="cancellationToken">Stops the operation.</param>
     /// <returns>A task that completes when the schedule is active.</returns>
-    public Task ResumeScheduleAsync(string name, CancellationToken cancellationToken = default) => reader.SetScheduleStatusAsync(name, ScheduleStatus.Active, cancellationToken);
+    public Task ResumeScheduleAsync(string name, CancellationToken cancellationToken = default) => external.SetScheduleStatusAsync(name, ScheduleStatus.Active, cancellationToken);
 
     /// <summary>Runs a schedule's workflow now.</summary>
     /// <param name="name">The schedule's name.</param>
     /// <param name="cancellationToken">Stops the operation.</param>
     /// <returns>A handle to the run.</returns>
     public async Task<WorkflowHandle> TriggerScheduleAsync(string name, CancellationToken cancellationToken = default) =>
-        new(reader, await reader.TriggerScheduleAsync(name, cancellationToken).ConfigureAwait(false));
+        new(external, await external.TriggerScheduleAsync(name, cancellationToken).ConfigureAwait(false));
 
     /// <summary>Runs every tick of a schedule between two times that has not run yet.</summary>
     /// <param name="name">The schedule's name.</param>
@@ -290,26 +290,26 @@ public sealed class DbosClient : IAsyncDisposable
     /// <param name="cancellationToken">Stops the operation.</param>
     /// <returns>The IDs of the runs.</returns>
     public Task<IReadOnlyList<string>> BackfillScheduleAsync(string name, DateTimeOffset start, DateTimeOffset end, CancellationToken cancellationToken = default) =>
-        reader.BackfillScheduleAsync(name, start, end, cancellationToken);
+        external.BackfillScheduleAsync(name, start, end, cancellationToken);
 
     /// <summary>Deletes a schedule.</summary>
     /// <param name="name">The schedule's name.</param>
     /// <param name="cancellationToken">Stops the operation.</param>
     /// <returns>A task that completes when the schedule is deleted.</returns>
-    public Task DeleteScheduleAsync(string name, CancellationToken cancellationToken = default) => reader.DeleteScheduleAsync(name, cancellationToken);
+    public Task DeleteScheduleAsync(string name, CancellationToken cancellationToken = default) => external.DeleteScheduleAsync(name, cancellationToken);
 
     /// <summary>Lists application versions, latest first.</summary>
     /// <param name="cancellationToken">Stops the read.</param>
     /// <returns>The versions.</returns>
     public Task<IReadOnlyList<ApplicationVersionInfo>> ListApplicationVersionsAsync(CancellationToken cancellationToken = default) =>
-        reader.ListApplicationVersionsAsync(cancellationToken);
+        external.ListApplicationVersionsAsync(cancellationToken);
 
     /// <summary>Marks a version as the latest.</summary>
     /// <param name="versionName">The version.</param>
     /// <param name="cancellationToken">Stops the operation.</param>
     /// <returns>A task that completes when the version is marked.</returns>
     public Task SetLatestApplicationVersionAsync(string versionName, CancellationToken cancellationToken = default) =>
-        reader.SetLatestApplicationVersionAsync(versionName, cancellationToken);
+        external.SetLatestApplicationVersionAsync(versionName, cancellationToken);
 
     /// <summary>
     /// Lists the executors of <see cref="DbosClientOptions.ApplicationName"/> (which must be set): every live process,
@@ -318,7 +318,7 @@ public sealed class DbosClient : IAsyncDisposable
     /// <param name="cancellationToken">Stops the read.</param>
     /// <returns>The executors, live ones first.</returns>
     public Task<IReadOnlyList<ExecutorInfo>> ListExecutorsAsync(CancellationToken cancellationToken = default) =>
-        reader.ListExecutorsAsync(cancellationToken);
+        external.ListExecutorsAsync(cancellationToken);
 
     /// <summary>
     /// Recovers an executor's work by hand: puts the workflows of <see cref="DbosClientOptions.ApplicationName"/> that
@@ -330,7 +330,7 @@ public sealed class DbosClient : IAsyncDisposable
     /// <returns>The IDs of the workflows recovered.</returns>
     /// <exception cref="InvalidOperationException">The executor is alive, or no application name is set.</exception>
     public async Task<IReadOnlyList<string>> RecoverExecutorAsync(string executorId, CancellationToken cancellationToken = default) =>
-        [.. (await reader.RecoverExecutorAsync(executorId, cancellationToken).ConfigureAwait(false)).Select(m => m.WorkflowId)];
+        [.. (await external.RecoverExecutorAsync(executorId, cancellationToken).ConfigureAwait(false)).Select(m => m.WorkflowId)];
 
     /// <summary>
     /// Moves the workflows waiting for version <paramref name="fromVersion"/> (enqueued or delayed; of
@@ -344,17 +344,17 @@ public sealed class DbosClient : IAsyncDisposable
     /// <returns>The IDs of the workflows moved.</returns>
     /// <exception cref="InvalidOperationException">No <paramref name="toVersion"/> is given and no version is registered.</exception>
     public async Task<IReadOnlyList<string>> MoveWorkflowsToVersionAsync(string fromVersion, string? toVersion = null, CancellationToken cancellationToken = default) =>
-        [.. (await reader.MoveWorkflowsToVersionAsync(fromVersion, toVersion, cancellationToken).ConfigureAwait(false)).Select(m => m.WorkflowId)];
+        [.. (await external.MoveWorkflowsToVersionAsync(fromVersion, toVersion, cancellationToken).ConfigureAwait(false)).Select(m => m.WorkflowId)];
 
     /// <summary>Creates the system database if needed and brings its schema to the current version (what <c>dbos migrate</c> does).</summary>
     /// <param name="cancellationToken">Stops the migration.</param>
     /// <returns>A task that completes when the schema is current.</returns>
-    public Task MigrateAsync(CancellationToken cancellationToken = default) => reader.Database.MigrateAsync(cancellationToken);
+    public Task MigrateAsync(CancellationToken cancellationToken = default) => external.Database.MigrateAsync(cancellationToken);
 
     /// <summary>Deletes the system tables and every workflow recorded in them (what <c>dbos reset</c> does).</summary>
-    internal Task ResetAsync(CancellationToken cancellationToken) => reader.Database.ResetAsync(cancellationToken);
+    internal Task ResetAsync(CancellationToken cancellationToken) => external.Database.ResetAsync(cancellationToken);
 
     /// <summary>Closes the client's connections.</summary>
     /// <returns>A task that completes when everything is closed.</returns>
-    public ValueTask DisposeAsync() => reader.Database.DisposeAsync();
+    public ValueTask DisposeAsync() => external.Database.DisposeAsync();
 }

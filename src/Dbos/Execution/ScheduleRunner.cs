@@ -101,9 +101,9 @@ internal sealed class ScheduleRunner : IAsyncDisposable
             var cron = CronSchedule.Parse(schedule.Schedule, schedule.ScheduleName);
             var zone = CronSchedule.Zone(schedule.CronTimezone, schedule.ScheduleName);
             var now = engine.Time.GetUtcNow();
-            if (schedule.AutomaticBackfill && engine.Reader.ToScheduleLastFired(schedule) is { } lastFired)
+            if (schedule.AutomaticBackfill && engine.External.ToScheduleLastFired(schedule) is { } lastFired)
             {
-                await engine.Reader.BackfillAsync(schedule, lastFired, now, cancellationToken).ConfigureAwait(false);
+                await engine.External.BackfillAsync(schedule, lastFired, now, cancellationToken).ConfigureAwait(false);
             }
 
             var last = now;
@@ -123,7 +123,7 @@ internal sealed class ScheduleRunner : IAsyncDisposable
 
                 try
                 {
-                    if (await engine.Reader.EnqueueTickAsync(schedule, next, CronSchedule.TickWorkflowId(schedule.ScheduleName, next), cancellationToken).ConfigureAwait(false))
+                    if (await engine.External.EnqueueTickAsync(schedule, next, CronSchedule.TickWorkflowId(schedule.ScheduleName, next), cancellationToken).ConfigureAwait(false))
                     {
                         engine.Dispatcher.Wake(schedule.QueueName ?? StatusNames.InternalQueue);
                     }

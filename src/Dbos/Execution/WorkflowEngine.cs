@@ -40,7 +40,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             config.TakeOverDeadExecutors,
             TookOverAsync);
         Schedules = new ScheduleRunner(this);
-        Reader = new WorkflowReader(
+        External = new ExternalAccess(
             database,
             codec,
             time,
@@ -63,7 +63,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
     public string[] WorkflowNames => workflowNames;
 
     /// <summary>Results, statuses, listings, messages, events and streams, as seen from outside a workflow.</summary>
-    public WorkflowReader Reader { get; }
+    public ExternalAccess External { get; }
 
     public SystemDatabase.SystemDatabase Database { get; }
 
@@ -127,7 +127,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
 
     public void RegisterSchedule(string workflowName, string cron, ScheduleOptions? options)
     {
-        var row = Reader.NewSchedule(workflowName, cron, options, ApplicationName);
+        var row = External.NewSchedule(workflowName, cron, options, ApplicationName);
         lock (workflows)
         {
             if (launched)
@@ -228,7 +228,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
     public async Task<IReadOnlyList<string>> MoveWorkflowsToVersionAsync(string fromVersion, string? toVersion, CancellationToken cancellationToken)
     {
         EnsureLaunched();
-        var moved = await Reader.MoveWorkflowsToVersionAsync(fromVersion, toVersion ?? ApplicationVersion, cancellationToken).ConfigureAwait(false);
+        var moved = await External.MoveWorkflowsToVersionAsync(fromVersion, toVersion ?? ApplicationVersion, cancellationToken).ConfigureAwait(false);
         foreach (var queue in moved.Select(m => m.QueueName ?? StatusNames.InternalQueue).Distinct(StringComparer.Ordinal))
         {
             Dispatcher.Wake(queue);
@@ -339,7 +339,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         if (run is not null && running is not null)
         {
             await running.WaitAsync(cancellationToken).ConfigureAwait(false);
-            if (WorkflowReader.TryOutcome(run.Completion.Result, workflowId, Codec, out T value))
+            if (ExternalAccess.TryOutcome(run.Completion.Result, workflowId, Codec, out T value))
             {
                 return value;
             }
@@ -712,7 +712,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
     public Task<T> GetResultAsync<T>(string workflowId, CancellationToken cancellationToken) =>
         WorkflowExecution.Current is { } execution
             ? execution.AwaitResultAsync<T>(workflowId, cancellationToken)
-            : Reader.AwaitOutcomeAsync<T>(workflowId, cancellationToken);
+            : External.AwaitOutcomeAsync<T>(workflowId, cancellationToken);
 
     private int MaxRecoveryAttemptsOf(string? workflowName) =>
         (workflowName is not null && workflows.TryGetValue(workflowName, out var registration) ? registration.Options.MaxRecoveryAttempts : null)
@@ -766,12 +766,12 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             input);
     }
 
-    public Task<WorkflowStatus?> GetStatusAsync(string workflowId, CancellationToken cancellationToken) => Reader.GetStatusAsync(workflowId, cancellationToken);
+    public Task<WorkflowStatus?> GetStatusAsync(string workflowId, CancellationToken cancellationToken) => External.GetStatusAsync(workflowId, cancellationToken);
 
     public async Task CancelAsync(IReadOnlyList<string> workflowIds, bool cancelChildren, CancellationToken cancellationToken)
     {
         EnsureLaunched();
-        foreach (var id in await Reader.CancelAsync(workflowIds, cancelChildren, cancellationToken).ConfigureAwait(false))
+        foreach (var id in await External.CancelAsync(workflowIds, cancelChildren, cancellationToken).ConfigureAwait(false))
         {
             if (running.TryGetValue(id, out var run))
             {
@@ -783,7 +783,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
     public async Task ResumeAsync(IReadOnlyList<string> workflowIds, CancellationToken cancellationToken)
     {
         EnsureLaunched();
-        foreach (var status in await Reader.RequireExistingAsync(workflowIds, cancellationToken).ConfigureAwait(false))
+        foreach (var status in await External.RequireExistingAsync(workflowIds, cancellationToken).ConfigureAwait(false))
         {
             if (!workflows.ContainsKey(status.Name))
             {
@@ -792,7 +792,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             }
         }
 
-        foreach (var id in await Reader.ResumeAsync(workflowIds, null, cancellationToken).ConfigureAwait(false))
+        foreach (var id in await External.ResumeAsync(workflowIds, null, cancellationToken).ConfigureAwait(false))
         {
             if (running.TryGetValue(id, out var run))
             {
@@ -806,7 +806,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
     public async Task<string> ForkAsync(string workflowId, int startStep, ForkOptions? options, CancellationToken cancellationToken)
     {
         EnsureLaunched();
-        var newId = await Reader.ForkAsync(workflowId, startStep, options, cancellationToken).ConfigureAwait(false);
+        var newId = await External.ForkAsync(workflowId, startStep, options, cancellationToken).ConfigureAwait(false);
         Dispatcher.Wake(StatusNames.InternalQueue);
         return newId;
     }
@@ -814,7 +814,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
     public async Task DeleteAsync(IReadOnlyList<string> workflowIds, bool deleteChildren, CancellationToken cancellationToken)
     {
         EnsureLaunched();
-        foreach (var id in await Reader.DeleteAsync(workflowIds, deleteChildren, cancellationToken).ConfigureAwait(false))
+        foreach (var id in await External.DeleteAsync(workflowIds, deleteChildren, cancellationToken).ConfigureAwait(false))
         {
             if (running.TryGetValue(id, out var run))
             {

@@ -609,7 +609,7 @@ internal sealed class WorkflowExecution : WorkflowContext
         T result;
         try
         {
-            result = await engine.Reader.AwaitOutcomeAsync<T>(workflowId, linkedToken).ConfigureAwait(false);
+            result = await engine.External.AwaitOutcomeAsync<T>(workflowId, linkedToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is WorkflowFailedException or MaxRecoveryAttemptsExceededException or WorkflowCancelledException)
         {
@@ -706,7 +706,7 @@ internal sealed class WorkflowExecution : WorkflowContext
         var startedAt = NowMs();
         var text = engine.Codec.Encode(message, typeof(T), $"message to workflow '{destinationWorkflowId}'");
         var outcome = await engine.Database.SendFromWorkflowAsync(
-            Operation(functionId, OperationNames.Send, startedAt, engine.Codec.Format), destinationWorkflowId, WorkflowReader.Topic(topic), text, engine.Codec.Format, cancellationToken).ConfigureAwait(false);
+            Operation(functionId, OperationNames.Send, startedAt, engine.Codec.Format), destinationWorkflowId, ExternalAccess.Topic(topic), text, engine.Codec.Format, cancellationToken).ConfigureAwait(false);
         switch (outcome)
         {
             case SendOutcome.NotOwner:
@@ -725,7 +725,7 @@ internal sealed class WorkflowExecution : WorkflowContext
         ThrowIfStopped();
         var functionId = NextFunctionId();
         var timerId = NextFunctionId();
-        var topicName = WorkflowReader.Topic(topic);
+        var topicName = ExternalAccess.Topic(topic);
         var what = $"message received by workflow '{WorkflowId}' on topic '{topicName}'";
         if (Replay(functionId, OperationNames.Recv) is { } row)
         {
@@ -735,7 +735,7 @@ internal sealed class WorkflowExecution : WorkflowContext
         var startedAt = NowMs();
         var deadline = await DurableDeadlineAsync(timerId, timeout, startedAt).ConfigureAwait(false);
         await WaitStoppableAsync(
-            ct => engine.Reader.WaitForAsync(
+            ct => engine.External.WaitForAsync(
                 ChangeKind.Message,
                 ChangeNotifier.Payload(WorkflowId, topicName),
                 async c => await engine.Database.HasMessageAsync(WorkflowId, topicName, c).ConfigureAwait(false) ? Found : null,
@@ -786,7 +786,7 @@ internal sealed class WorkflowExecution : WorkflowContext
 
         var startedAt = NowMs();
         var deadline = await DurableDeadlineAsync(timerId, timeout, startedAt).ConfigureAwait(false);
-        var value = await WaitStoppableAsync(ct => engine.Reader.WaitForEventAsync(workflowId, key, deadline, ct), cancellationToken).ConfigureAwait(false);
+        var value = await WaitStoppableAsync(ct => engine.External.WaitForEventAsync(workflowId, key, deadline, ct), cancellationToken).ConfigureAwait(false);
         await RecordAsync(functionId, OperationNames.GetEvent, value?.Text, null, null, startedAt, null, value?.Serialization).ConfigureAwait(false);
         return DecodeOrDefault<T>(value?.Text, value?.Serialization, what);
     }
@@ -834,12 +834,12 @@ internal sealed class WorkflowExecution : WorkflowContext
             else
             {
                 var startedAt = NowMs();
-                var next = await WaitStoppableAsync(ct => engine.Reader.NextStreamValueAsync(workflowId, key, offset, ct), cancellationToken).ConfigureAwait(false);
+                var next = await WaitStoppableAsync(ct => engine.External.NextStreamValueAsync(workflowId, key, offset, ct), cancellationToken).ConfigureAwait(false);
                 value = next?.Value ?? new StoredValue(OperationNames.StreamClosed, PortableJsonSerializer.FormatName);
                 await RecordAsync(functionId, OperationNames.ReadStream, value.Text, null, null, startedAt, null, value.Serialization).ConfigureAwait(false);
             }
 
-            if (WorkflowReader.IsStreamEnd(value))
+            if (ExternalAccess.IsStreamEnd(value))
             {
                 yield break;
             }

@@ -205,6 +205,13 @@ internal sealed class PostgresExecutor : SqlExecutor
         // unavailable to it for now, so work waits, as for a lost server, instead of failing with the error.
         || (connecting && sqlState.StartsWith("28", StringComparison.Ordinal));
 
+    public override bool IsUniqueViolation(Exception ex) => ex is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation };
+
+    public override bool IsForeignKeyViolation(Exception ex) => ex is PostgresException { SqlState: PostgresErrorCodes.ForeignKeyViolation };
+
+    public override bool IsContention(Exception ex) =>
+        ex is PostgresException { SqlState: PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected };
+
     /// <summary>
     /// The wait before running a failed operation again, or null to let the failure through. A lost server is waited for
     /// without limit (the work is kept, not failed), once this executor has reached it at least once: a database that was

@@ -75,6 +75,17 @@ internal abstract class SqlExecutor : IAsyncDisposable
     /// <summary>Creates the database if needed and brings its schema to the current version.</summary>
     public abstract Task MigrateAsync(CancellationToken cancellationToken);
 
+    // The checks below read driver errors, so the statements that rely on them stay free of any driver.
+
+    /// <summary>Whether <paramref name="ex"/> is this database refusing a row that breaks a unique or primary key.</summary>
+    public abstract bool IsUniqueViolation(Exception ex);
+
+    /// <summary>Whether <paramref name="ex"/> is this database refusing a row whose foreign key has no referenced row.</summary>
+    public abstract bool IsForeignKeyViolation(Exception ex);
+
+    /// <summary>Whether <paramref name="ex"/> is a transaction that lost to a concurrent one (a row lock not available, a serialization failure, a deadlock), to be retried.</summary>
+    public abstract bool IsContention(Exception ex);
+
     public abstract ValueTask DisposeAsync();
 }
 

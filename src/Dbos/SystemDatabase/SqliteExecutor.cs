@@ -368,6 +368,15 @@ internal sealed class SqliteExecutor : SqlExecutor
         }
     }
 
+    // SQLITE_CONSTRAINT (19), extended as SQLITE_CONSTRAINT_UNIQUE (2067) or SQLITE_CONSTRAINT_PRIMARYKEY (1555).
+    public override bool IsUniqueViolation(Exception ex) => ex is SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: 2067 or 1555 };
+
+    // SQLITE_CONSTRAINT (19), extended as SQLITE_CONSTRAINT_FOREIGNKEY (787).
+    public override bool IsForeignKeyViolation(Exception ex) => ex is SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: 787 };
+
+    // SQLite serializes writers: there is no concurrent transaction for one to lose to.
+    public override bool IsContention(Exception ex) => false;
+
     private Exception Translate(Exception ex) => ex switch
     {
         DbosException or OperationCanceledException => ex,

@@ -18,12 +18,12 @@ internal interface IWorkflowResults
 /// reading statuses and steps, sending messages, reading events and streams. Waits hold no connection: they re-read the
 /// database when the <see cref="ChangeNotifier"/> signals a change, and poll only as a fallback.
 /// </summary>
-internal sealed class WorkflowReader : IWorkflowResults
+internal sealed class ExternalAccess : IWorkflowResults
 {
     private readonly Func<string, RunningWorkflow?> localRun;
     private readonly Func<string?, int> maxRecoveryAttemptsOf;
 
-    public WorkflowReader(
+    public ExternalAccess(
         SystemDatabase.SystemDatabase database,
         ValueCodec codec,
         TimeProvider time,

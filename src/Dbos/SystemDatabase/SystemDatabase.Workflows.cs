@@ -1,0 +1,161 @@
+using System.Data.Common;
+
+namespace Dbos.SystemDatabase;
+
+// Starting workflows, checkpointing their operations and outcomes, and reading them back.
+internal sealed partial class SystemDatabase
+{
+    /// <summary>Inserts a workflow's status and input, or finds the existing row with that ID.</summary>
+    public async Task<StartResult> StartWorkflowAsync(NewWorkflowRow row, CancellationToken cancellationToken)
+    {
+        var args = StartArgs(row);
+        object?[] inputArgs = [row.WorkflowId, row.Inputs, row.CreatorXid];
+        List<StartRow> rows;
+        try
+        {
+            if (d.IsPostgres)
+            {
+                rows = await executor.ExecuteQueryAsync(startSql, args, ReadStart, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                rows = await executor.WriteAsync(
+                    async (session, ct) =>
+                    {
+                        var result = await session.QueryAsync(insertStatusSql, args[..20], ReadStart, ct).ConfigureAwait(false);
+                        await session.ExecuteAsync(insertInputSql, inputArgs, ct).ConfigureAwait(false);
+                        return result;
+                    },
+                    cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (executor.IsUniqueViolation(ex))
+        {
+            throw Deduplicated(row);
+        }
+
+        var r = rows[0];
+        return new StartResult(r.Creator == row.CreatorXid, r.Status, r.Name, r.Queue, r.Serialization);
+    }
+
+    /// <summary>
+    /// Starts a child workflow and records it as the parent's operation <paramref name="functionId"/>, in one transaction.
+    /// Returns null when the parent no longer owns its execution (cancelled, or taken over), so nothing was recorded.
+    /// </summary>
+    public async Task<StartResult?> StartChildWorkflowAsync(NewWorkflowRow child, string parentOwnerXid, int functionId, long nowEpochMs, CancellationToken cancellationToken)
+    {
+        var startArgs = StartArgs(child);
+        var recordArgs = OperationArgs(child.ParentWorkflowId!, functionId, child.Name, null, null, child.WorkflowId, nowEpochMs, nowEpochMs, null, parentOwnerXid);
+        try
+        {
+            return await executor.WriteAsync<StartResult?>(
+                async (session, ct) =>
+                {
+                    var recorded = await session.ExecuteAsync(recordOperationSql, recordArgs, ct).ConfigureAwait(false);
+                    if (recorded == 0)
+                    {
+                        return null;
+                    }
+
+                    var rows = await session.QueryAsync(insertStatusSql, startArgs[..20], ReadStart, ct).ConfigureAwait(false);
+                    await session.ExecuteAsync(insertInputSql, [child.WorkflowId, child.Inputs, child.CreatorXid], ct).ConfigureAwait(false);
+                    var r = rows[0];
+                    return new StartResult(r.Creator == child.CreatorXid, r.Status, r.Name, r.Queue, r.Serialization);
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (executor.IsUniqueViolation(ex))
+        {
+            throw Deduplicated(child);
+        }
+    }
+
+    private static WorkflowDeduplicatedException Deduplicated(NewWorkflowRow row) => new(
+        $"Workflow '{row.WorkflowId}' was not enqueued: a workflow with deduplication ID '{row.DeduplicationId}' is already queued or running on queue '{row.QueueName}'.");
+
+    private static object?[] StartArgs(NewWorkflowRow row) =>
+    [
+        row.WorkflowId, row.Status, row.Name, row.QueueName, row.ExecutorId, row.ApplicationVersion, row.RecoveryAttempts,
+        row.TimeoutMs, row.DeadlineEpochMs, row.ParentWorkflowId, row.Serialization, row.CreatorXid, row.OwnerXid,
+        row.ApplicationName, row.DeduplicationId, row.Priority, row.PartitionKey, row.DelayUntilEpochMs, row.ScheduleName, row.Attributes, row.Inputs,
+    ];
+
+    private static StartRow ReadStart(DbDataReader r) =>
+        new(r.GetString(0), NullableString(r, 1), NullableString(r, 2), NullableString(r, 3), NullableString(r, 4));
+
+    private sealed record StartRow(string Status, string? Name, string? Queue, string? Creator, string? Serialization);
+
+    /// <summary>
+    /// Records an operation's outcome while <paramref name="ownerXid"/> still owns the pending workflow.
+    /// Returns 1 when written, 0 when not: the operation was already recorded, or the execution lost its ownership.
+    /// </summary>
+    public Task<int> RecordOperationAsync(
+        string workflowId,
+        int functionId,
+        string name,
+        string? output,
+        string? error,
+        string? childWorkflowId,
+        long startedAtEpochMs,
+        long completedAtEpochMs,
+        string? serialization,
+        string ownerXid,
+        CancellationToken cancellationToken)
+    {
+        var args = OperationArgs(workflowId, functionId, name, output, error, childWorkflowId, startedAtEpochMs, completedAtEpochMs, serialization, ownerXid);
+        return executor.ExecuteAsync(recordOperationSql, args, cancellationToken);
+    }
+
+    private object?[] OperationArgs(
+        string workflowId, int functionId, string name, string? output, string? error, string? childWorkflowId, long startedAt, long completedAt, string? serialization, string ownerXid) =>
+        [workflowId, functionId, name, output, error, childWorkflowId, startedAt, completedAt, serialization, applicationName, ownerXid];
+
+    /// <summary>Writes a workflow's outcome if it is still pending and owned by this execution. Returns whether it was written.</summary>
+    public async Task<bool> CompleteWorkflowAsync(string workflowId, string ownerXid, string status, string? output, string? error, CancellationToken cancellationToken)
+    {
+        object?[] args = [workflowId, status, ownerXid, output, error];
+        if (d.IsPostgres)
+        {
+            return await executor.ExecuteAsync(completeSql, args, cancellationToken).ConfigureAwait(false) == 1;
+        }
+
+        return await executor.WriteAsync(
+            async (session, ct) =>
+            {
+                var updated = await session.QueryAsync(completeStatusSql, args, static r => r.GetString(0), ct).ConfigureAwait(false);
+                if (updated.Count == 0)
+                {
+                    return false;
+                }
+
+                await session.ExecuteAsync(completeOutputSql, args, ct).ConfigureAwait(false);
+                return true;
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<OutcomeRow?> GetOutcomeAsync(string workflowId, CancellationToken cancellationToken)
+    {
+        var rows = await executor.QueryAsync(
+            outcomeSql,
+            [workflowId],
+            static r => new OutcomeRow(r.GetString(0), NullableString(r, 1), NullableString(r, 2), NullableString(r, 3), NullableString(r, 4)),
+            cancellationToken).ConfigureAwait(false);
+        return rows.Count == 0 ? null : rows[0];
+    }
+
+    public Task<List<OperationRow>> GetOperationsAsync(string workflowId, CancellationToken cancellationToken) =>
+        executor.QueryAsync(operationsSql, [workflowId], ReadOperation, cancellationToken);
+
+    public async Task<OperationRow?> GetOperationAsync(string workflowId, int functionId, CancellationToken cancellationToken)
+    {
+        var rows = await executor.QueryAsync(operationSql, [workflowId, functionId], ReadOperation, cancellationToken).ConfigureAwait(false);
+        return rows.Count == 0 ? null : rows[0];
+    }
+
+    private static OperationRow ReadOperation(DbDataReader r) => ReadOperation(r, 0);
+
+    private static OperationRow ReadOperation(DbDataReader r, int first) => new(
+        r.GetInt32(first), r.GetString(first + 1), NullableString(r, first + 2), NullableString(r, first + 3), NullableString(r, first + 4),
+        NullableLong(r, first + 5), NullableLong(r, first + 6), NullableString(r, first + 7));
+}
