@@ -354,6 +354,9 @@ public class ApplicationVersionTests
             {
                 versionA = (await first.WaitForLineAsync("version "))["version ".Length..];
                 await Eventually.HoldsAsync(() => Task.FromResult(Ledger(ledger).Contains("first w1")), "w1 ran its first step");
+
+                // Killed once the step is checkpointed: a kill between its side effect and its checkpoint would rightly run it again.
+                await Eventually.OperationsRecordedAsync(db, "w1", 1);
                 await Eventually.StatusAsync(db, "w3", "ENQUEUED");
                 first.Kill();
                 await first.WaitForExitAsync();

@@ -673,7 +673,9 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         var remaining = deadline - Time.GetUtcNow();
         if (error is WorkflowCancelledException && remaining > TimeSpan.Zero && remaining < TimeSpan.FromSeconds(1))
         {
-            await Task.Delay(remaining, Time).ConfigureAwait(false);
+            // Rounded up to whole milliseconds and one more, as timers count them: a wait of 0.7 ms would end at once,
+            // before the deadline, and the workflow would be recorded as failed.
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Ceiling(remaining.TotalMilliseconds) + 1), Time).ConfigureAwait(false);
         }
 
         return deadline <= Time.GetUtcNow() && await CancelForDeadlineAsync(execution).ConfigureAwait(false);
