@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 using System.Data.Common;
 using System.Globalization;
 using Dbos.Internal;
@@ -33,7 +34,11 @@ internal static class CliApp
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter errors, TextReader input)
     {
-        var root = new RootCommand("The DBOS command line for .NET: manage the workflows, queues and schedules of a DBOS system database.");
+        // A RootCommand is named after the executable (Dbos.Cli); a plain Command named "dbos", given the same --help and --version
+        // options a RootCommand has, makes help and errors say "dbos".
+        var root = new Command("dbos", "The DBOS command line for .NET: manage the workflows, queues and schedules of a DBOS system database.");
+        root.Options.Add(new HelpOption());
+        root.Options.Add(new VersionOption());
         root.Options.Add(Url);
         root.Options.Add(Schema);
         root.Options.Add(Json);

@@ -59,6 +59,14 @@ public class CliTests
     {
         await using var db = await TestDatabase.CreateAsync(backend);
 
+        // Help names the command "dbos", not the assembly (Dbos.Cli).
+        var help = await DbosAsync(db, "--help");
+        Assert.Equal(0, help.ExitCode);
+        var usage = help.Output.Split('\n').Select(l => l.Trim()).SkipWhile(l => l != "Usage:").Skip(1).First();
+        Assert.Equal("dbos [command] [options]", usage);
+        var subcommandHelp = await DbosAsync(db, "workflow", "list", "--help");
+        Assert.Contains("dbos workflow list [options]", subcommandHelp.Output, StringComparison.Ordinal);
+
         var before = await DbosAsync(db, "workflow", "list");
         Assert.Equal(1, before.ExitCode);
         Assert.Contains("dbos migrate", before.Errors, StringComparison.Ordinal);
