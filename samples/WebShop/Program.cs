@@ -7,8 +7,10 @@
 //                                                                       run it again without the flag and the order finishes from step 3
 //   dotnet run --project samples/WebShop -- --telemetry console         also prints DBOS traces and metrics (OpenTelemetry)
 //
-// The system database is webshop.sqlite in the working directory, or DBOS_SYSTEM_DATABASE_URL (or Dbos__SystemDatabaseUrl)
-// if it is set, for example postgresql://user:password@localhost:5432/webshop.
+// The system database is DBOS_SYSTEM_DATABASE_URL (or Dbos__SystemDatabaseUrl) if it is set, for example
+// postgresql://user:password@localhost:5432/webshop; else sqlite:///webshop.sqlite (after Dbos:Name in appsettings.json),
+// relative to the process's working directory. dotnet run starts a web project in its project directory, so that is
+// samples/WebShop/webshop.sqlite from wherever you run it; running the built program directly puts it in your current directory.
 using System.Text.Json;
 using Dbos;
 using OpenTelemetry.Metrics;
