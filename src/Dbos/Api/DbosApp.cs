@@ -607,16 +607,8 @@ public sealed class DbosApp : IAsyncDisposable
     /// <param name="cancellationToken">Stops the operation.</param>
     /// <returns>The IDs of the workflows recovered.</returns>
     /// <exception cref="InvalidOperationException">The executor is alive.</exception>
-    public async Task<IReadOnlyList<string>> RecoverExecutorAsync(string executorId, CancellationToken cancellationToken = default)
-    {
-        var moved = await engine.External.RecoverExecutorAsync(executorId, cancellationToken).ConfigureAwait(false);
-        foreach (var queue in moved.Select(m => m.QueueName).Distinct(StringComparer.Ordinal))
-        {
-            engine.Dispatcher.Wake(queue);
-        }
-
-        return [.. moved.Select(m => m.WorkflowId)];
-    }
+    public Task<IReadOnlyList<string>> RecoverExecutorAsync(string executorId, CancellationToken cancellationToken = default) =>
+        engine.RecoverExecutorAsync(executorId, cancellationToken);
 
     /// <summary>
     /// Moves this application's workflows waiting for version <paramref name="fromVersion"/> (enqueued or delayed) to

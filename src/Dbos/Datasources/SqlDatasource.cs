@@ -411,8 +411,12 @@ public sealed class SqlDatasource : IAsyncDisposable, IDisposable
                 RollBackQuietly(transaction);
             }
 
-            // The synchronous API blocks by design: it is for callers that cannot await.
-            Task.Delay(Backoff(attempt), time).GetAwaiter().GetResult();
+            // The synchronous API blocks by design (it is for callers that cannot await): on the clock's timer, not on a task.
+            using var elapsed = new ManualResetEventSlim();
+            using (time.CreateTimer(static state => ((ManualResetEventSlim)state!).Set(), elapsed, Backoff(attempt), Timeout.InfiniteTimeSpan))
+            {
+                elapsed.Wait();
+            }
         }
     }
 

@@ -249,6 +249,15 @@ internal sealed class QueueDispatcher : IAsyncDisposable
 
     public void Wake(string queueName) => Find(queueName)?.Wake();
 
+    /// <summary>Wakes the queues that workflows were just put back on (the internal one for those without a queue).</summary>
+    public void Wake(IEnumerable<string?> queueNames)
+    {
+        foreach (var queue in queueNames.Select(q => q ?? StatusNames.InternalQueue).Distinct(StringComparer.Ordinal))
+        {
+            Wake(queue);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         await stop.CancelAsync().ConfigureAwait(false);

@@ -229,11 +229,16 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
     {
         EnsureLaunched();
         var moved = await External.MoveWorkflowsToVersionAsync(fromVersion, toVersion ?? ApplicationVersion, cancellationToken).ConfigureAwait(false);
-        foreach (var queue in moved.Select(m => m.QueueName ?? StatusNames.InternalQueue).Distinct(StringComparer.Ordinal))
-        {
-            Dispatcher.Wake(queue);
-        }
+        Dispatcher.Wake(moved.Select(m => m.QueueName));
 
+        return [.. moved.Select(m => m.WorkflowId)];
+    }
+
+    /// <summary>Puts a stopped executor's pending workflows back on their queues, by an operator's request, and wakes those queues here.</summary>
+    public async Task<IReadOnlyList<string>> RecoverExecutorAsync(string executorId, CancellationToken cancellationToken)
+    {
+        var moved = await External.RecoverExecutorAsync(executorId, cancellationToken).ConfigureAwait(false);
+        Dispatcher.Wake(moved.Select(m => m.QueueName));
         return [.. moved.Select(m => m.WorkflowId)];
     }
 
@@ -241,10 +246,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
     private async Task TookOverAsync(string deadExecutorId, List<(string WorkflowId, string QueueName)> moved)
     {
         Telemetry.WorkflowsRecovered.Add(moved.Count, new KeyValuePair<string, object?>("dbos.application.name", ApplicationName));
-        foreach (var queue in moved.Select(m => m.QueueName).Distinct(StringComparer.Ordinal))
-        {
-            Dispatcher.Wake(queue);
-        }
+        Dispatcher.Wake(moved.Select(m => m.QueueName));
 
         // The dead executor may have run another version: its work now waits on the queues for a process of that version.
         await ReportWaitingWorkOfOtherVersionsAsync(shutdown.Token).ConfigureAwait(false);
