@@ -21,8 +21,9 @@ echo "Postgres for the tests: ${DBOS_TEST_POSTGRES_URL%%//*}//…@${DBOS_TEST_PO
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-# One line per finished test, so a long run shows its progress.
-dotnet test Dbos.slnx -c Release --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
+# One line per finished test, so a long run shows its progress. A test still running after 5 minutes (the longest take
+# about a minute) is hung: the run is stopped there and names it, instead of waiting for CI's own limit.
+dotnet test Dbos.slnx -c Release --logger "console;verbosity=normal" --blame-hang-timeout 5m --blame-hang-dump-type none "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 
