@@ -63,10 +63,14 @@ public static class DbosServiceCollectionExtensions
 
     private static DbosApp CreateApp(IServiceProvider services)
     {
-        var config = services.GetRequiredService<IOptions<DbosConfig>>().Value;
-        config.LoggerFactory ??= services.GetService<ILoggerFactory>();
-        config.TimeProvider ??= services.GetService<TimeProvider>();
-        config.ServiceProvider ??= services;
+        // The bound options stay as configured: the host's services fill a copy.
+        var configured = services.GetRequiredService<IOptions<DbosConfig>>().Value;
+        var config = new DbosConfig(configured)
+        {
+            LoggerFactory = configured.LoggerFactory ?? services.GetService<ILoggerFactory>(),
+            TimeProvider = configured.TimeProvider ?? services.GetService<TimeProvider>(),
+            ServiceProvider = configured.ServiceProvider ?? services,
+        };
 
         var app = DbosApp.Create(config);
         foreach (var setup in services.GetRequiredService<IOptions<DbosAppSetup>>().Value.Actions)

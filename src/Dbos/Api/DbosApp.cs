@@ -14,7 +14,7 @@ namespace Dbos;
 /// A DBOS application: registers workflows and steps, launches (migrating the system database and recovering pending
 /// work), and manages workflows. Create one per process with <see cref="Create"/>, register, then <see cref="LaunchAsync"/>.
 /// </summary>
-public sealed class DbosApp : IAsyncDisposable
+public sealed class DbosApp : IDbosOperations
 {
     private readonly WorkflowEngine engine;
     private SqlDatasource? applicationDatasource;
@@ -35,7 +35,7 @@ public sealed class DbosApp : IAsyncDisposable
     /// <summary>The ID of the workflow running on this async flow (also inside its steps), or null outside workflows.</summary>
     public static string? CurrentWorkflowId => WorkflowExecution.CurrentWorkflowId;
 
-    /// <summary>The configuration this application was created with.</summary>
+    /// <summary>The configuration this application was created with: a read-only copy of the one given to <see cref="Create"/>.</summary>
     public DbosConfig Config { get; }
 
     /// <summary>The application's name.</summary>
@@ -47,12 +47,13 @@ public sealed class DbosApp : IAsyncDisposable
     /// <summary>The application version (known once launched).</summary>
     public string ApplicationVersion => engine.ApplicationVersion;
 
-    /// <summary>The system database, with any password masked.</summary>
+    /// <inheritdoc/>
     public string SystemDatabase => engine.Database.Description;
 
     /// <summary>
-    /// Creates an application from <paramref name="config"/>. Validates the configuration (a clear
-    /// <see cref="DbosConfigurationException"/> names any problem) but does not touch the database until <see cref="LaunchAsync"/>.
+    /// Creates an application from <paramref name="config"/>, which it copies: changing <paramref name="config"/> later
+    /// changes nothing. Validates the configuration (a <see cref="DbosConfigurationException"/> names every problem) but
+    /// does not touch the database until <see cref="LaunchAsync"/>.
     /// </summary>
     /// <param name="config">The configuration.</param>
     /// <returns>The application, ready for registrations.</returns>
@@ -60,6 +61,9 @@ public sealed class DbosApp : IAsyncDisposable
     public static DbosApp Create(DbosConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
+
+        // Settings are read once: the application keeps a copy nobody can change (the caller's object stays theirs).
+        config = config.ReadOnlyCopy();
         config.Validate();
 
         var executorId = config.ExecutorId ?? Environment.GetEnvironmentVariable(DbosConfig.ExecutorIdVariable) ?? ExecutorLiveness.GenerateExecutorId();
@@ -303,12 +307,25 @@ public sealed class DbosApp : IAsyncDisposable
         await engine.LaunchAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>A handle to an existing workflow, by ID.</summary>
-    /// <typeparam name="TResult">The workflow's result type.</typeparam>
-    /// <param name="workflowId">The workflow's ID.</param>
-    /// <param name="cancellationToken">Stops the lookup.</param>
-    /// <returns>A handle to the workflow.</returns>
-    /// <exception cref="WorkflowNotFoundException">No workflow has this ID.</exception>
+    /// <inheritdoc/>
+    public async Task<WorkflowHandle<TResult>> EnqueueAsync<TInput, TResult>(EnqueueOptions options, TInput input, CancellationToken cancellationToken = default)
+    {
+        engine.EnsureLaunched();
+        var id = await engine.External.EnqueueAsync(options, input, typeof(TInput), hasInput: true, cancellationToken).ConfigureAwait(false);
+        engine.Dispatcher.Wake(options.QueueName);
+        return new WorkflowHandle<TResult>(engine, id);
+    }
+
+    /// <inheritdoc/>
+    public async Task<WorkflowHandle<TResult>> EnqueueAsync<TResult>(EnqueueOptions options, CancellationToken cancellationToken = default)
+    {
+        engine.EnsureLaunched();
+        var id = await engine.External.EnqueueAsync(options, null, typeof(object), hasInput: false, cancellationToken).ConfigureAwait(false);
+        engine.Dispatcher.Wake(options.QueueName);
+        return new WorkflowHandle<TResult>(engine, id);
+    }
+
+    /// <inheritdoc/>
     public async Task<WorkflowHandle<TResult>> RetrieveWorkflowAsync<TResult>(string workflowId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
@@ -316,77 +333,43 @@ public sealed class DbosApp : IAsyncDisposable
         return new WorkflowHandle<TResult>(engine, workflowId);
     }
 
-    /// <summary>Reads one workflow's status.</summary>
-    /// <param name="workflowId">The workflow's ID.</param>
-    /// <param name="cancellationToken">Stops the read.</param>
-    /// <returns>The status, or null if no workflow has this ID.</returns>
+    /// <inheritdoc/>
     public Task<WorkflowStatus?> GetWorkflowStatusAsync(string workflowId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
         return engine.GetStatusAsync(workflowId, cancellationToken);
     }
 
-    /// <summary>Lists this application's workflows (any application's when filtering by ID), oldest first unless asked otherwise.</summary>
-    /// <param name="options">Filters and paging; null lists every workflow.</param>
-    /// <param name="cancellationToken">Stops the read.</param>
-    /// <returns>The matching workflows.</returns>
+    /// <inheritdoc/>
     public Task<IReadOnlyList<WorkflowStatus>> ListWorkflowsAsync(ListWorkflowsOptions? options = null, CancellationToken cancellationToken = default) =>
         engine.External.ListWorkflowsAsync(options ?? new ListWorkflowsOptions(), cancellationToken);
 
-    /// <summary>Lists this application's workflows still on a queue (enqueued, delayed, or running from a queue).</summary>
-    /// <param name="options">More filters (queue, partition, status…) and paging.</param>
-    /// <param name="cancellationToken">Stops the read.</param>
-    /// <returns>The queued workflows, oldest first unless asked otherwise.</returns>
+    /// <inheritdoc/>
     public Task<IReadOnlyList<WorkflowStatus>> ListQueuedWorkflowsAsync(ListWorkflowsOptions? options = null, CancellationToken cancellationToken = default) =>
         engine.External.ListWorkflowsAsync((options ?? new ListWorkflowsOptions()) with { QueuedOnly = true, LoadOutput = false }, cancellationToken);
 
-    /// <summary>Changes the priority of a workflow still waiting on its queue.</summary>
-    /// <param name="workflowId">The workflow's ID.</param>
-    /// <param name="priority">The new priority (lower runs first).</param>
-    /// <param name="cancellationToken">Stops the operation.</param>
-    /// <returns>A task that completes when the priority is recorded.</returns>
-    /// <exception cref="InvalidOperationException">The workflow is no longer waiting on a queue.</exception>
+    /// <inheritdoc/>
     public Task SetWorkflowPriorityAsync(string workflowId, int priority, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
         return engine.External.SetPriorityAsync(workflowId, priority, cancellationToken);
     }
 
-    /// <summary>Changes when a delayed workflow may start.</summary>
-    /// <param name="workflowId">The workflow's ID.</param>
-    /// <param name="startAt">The earliest time it may start.</param>
-    /// <param name="cancellationToken">Stops the operation.</param>
-    /// <returns>A task that completes when the new time is recorded.</returns>
-    /// <exception cref="InvalidOperationException">The workflow is not delayed (any more).</exception>
+    /// <inheritdoc/>
     public Task SetWorkflowDelayAsync(string workflowId, DateTimeOffset startAt, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
         return engine.External.SetDelayAsync(workflowId, startAt, cancellationToken);
     }
 
-    /// <summary>Lists the recorded operations (steps, sleeps, child workflows…) of a workflow, in order.</summary>
-    /// <param name="workflowId">The workflow's ID.</param>
-    /// <param name="cancellationToken">Stops the read.</param>
-    /// <returns>The operations, by function ID.</returns>
-    /// <exception cref="WorkflowNotFoundException">No workflow has this ID.</exception>
+    /// <inheritdoc/>
     public Task<IReadOnlyList<StepInfo>> ListWorkflowStepsAsync(string workflowId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
         return engine.External.ListStepsAsync(workflowId, cancellationToken);
     }
 
-    /// <summary>
-    /// Sends a message to a workflow. Inside a workflow the send is recorded (as <see cref="WorkflowContext.SendAsync{T}"/>);
-    /// outside, an <paramref name="idempotencyKey"/> makes a retried send deliver once.
-    /// </summary>
-    /// <typeparam name="T">The message's type; must be serializable.</typeparam>
-    /// <param name="destinationWorkflowId">The receiving workflow's ID.</param>
-    /// <param name="message">The message.</param>
-    /// <param name="topic">The topic, or null for the default topic.</param>
-    /// <param name="idempotencyKey">Outside a workflow: makes retries of this send deliver once.</param>
-    /// <param name="cancellationToken">Stops the send.</param>
-    /// <returns>A task that completes when the message is stored.</returns>
-    /// <exception cref="WorkflowNotFoundException">No workflow has the destination ID.</exception>
+    /// <inheritdoc/>
     public Task SendAsync<T>(string destinationWorkflowId, T message, string? topic = null, string? idempotencyKey = null, CancellationToken cancellationToken = default)
     {
         engine.EnsureLaunched();
@@ -395,16 +378,7 @@ public sealed class DbosApp : IAsyncDisposable
             : engine.External.SendAsync(destinationWorkflowId, message, topic, idempotencyKey, cancellationToken);
     }
 
-    /// <summary>
-    /// Waits up to <paramref name="timeout"/> for a workflow to set an event, and returns its latest value (recorded when
-    /// called inside a workflow).
-    /// </summary>
-    /// <typeparam name="T">The value's type. Read a nullable type to tell a timeout from a default value.</typeparam>
-    /// <param name="workflowId">The workflow that sets the event.</param>
-    /// <param name="key">The event's key.</param>
-    /// <param name="timeout">How long to wait; default <see cref="WorkflowContext.DefaultWaitTimeout"/>.</param>
-    /// <param name="cancellationToken">Stops waiting.</param>
-    /// <returns>The value, or default (null) if it was not set in time.</returns>
+    /// <inheritdoc/>
     public Task<T?> GetEventAsync<T>(string workflowId, string key, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         engine.EnsureLaunched();
@@ -413,16 +387,7 @@ public sealed class DbosApp : IAsyncDisposable
             : engine.External.GetEventAsync<T>(workflowId, key, timeout ?? WorkflowContext.DefaultWaitTimeout, cancellationToken);
     }
 
-    /// <summary>
-    /// Reads a workflow's stream in order, from <paramref name="fromOffset"/> to its end, waiting for new values (recorded
-    /// value by value when called inside a workflow).
-    /// </summary>
-    /// <typeparam name="T">The values' type.</typeparam>
-    /// <param name="workflowId">The workflow that writes the stream.</param>
-    /// <param name="key">The stream's name.</param>
-    /// <param name="fromOffset">The first offset to read (0: from the start).</param>
-    /// <param name="cancellationToken">Stops reading.</param>
-    /// <returns>The stream's values; the sequence ends when the stream is closed or its workflow has finished.</returns>
+    /// <inheritdoc/>
     public IAsyncEnumerable<T> ReadStreamAsync<T>(string workflowId, string key, int fromOffset = 0, CancellationToken cancellationToken = default)
     {
         engine.EnsureLaunched();
@@ -431,37 +396,19 @@ public sealed class DbosApp : IAsyncDisposable
             : engine.External.ReadStreamAsync<T>(workflowId, key, fromOffset, cancellationToken);
     }
 
-    /// <summary>
-    /// Cancels a workflow: it is marked <c>CANCELLED</c>, stops at its next step boundary, and is never recovered
-    /// (until resumed). Cancelling a finished workflow does nothing.
-    /// </summary>
-    /// <param name="workflowId">The workflow's ID.</param>
-    /// <param name="cancellationToken">Stops the operation.</param>
-    /// <returns>A task that completes when the cancellation is recorded.</returns>
-    /// <exception cref="WorkflowNotFoundException">No workflow has this ID.</exception>
+    /// <inheritdoc/>
     public Task CancelWorkflowAsync(string workflowId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
         return engine.CancelAsync([workflowId], cancelChildren: false, cancellationToken);
     }
 
-    /// <summary>Cancels several workflows (and, if asked, the workflows they started, recursively).</summary>
-    /// <param name="workflowIds">The workflows' IDs.</param>
-    /// <param name="cancelChildren">Also cancel their child workflows.</param>
-    /// <param name="cancellationToken">Stops the operation.</param>
-    /// <returns>A task that completes when the cancellations are recorded.</returns>
-    /// <exception cref="WorkflowNotFoundException">One of the IDs is unknown; nothing was changed.</exception>
-    public Task CancelWorkflowsAsync(IReadOnlyList<string> workflowIds, bool cancelChildren = false, CancellationToken cancellationToken = default) =>
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<string>> CancelWorkflowsAsync(IReadOnlyList<string> workflowIds, bool cancelChildren = false, CancellationToken cancellationToken = default) =>
         engine.CancelAsync(workflowIds, cancelChildren, cancellationToken);
 
-    /// <summary>
-    /// Resumes a cancelled (or dead-lettered, or pending) workflow: it continues from its last recorded step, with a fresh
-    /// budget of recovery attempts. Resuming a finished workflow does nothing.
-    /// </summary>
-    /// <param name="workflowId">The workflow's ID.</param>
-    /// <param name="cancellationToken">Stops the operation.</param>
-    /// <returns>A handle to the workflow.</returns>
-    /// <exception cref="WorkflowNotFoundException">No workflow has this ID, or its name is not registered in this application.</exception>
+    /// <inheritdoc/>
+    /// <remarks>An application resumes only workflows it registers: another name fails with <see cref="WorkflowNotFoundException"/>, and nothing is changed.</remarks>
     public async Task<WorkflowHandle> ResumeWorkflowAsync(string workflowId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
@@ -469,24 +416,11 @@ public sealed class DbosApp : IAsyncDisposable
         return new WorkflowHandle(engine, workflowId);
     }
 
-    /// <summary>Resumes several workflows (see <see cref="ResumeWorkflowAsync"/>).</summary>
-    /// <param name="workflowIds">The workflows' IDs.</param>
-    /// <param name="cancellationToken">Stops the operation.</param>
-    /// <returns>A task that completes when they are back on the queue.</returns>
-    /// <exception cref="WorkflowNotFoundException">One of the IDs is unknown or not registered here; nothing was changed.</exception>
-    public Task ResumeWorkflowsAsync(IReadOnlyList<string> workflowIds, CancellationToken cancellationToken = default) =>
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<string>> ResumeWorkflowsAsync(IReadOnlyList<string> workflowIds, CancellationToken cancellationToken = default) =>
         engine.ResumeAsync(workflowIds, cancellationToken);
 
-    /// <summary>
-    /// Starts a new workflow that re-runs <paramref name="workflowId"/> from operation <paramref name="startStep"/>: the
-    /// recorded outcomes of the operations before it are copied and reused, the rest runs again.
-    /// </summary>
-    /// <param name="workflowId">The original workflow's ID.</param>
-    /// <param name="startStep">The function ID to re-run from (0 re-runs everything).</param>
-    /// <param name="options">The new workflow's ID and application version.</param>
-    /// <param name="cancellationToken">Stops the operation.</param>
-    /// <returns>A handle to the new workflow.</returns>
-    /// <exception cref="WorkflowNotFoundException">No workflow has this ID.</exception>
+    /// <inheritdoc/>
     public async Task<WorkflowHandle> ForkWorkflowAsync(string workflowId, int startStep, ForkOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
@@ -494,60 +428,34 @@ public sealed class DbosApp : IAsyncDisposable
         return new WorkflowHandle(engine, newId);
     }
 
-    /// <summary>Deletes a workflow and everything recorded for it (and, if asked, the workflows it started).</summary>
-    /// <param name="workflowId">The workflow's ID.</param>
-    /// <param name="deleteChildren">Also delete its child workflows, recursively.</param>
-    /// <param name="cancellationToken">Stops the operation.</param>
-    /// <returns>A task that completes when the rows are deleted.</returns>
+    /// <inheritdoc/>
     public Task DeleteWorkflowAsync(string workflowId, bool deleteChildren = false, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
         return engine.DeleteAsync([workflowId], deleteChildren, cancellationToken);
     }
 
-    /// <summary>Deletes several workflows and everything recorded for them (and, if asked, their children).</summary>
-    /// <param name="workflowIds">The workflows' IDs.</param>
-    /// <param name="deleteChildren">Also delete their child workflows, recursively.</param>
-    /// <param name="cancellationToken">Stops the operation.</param>
-    /// <returns>A task that completes when the rows are deleted.</returns>
-    /// <exception cref="WorkflowNotFoundException">One of the IDs is unknown; nothing was changed.</exception>
-    public Task DeleteWorkflowsAsync(IReadOnlyList<string> workflowIds, bool deleteChildren = false, CancellationToken cancellationToken = default) =>
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<string>> DeleteWorkflowsAsync(IReadOnlyList<string> workflowIds, bool deleteChildren = false, CancellationToken cancellationToken = default) =>
         engine.DeleteAsync(workflowIds, deleteChildren, cancellationToken);
 
-    /// <summary>Creates a schedule at runtime for a workflow (registered in this or another process of the application).</summary>
-    /// <param name="workflowName">The workflow each tick starts.</param>
-    /// <param name="cron">The cron expression: 5 fields, or 6 with seconds first.</param>
-    /// <param name="options">Name, time zone, queue and backfill.</param>
-    /// <param name="cancellationToken">Stops the operation.</param>
-    /// <returns>The schedule.</returns>
-    /// <exception cref="InvalidOperationException">A schedule with that name exists.</exception>
+    /// <inheritdoc/>
     public Task<WorkflowSchedule> CreateScheduleAsync(string workflowName, string cron, ScheduleOptions? options = null, CancellationToken cancellationToken = default) =>
         engine.External.CreateScheduleAsync(workflowName, cron, options, cancellationToken);
 
-    /// <summary>Lists this application's schedules (and unowned ones).</summary>
-    /// <param name="cancellationToken">Stops the read.</param>
-    /// <returns>The schedules, by name.</returns>
+    /// <inheritdoc/>
     public Task<IReadOnlyList<WorkflowSchedule>> ListSchedulesAsync(CancellationToken cancellationToken = default) =>
         engine.External.ListSchedulesAsync(cancellationToken);
 
-    /// <summary>Pauses a schedule: it fires no more ticks until resumed (in every process, within a second).</summary>
-    /// <param name="name">The schedule's name.</param>
-    /// <param name="cancellationToken">Stops the operation.</param>
-    /// <returns>A task that completes when the schedule is paused.</returns>
+    /// <inheritdoc/>
     public Task PauseScheduleAsync(string name, CancellationToken cancellationToken = default) =>
         engine.External.SetScheduleStatusAsync(name, ScheduleStatus.Paused, cancellationToken);
 
-    /// <summary>Resumes a paused schedule from its next tick (ticks missed while paused are not replayed).</summary>
-    /// <param name="name">The schedule's name.</param>
-    /// <param name="cancellationToken">Stops the operation.</param>
-    /// <returns>A task that completes when the schedule is active.</returns>
+    /// <inheritdoc/>
     public Task ResumeScheduleAsync(string name, CancellationToken cancellationToken = default) =>
         engine.External.SetScheduleStatusAsync(name, ScheduleStatus.Active, cancellationToken);
 
-    /// <summary>Runs a schedule's workflow now, outside its ticks.</summary>
-    /// <param name="name">The schedule's name.</param>
-    /// <param name="cancellationToken">Stops the operation.</param>
-    /// <returns>A handle to the run.</returns>
+    /// <inheritdoc/>
     public async Task<WorkflowHandle> TriggerScheduleAsync(string name, CancellationToken cancellationToken = default)
     {
         var id = await engine.External.TriggerScheduleAsync(name, cancellationToken).ConfigureAwait(false);
@@ -555,12 +463,7 @@ public sealed class DbosApp : IAsyncDisposable
         return new WorkflowHandle(engine, id);
     }
 
-    /// <summary>Runs every tick of a schedule between two times that has not run yet (for example after downtime).</summary>
-    /// <param name="name">The schedule's name.</param>
-    /// <param name="start">The start of the interval (exclusive).</param>
-    /// <param name="end">The end of the interval (exclusive).</param>
-    /// <param name="cancellationToken">Stops the operation.</param>
-    /// <returns>The IDs of the runs (existing ones included: a tick runs once).</returns>
+    /// <inheritdoc/>
     public async Task<IReadOnlyList<string>> BackfillScheduleAsync(string name, DateTimeOffset start, DateTimeOffset end, CancellationToken cancellationToken = default)
     {
         var ids = await engine.External.BackfillScheduleAsync(name, start, end, cancellationToken).ConfigureAwait(false);
@@ -568,58 +471,27 @@ public sealed class DbosApp : IAsyncDisposable
         return ids;
     }
 
-    /// <summary>Deletes a schedule (its past runs stay). A schedule declared in code comes back at the next launch.</summary>
-    /// <param name="name">The schedule's name.</param>
-    /// <param name="cancellationToken">Stops the operation.</param>
-    /// <returns>A task that completes when the schedule is deleted.</returns>
+    /// <inheritdoc/>
     public Task DeleteScheduleAsync(string name, CancellationToken cancellationToken = default) =>
         engine.External.DeleteScheduleAsync(name, cancellationToken);
 
-    /// <summary>Lists this application's versions, latest first.</summary>
-    /// <param name="cancellationToken">Stops the read.</param>
-    /// <returns>The versions.</returns>
+    /// <inheritdoc/>
     public Task<IReadOnlyList<ApplicationVersionInfo>> ListApplicationVersionsAsync(CancellationToken cancellationToken = default) =>
         engine.External.ListApplicationVersionsAsync(cancellationToken);
 
-    /// <summary>Marks a version as the latest: scheduled runs and workflows enqueued without a version go to it.</summary>
-    /// <param name="versionName">The version.</param>
-    /// <param name="cancellationToken">Stops the operation.</param>
-    /// <returns>A task that completes when the version is marked.</returns>
+    /// <inheritdoc/>
     public Task SetLatestApplicationVersionAsync(string versionName, CancellationToken cancellationToken = default) =>
         engine.External.SetLatestApplicationVersionAsync(versionName, cancellationToken);
 
-    /// <summary>
-    /// Lists this application's executors: every live process (idle ones too), and every executor that holds pending
-    /// workflows, with its state (<see cref="ExecutorState"/>), how many workflows it holds and of which versions.
-    /// </summary>
-    /// <param name="cancellationToken">Stops the read.</param>
-    /// <returns>The executors, live ones first.</returns>
+    /// <inheritdoc/>
     public Task<IReadOnlyList<ExecutorInfo>> ListExecutorsAsync(CancellationToken cancellationToken = default) =>
         engine.External.ListExecutorsAsync(cancellationToken);
 
-    /// <summary>
-    /// Recovers an executor's work by hand: puts this application's workflows that <paramref name="executorId"/> holds
-    /// as pending back on their queues (the internal one for those started directly), where processes serving their
-    /// version run them. For executors live processes do not take over by themselves: another DBOS implementation's
-    /// (such as <c>local</c>) or a configured ID whose process will not come back. Refused while the executor is alive.
-    /// </summary>
-    /// <param name="executorId">The executor.</param>
-    /// <param name="cancellationToken">Stops the operation.</param>
-    /// <returns>The IDs of the workflows recovered.</returns>
-    /// <exception cref="InvalidOperationException">The executor is alive.</exception>
+    /// <inheritdoc/>
     public Task<IReadOnlyList<string>> RecoverExecutorAsync(string executorId, CancellationToken cancellationToken = default) =>
         engine.RecoverExecutorAsync(executorId, cancellationToken);
 
-    /// <summary>
-    /// Moves this application's workflows waiting for version <paramref name="fromVersion"/> (enqueued or delayed) to
-    /// <paramref name="toVersion"/>, by default this process's version, so that they run here. Use it once no process of
-    /// the old version will run again, when their recorded steps are still valid for the new code (the launch log warns
-    /// about such work). Pending workflows are not moved: they run somewhere, or become enqueued when recovered.
-    /// </summary>
-    /// <param name="fromVersion">The version the workflows wait for.</param>
-    /// <param name="toVersion">The version to move them to. Default: <see cref="ApplicationVersion"/>.</param>
-    /// <param name="cancellationToken">Stops the operation.</param>
-    /// <returns>The IDs of the workflows moved.</returns>
+    /// <inheritdoc/>
     public Task<IReadOnlyList<string>> MoveWorkflowsToVersionAsync(string fromVersion, string? toVersion = null, CancellationToken cancellationToken = default) =>
         engine.MoveWorkflowsToVersionAsync(fromVersion, toVersion, cancellationToken);
 

@@ -16,6 +16,44 @@ public enum SqliteSynchronous
 /// <summary>The configuration of a DBOS application.</summary>
 public sealed class DbosConfig
 {
+    /// <summary>Creates a configuration with every setting at its default.</summary>
+    public DbosConfig()
+    {
+    }
+
+    /// <summary>Copies every setting of <paramref name="other"/>; the copy can be changed, even when <paramref name="other"/> is read-only.</summary>
+    /// <param name="other">The configuration to copy.</param>
+    public DbosConfig(DbosConfig other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        Name = other.Name;
+        SystemDatabaseUrl = other.SystemDatabaseUrl;
+        ApplicationDatabaseUrl = other.ApplicationDatabaseUrl;
+        SystemDatabaseSchema = other.SystemDatabaseSchema;
+        SystemDatabasePoolSize = other.SystemDatabasePoolSize;
+        SystemDatabaseDataSource = other.SystemDatabaseDataSource;
+        ExecutorId = other.ExecutorId;
+        TakeOverDeadExecutors = other.TakeOverDeadExecutors;
+        LivenessInterval = other.LivenessInterval;
+        LivenessGracePeriod = other.LivenessGracePeriod;
+        ApplicationVersion = other.ApplicationVersion;
+        SqliteSynchronous = other.SqliteSynchronous;
+        MaxRecoveryAttempts = other.MaxRecoveryAttempts;
+        RecoverPendingWorkflows = other.RecoverPendingWorkflows;
+        Serializer = other.Serializer;
+        TimeProvider = other.TimeProvider;
+        LoggerFactory = other.LoggerFactory;
+        PollingInterval = other.PollingInterval;
+        ServiceProvider = other.ServiceProvider;
+        ListenQueues = other.ListenQueues is { } queues ? [.. queues] : null;
+    }
+
+    /// <summary>
+    /// Whether this configuration can no longer change: <see cref="DbosApp.Create"/> keeps a read-only copy of the
+    /// configuration it is given (<see cref="DbosApp.Config"/>), so changing the original later affects nothing.
+    /// </summary>
+    public bool IsReadOnly { get; private set; }
+
     /// <summary>The environment variable that supplies the system database URL when <see cref="SystemDatabaseUrl"/> is not set.</summary>
     public const string SystemDatabaseUrlVariable = "DBOS_SYSTEM_DATABASE_URL";
 
@@ -29,29 +67,29 @@ public sealed class DbosConfig
     /// The application's name (required). It scopes this application's workflows in a shared system database,
     /// and names the default SQLite file <c>&lt;Name&gt;.sqlite</c>.
     /// </summary>
-    public string Name { get; set; } = string.Empty;
+    public string Name { get; set { ThrowIfReadOnly(); field = value; } } = string.Empty;
 
     /// <summary>
     /// The system database: <c>sqlite:///relative/path.sqlite</c>, <c>sqlite:////absolute/path.sqlite</c>,
     /// or <c>postgresql://user:password@host:port/database?options</c> (also <c>postgres://</c>).
     /// Defaults to <c>DBOS_SYSTEM_DATABASE_URL</c>, else <c>sqlite:///&lt;Name&gt;.sqlite</c> in the working directory.
     /// </summary>
-    public string? SystemDatabaseUrl { get; set; }
+    public string? SystemDatabaseUrl { get; set { ThrowIfReadOnly(); field = value; } }
 
     /// <summary>The application database used by registered transactions (same URL forms as <see cref="SystemDatabaseUrl"/>). Optional.</summary>
-    public string? ApplicationDatabaseUrl { get; set; }
+    public string? ApplicationDatabaseUrl { get; set { ThrowIfReadOnly(); field = value; } }
 
     /// <summary>The Postgres schema holding the system tables. Default <c>dbos</c>.</summary>
-    public string SystemDatabaseSchema { get; set; } = "dbos";
+    public string SystemDatabaseSchema { get; set { ThrowIfReadOnly(); field = value; } } = "dbos";
 
     /// <summary>The maximum number of pooled connections to a Postgres system database. Default 20.</summary>
-    public int SystemDatabasePoolSize { get; set; } = 20;
+    public int SystemDatabasePoolSize { get; set { ThrowIfReadOnly(); field = value; } } = 20;
 
     /// <summary>
     /// A Postgres data source to use for the system database instead of one built from the URL; its pool
     /// and settings are then yours. When set, <see cref="SystemDatabaseUrl"/> is ignored.
     /// </summary>
-    public NpgsqlDataSource? SystemDatabaseDataSource { get; set; }
+    public NpgsqlDataSource? SystemDatabaseDataSource { get; set { ThrowIfReadOnly(); field = value; } }
 
     /// <summary>
     /// This process's executor ID: the owner recorded on the workflows it runs. Defaults to <c>DBOS__VMID</c>, else a
@@ -59,78 +97,114 @@ public sealed class DbosConfig
     /// application take over when it dies (see <see cref="TakeOverDeadExecutors"/>). A process given an ID recovers
     /// that ID's pending workflows at launch; two live processes with the same ID are refused.
     /// </summary>
-    public string? ExecutorId { get; set; }
+    public string? ExecutorId { get; set { ThrowIfReadOnly(); field = value; } }
 
     /// <summary>
     /// Whether this process takes over the pending workflows of dead executors of the same application (those whose IDs
     /// this library generated and whose liveness lapsed), putting them back on their queues. Default true.
     /// </summary>
-    public bool TakeOverDeadExecutors { get; set; } = true;
+    public bool TakeOverDeadExecutors { get; set { ThrowIfReadOnly(); field = value; } } = true;
 
     /// <summary>
     /// How often this process proves its liveness to the system database and looks for dead executors. An executor is
     /// judged dead when two looks in a row find no liveness for it, so a killed process's work is taken over within about
     /// two intervals (Postgres: plus about 5 s when its host vanished without closing its connection). Default 1 second.
     /// </summary>
-    public TimeSpan LivenessInterval { get; set; } = TimeSpan.FromSeconds(1);
+    public TimeSpan LivenessInterval { get; set { ThrowIfReadOnly(); field = value; } } = TimeSpan.FromSeconds(1);
 
     /// <summary>
     /// How long this process judges no other executor after it got its own liveness back, or while the database server
     /// has been up for less than this: every process loses its liveness when the server restarts, and needs time to take
     /// it again. Default 10 seconds.
     /// </summary>
-    public TimeSpan LivenessGracePeriod { get; set; } = TimeSpan.FromSeconds(10);
+    public TimeSpan LivenessGracePeriod { get; set { ThrowIfReadOnly(); field = value; } } = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// The version of the application code. Only workflows of this version are recovered by this process.
     /// Defaults to <c>DBOS__APPVERSION</c>, else a hash of the registered workflows and the assemblies that define them.
     /// </summary>
-    public string? ApplicationVersion { get; set; }
+    public string? ApplicationVersion { get; set { ThrowIfReadOnly(); field = value; } }
 
     /// <summary>How SQLite flushes commits. Default <see cref="SqliteSynchronous.Normal"/>.</summary>
-    public SqliteSynchronous SqliteSynchronous { get; set; } = SqliteSynchronous.Normal;
+    public SqliteSynchronous SqliteSynchronous { get; set { ThrowIfReadOnly(); field = value; } } = SqliteSynchronous.Normal;
 
     /// <summary>
     /// How many times a workflow may be started (first run plus recoveries) without finishing before it is
     /// moved to <c>MAX_RECOVERY_ATTEMPTS_EXCEEDED</c>. Default 100; a workflow may set its own.
     /// </summary>
-    public int MaxRecoveryAttempts { get; set; } = 100;
+    public int MaxRecoveryAttempts { get; set { ThrowIfReadOnly(); field = value; } } = 100;
 
     /// <summary>Whether DbosApp.LaunchAsync recovers this executor's pending workflows. Default true.</summary>
-    public bool RecoverPendingWorkflows { get; set; } = true;
+    public bool RecoverPendingWorkflows { get; set { ThrowIfReadOnly(); field = value; } } = true;
 
     /// <summary>The serializer for values this application writes. Default <see cref="PortableJsonSerializer"/>.</summary>
-    public IDbosSerializer? Serializer { get; set; }
+    public IDbosSerializer? Serializer { get; set { ThrowIfReadOnly(); field = value; } }
 
     /// <summary>The clock for durable sleeps, timeouts and timestamps. Default <see cref="TimeProvider.System"/>.</summary>
-    public TimeProvider? TimeProvider { get; set; }
+    public TimeProvider? TimeProvider { get; set { ThrowIfReadOnly(); field = value; } }
 
     /// <summary>Where DBOS logs. Default: no logging.</summary>
-    public ILoggerFactory? LoggerFactory { get; set; }
+    public ILoggerFactory? LoggerFactory { get; set { ThrowIfReadOnly(); field = value; } }
 
     /// <summary>
     /// The queues this process takes work from. Default: every queue it registers. (Recovered, resumed and forked
     /// workflows run on an internal queue every process serves.)
     /// </summary>
-    public IReadOnlyList<string>? ListenQueues { get; set; }
+    public IReadOnlyList<string>? ListenQueues { get; set { ThrowIfReadOnly(); field = value; } }
 
     /// <summary>How often waiters poll the database for results written by other processes. Default 1 second.</summary>
-    public TimeSpan PollingInterval { get; set; } = TimeSpan.FromSeconds(1);
+    public TimeSpan PollingInterval { get; set { ThrowIfReadOnly(); field = value; } } = TimeSpan.FromSeconds(1);
 
     /// <summary>
     /// The application's services (set by <c>AddDbos</c>). When set, each workflow execution gets its own scope, as
     /// <see cref="WorkflowContext.Services"/>, and workflows registered as classes are created from it.
     /// </summary>
-    public IServiceProvider? ServiceProvider { get; set; }
+    public IServiceProvider? ServiceProvider { get; set { ThrowIfReadOnly(); field = value; } }
+
+    /// <summary>A read-only copy, for an application to keep.</summary>
+    internal DbosConfig ReadOnlyCopy() => new(this) { IsReadOnly = true };
+
+    private void ThrowIfReadOnly()
+    {
+        if (IsReadOnly)
+        {
+            throw new InvalidOperationException(
+                "This DbosConfig belongs to a created DbosApp and cannot change. Settings are read once, at DbosApp.Create: configure a new DbosConfig (new DbosConfig(app.Config) copies one) and create a new application.");
+        }
+    }
 
     /// <summary>Checks the configuration without connecting to anything.</summary>
     /// <exception cref="DbosConfigurationException">A setting is missing or invalid; the message names every problem.</exception>
     public void Validate()
     {
-        var problems = Problems().ToList();
-        if (problems.Count > 0)
+        ThrowIfAny(Problems());
+    }
+
+    /// <summary>Fails with one exception that names every problem, if there is any.</summary>
+    internal static void ThrowIfAny(IEnumerable<string> problems)
+    {
+        var all = problems.ToList();
+        if (all.Count > 0)
         {
-            throw new DbosConfigurationException(string.Join(" ", problems));
+            throw new DbosConfigurationException(string.Join(" ", all));
+        }
+    }
+
+    /// <summary>The problem with a database URL setting, if it cannot be parsed.</summary>
+    internal static string? UrlProblem(string? url, string setting)
+    {
+        try
+        {
+            if (url is not null)
+            {
+                Internal.DatabaseUrl.Parse(url, setting);
+            }
+
+            return null;
+        }
+        catch (DbosConfigurationException ex)
+        {
+            return ex.Message;
         }
     }
 
@@ -184,20 +258,7 @@ public sealed class DbosConfig
 
         foreach (var (url, setting) in (IEnumerable<(string?, string)>)[(SystemDatabaseUrl, "DbosConfig.SystemDatabaseUrl"), (ApplicationDatabaseUrl, "DbosConfig.ApplicationDatabaseUrl")])
         {
-            string? problem = null;
-            try
-            {
-                if (url is not null)
-                {
-                    Internal.DatabaseUrl.Parse(url, setting);
-                }
-            }
-            catch (DbosConfigurationException ex)
-            {
-                problem = ex.Message;
-            }
-
-            if (problem is not null)
+            if (UrlProblem(url, setting) is { } problem)
             {
                 yield return problem;
             }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Dbos.Internal;
 using Dbos.Serialization;
@@ -375,20 +376,16 @@ internal sealed class ExternalAccess : IWorkflowResults
         var owner = schedule.ApplicationName ?? ApplicationName;
         var latest = await Database.ListApplicationVersionsAsync(owner, cancellationToken).ConfigureAwait(false);
         var context = IsJson(schedule.Context) ? schedule.Context : "null";
-        var row = new NewWorkflowRow
-        {
-            WorkflowId = workflowId,
-            Status = StatusNames.Enqueued,
-            Name = schedule.WorkflowName,
-            QueueName = schedule.QueueName ?? StatusNames.InternalQueue,
-            ExecutorId = string.Empty,
-            ApplicationVersion = latest.Count > 0 ? latest[0].VersionName : null,
-            ApplicationName = owner,
-            CreatorXid = Guid.NewGuid().ToString(),
-            Serialization = PortableJsonSerializer.FormatName,
-            Inputs = $$"""{"positionalArgs":["{{CronSchedule.FormatTime(tick)}}",{{context}}]}""",
-            ScheduleName = schedule.ScheduleName,
-        };
+        var row = NewWorkflowRow.Create(
+            workflowId,
+            schedule.WorkflowName,
+            $$"""{"positionalArgs":["{{CronSchedule.FormatTime(tick)}}",{{context}}]}""",
+            PortableJsonSerializer.FormatName,
+            Time.GetUtcNow(),
+            owner,
+            latest.Count > 0 ? latest[0].VersionName : null,
+            queue: schedule.QueueName ?? StatusNames.InternalQueue,
+            scheduleName: schedule.ScheduleName);
         return (await Database.StartWorkflowAsync(row, cancellationToken).ConfigureAwait(false)).Inserted;
     }
 
@@ -495,6 +492,30 @@ internal sealed class ExternalAccess : IWorkflowResults
         }
     }
 
+    /// <summary>The span of putting a workflow on a queue, whose context the workflow stores and its execution continues.</summary>
+    internal static Activity? StartEnqueueSpan(string workflowName, string? queue, string workflowId, string? applicationName)
+    {
+        if (queue is null)
+        {
+            return null;
+        }
+
+        var activity = Telemetry.Source.StartActivity($"enqueue {workflowName}", ActivityKind.Producer);
+        activity?.SetTag("dbos.workflow.id", workflowId).SetTag("dbos.workflow.name", workflowName).SetTag("dbos.queue.name", queue)
+            .SetTag("dbos.application.name", applicationName);
+        return activity;
+    }
+
+    /// <summary>A workflow ID names one workflow: starting or enqueueing it under another name changes nothing and fails.</summary>
+    internal static void CheckSameWorkflow(string workflowId, string? existingName, string requestedName)
+    {
+        if (!string.Equals(existingName, requestedName, StringComparison.Ordinal))
+        {
+            throw new WorkflowConflictException(
+                $"Workflow ID '{workflowId}' is already used by workflow '{existingName}'; it cannot be started as '{requestedName}'. Nothing was changed.");
+        }
+    }
+
     /// <summary>Enqueues a workflow by name (for a process that does not run it), as other DBOS clients do.</summary>
     public async Task<string> EnqueueAsync(EnqueueOptions options, object? input, Type inputType, bool hasInput, CancellationToken cancellationToken)
     {
@@ -508,35 +529,26 @@ internal sealed class ExternalAccess : IWorkflowResults
         }
 
         var workflowId = options.WorkflowId ?? Guid.NewGuid().ToString();
-        var delayed = options.Delay is { } delay && delay > TimeSpan.Zero;
-        using var span = Telemetry.Source.StartActivity($"enqueue {options.WorkflowName}", System.Diagnostics.ActivityKind.Producer);
-        span?.SetTag("dbos.workflow.id", workflowId).SetTag("dbos.workflow.name", options.WorkflowName).SetTag("dbos.queue.name", options.QueueName)
-            .SetTag("dbos.application.name", options.ApplicationName ?? ApplicationName);
-        var row = new NewWorkflowRow
-        {
-            Attributes = Telemetry.CaptureTraceContext(),
-            WorkflowId = workflowId,
-            Status = delayed ? StatusNames.Delayed : StatusNames.Enqueued,
-            Name = options.WorkflowName,
-            QueueName = options.QueueName,
-            ExecutorId = string.Empty,
-            ApplicationVersion = options.ApplicationVersion,
-            ApplicationName = options.ApplicationName ?? ApplicationName,
-            RecoveryAttempts = 0,
-            TimeoutMs = options.Timeout is { } t ? (long)t.TotalMilliseconds : null,
-            CreatorXid = Guid.NewGuid().ToString(),
-            Serialization = Codec.Format,
-            Inputs = Codec.EncodeInputs(input, inputType, hasInput, $"input of workflow '{options.WorkflowName}'"),
-            DeduplicationId = options.DeduplicationId,
-            Priority = options.Priority ?? 0,
-            PartitionKey = options.PartitionKey,
-            DelayUntilEpochMs = delayed ? (Time.GetUtcNow() + options.Delay!.Value).ToUnixTimeMilliseconds() : null,
-        };
+        var applicationName = options.ApplicationName ?? ApplicationName;
+        using var span = StartEnqueueSpan(options.WorkflowName, options.QueueName, workflowId, applicationName);
+        var row = NewWorkflowRow.Create(
+            workflowId,
+            options.WorkflowName,
+            Codec.EncodeInputs(input, inputType, hasInput, $"input of workflow '{options.WorkflowName}'"),
+            Codec.Format,
+            Time.GetUtcNow(),
+            applicationName,
+            options.ApplicationVersion,
+            queue: options.QueueName,
+            delay: options.Delay,
+            timeout: options.Timeout,
+            deduplicationId: options.DeduplicationId,
+            priority: options.Priority,
+            partitionKey: options.PartitionKey);
         var started = await Database.StartWorkflowAsync(row, cancellationToken).ConfigureAwait(false);
-        if (!started.Inserted && !string.Equals(started.Name, options.WorkflowName, StringComparison.Ordinal))
+        if (!started.Inserted)
         {
-            throw new WorkflowConflictException(
-                $"Workflow ID '{workflowId}' is already used by workflow '{started.Name}'; it cannot be enqueued as '{options.WorkflowName}'. Nothing was changed.");
+            CheckSameWorkflow(workflowId, started.Name, options.WorkflowName);
         }
 
         return workflowId;

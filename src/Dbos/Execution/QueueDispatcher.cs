@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using Dbos.Internal;
 using Dbos.SystemDatabase;
+using Microsoft.Extensions.Logging;
 
 namespace Dbos.Execution;
 
@@ -71,14 +72,22 @@ internal sealed class QueueDispatcher : IAsyncDisposable
     private static readonly TimeSpan ConfigRefresh = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan DepthRefresh = TimeSpan.FromSeconds(1);
 
-    private readonly WorkflowEngine engine;
+    private readonly SystemDatabase.SystemDatabase database;
+    private readonly IClaimingProcess process;
+    private readonly TimeProvider time;
+    private readonly ILogger logger;
+    private readonly string applicationName;
     private readonly Dictionary<string, QueueState> queues = new(StringComparer.Ordinal);
     private readonly List<Task> loops = [];
     private readonly CancellationTokenSource stop = new();
 
-    public QueueDispatcher(WorkflowEngine engine, TimeSpan internalPollingInterval)
+    public QueueDispatcher(SystemDatabase.SystemDatabase database, IClaimingProcess process, TimeProvider time, ILogger logger, string applicationName, TimeSpan internalPollingInterval)
     {
-        this.engine = engine;
+        this.database = database;
+        this.process = process;
+        this.time = time;
+        this.logger = logger;
+        this.applicationName = applicationName;
         queues.Add(StatusNames.InternalQueue, new QueueState(
             StatusNames.InternalQueue,
             new QueueRecord { Name = StatusNames.InternalQueue, PollingIntervalSec = internalPollingInterval.TotalSeconds },
@@ -133,14 +142,14 @@ internal sealed class QueueDispatcher : IAsyncDisposable
             }
         }
 
-        var now = engine.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         foreach (var queue in queues.Values.Where(q => q.Persisted))
         {
-            if (await engine.Database.UpsertQueueAsync(queue.Record, now, cancellationToken).ConfigureAwait(false) is { } owner)
+            if (await database.UpsertQueueAsync(queue.Record, now, cancellationToken).ConfigureAwait(false) is { } owner)
             {
                 throw new DbosConfigurationException(
                     $"Queue '{queue.Name}' belongs to application '{owner}' on this system database; queue names are shared by every application on it " +
-                    $"(and by DBOS applications in other languages), so '{engine.ApplicationName}' must use another name.");
+                    $"(and by DBOS applications in other languages), so '{applicationName}' must use another name.");
             }
 
             queue.ConfigReadAtMs = now;
@@ -169,7 +178,7 @@ internal sealed class QueueDispatcher : IAsyncDisposable
             }
             catch (Exception ex)
             {
-                Log.BackgroundFailure(engine.Logger, $"dispatching queue {queue.Name}", ex);
+                Log.BackgroundFailure(logger, $"dispatching queue {queue.Name}", ex);
             }
 
             if (claimed > 0)
@@ -182,7 +191,7 @@ internal sealed class QueueDispatcher : IAsyncDisposable
             idle = idle * 2 < ceiling ? idle * 2 : ceiling;
             try
             {
-                await Task.WhenAny(signal, Task.Delay(idle, engine.Time, cancellationToken)).ConfigureAwait(false);
+                await Task.WhenAny(signal, Task.Delay(idle, time, cancellationToken)).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -194,17 +203,17 @@ internal sealed class QueueDispatcher : IAsyncDisposable
     /// <summary>One round on a queue: refresh its configuration if due, release due delayed workflows, claim and run what the limits allow.</summary>
     private async Task<int> DispatchOnceAsync(QueueState queue, CancellationToken cancellationToken)
     {
-        var now = engine.Time.GetUtcNow().ToUnixTimeMilliseconds();
+        var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         if (queue.Persisted && now - queue.ConfigReadAtMs >= ConfigRefresh.TotalMilliseconds)
         {
-            queue.Record = await engine.Database.GetQueueAsync(queue.Name, cancellationToken).ConfigureAwait(false) ?? queue.Record;
+            queue.Record = await database.GetQueueAsync(queue.Name, cancellationToken).ConfigureAwait(false) ?? queue.Record;
             queue.ConfigReadAtMs = now;
         }
 
-        await engine.Database.ReleaseDelayedAsync(queue.Name, now, cancellationToken).ConfigureAwait(false);
+        await database.ReleaseDelayedAsync(queue.Name, now, cancellationToken).ConfigureAwait(false);
         if (Telemetry.QueueDepth.Enabled && now - queue.DepthReadAtMs >= DepthRefresh.TotalMilliseconds)
         {
-            queue.Depth = await engine.Database.CountWaitingAsync(queue.Name, cancellationToken).ConfigureAwait(false);
+            queue.Depth = await database.CountWaitingAsync(queue.Name, cancellationToken).ConfigureAwait(false);
             queue.DepthReadAtMs = now;
         }
 
@@ -214,7 +223,7 @@ internal sealed class QueueDispatcher : IAsyncDisposable
         }
 
         var claimed = 0;
-        foreach (var partition in await engine.Database.ListPartitionsAsync(queue.Name, cancellationToken).ConfigureAwait(false))
+        foreach (var partition in await database.ListPartitionsAsync(queue.Name, cancellationToken).ConfigureAwait(false))
         {
             claimed += await ClaimAndRunAsync(queue, partition, cancellationToken).ConfigureAwait(false);
         }
@@ -225,18 +234,18 @@ internal sealed class QueueDispatcher : IAsyncDisposable
     private async Task<int> ClaimAndRunAsync(QueueState queue, string? partition, CancellationToken cancellationToken)
     {
         // Without liveness this process may be judged dead, and its claims taken: it claims nothing until it is back.
-        if (engine.WorkflowNames.Length == 0 || !engine.Watch.IsLive)
+        if (process.WorkflowNames.Length == 0 || !process.IsLive)
         {
             return 0;
         }
 
         var owner = Guid.NewGuid().ToString();
         var context = new SystemDatabase.SystemDatabase.ClaimContext(
-            owner, engine.ExecutorId, engine.ApplicationVersion, engine.WorkflowNames, MaxBatch, queue.Running, queue.PartitionRunning(partition));
-        var claimed = await engine.Database.ClaimAsync(queue.Record, partition, context, cancellationToken).ConfigureAwait(false);
+            owner, process.ExecutorId, process.ApplicationVersion, process.WorkflowNames, MaxBatch, queue.Running, queue.PartitionRunning(partition));
+        var claimed = await database.ClaimAsync(queue.Record, partition, context, cancellationToken).ConfigureAwait(false);
         foreach (var row in claimed)
         {
-            await engine.RunClaimedAsync(row, owner, queue).ConfigureAwait(false);
+            await process.RunClaimedAsync(row, owner, queue).ConfigureAwait(false);
         }
 
         return claimed.Count;
@@ -245,7 +254,7 @@ internal sealed class QueueDispatcher : IAsyncDisposable
     /// <summary>The queue depths last counted, for the <c>dbos.queue.depth</c> gauge.</summary>
     public IEnumerable<Measurement<long>> ObserveDepths() =>
         queues.Values.Where(q => q.Depth is not null).Select(q => new Measurement<long>(
-            q.Depth!.Value, new KeyValuePair<string, object?>("dbos.queue.name", q.Name), new KeyValuePair<string, object?>("dbos.application.name", engine.ApplicationName)));
+            q.Depth!.Value, new KeyValuePair<string, object?>("dbos.queue.name", q.Name), new KeyValuePair<string, object?>("dbos.application.name", applicationName)));
 
     public void Wake(string queueName) => Find(queueName)?.Wake();
 
@@ -264,4 +273,23 @@ internal sealed class QueueDispatcher : IAsyncDisposable
         await Task.WhenAll(loops).ConfigureAwait(false);
         stop.Dispose();
     }
+}
+
+/// <summary>What the queue dispatcher needs of the process it claims work for.</summary>
+internal interface IClaimingProcess
+{
+    /// <summary>The executor ID recorded on claimed workflows.</summary>
+    string ExecutorId { get; }
+
+    /// <summary>The application version whose workflows this process claims (known once launched).</summary>
+    string ApplicationVersion { get; }
+
+    /// <summary>The workflow names this process can run; empty until launched.</summary>
+    string[] WorkflowNames { get; }
+
+    /// <summary>Whether the process holds its liveness: without it, it claims nothing.</summary>
+    bool IsLive { get; }
+
+    /// <summary>Runs a workflow just claimed from a queue.</summary>
+    Task RunClaimedAsync(ClaimedRow row, string owner, QueueState queue);
 }

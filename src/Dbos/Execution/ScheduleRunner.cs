@@ -1,5 +1,6 @@
 using Dbos.Internal;
 using Dbos.SystemDatabase;
+using Microsoft.Extensions.Logging;
 
 namespace Dbos.Execution;
 
@@ -13,13 +14,28 @@ internal sealed class ScheduleRunner : IAsyncDisposable
 {
     private static readonly TimeSpan SupervisorInterval = TimeSpan.FromSeconds(1);
 
-    private readonly WorkflowEngine engine;
+    private readonly SystemDatabase.SystemDatabase database;
+    private readonly ExternalAccess external;
+    private readonly QueueDispatcher dispatcher;
+    private readonly IClaimingProcess process;
+    private readonly TimeProvider time;
+    private readonly ILogger logger;
+    private readonly string applicationName;
     private readonly List<ScheduleRow> declared = [];
     private readonly Dictionary<string, (ScheduleRow Definition, CancellationTokenSource Stop, Task Loop)> loops = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource stop = new();
     private Task? supervisor;
 
-    public ScheduleRunner(WorkflowEngine engine) => this.engine = engine;
+    public ScheduleRunner(SystemDatabase.SystemDatabase database, ExternalAccess external, QueueDispatcher dispatcher, IClaimingProcess process, TimeProvider time, ILogger logger, string applicationName)
+    {
+        this.database = database;
+        this.external = external;
+        this.dispatcher = dispatcher;
+        this.process = process;
+        this.time = time;
+        this.logger = logger;
+        this.applicationName = applicationName;
+    }
 
     /// <summary>Adds a schedule declared in code; it is recorded in the schedules table at launch.</summary>
     public void Declare(ScheduleRow schedule)
@@ -36,7 +52,7 @@ internal sealed class ScheduleRunner : IAsyncDisposable
     {
         foreach (var schedule in declared)
         {
-            await engine.Database.ApplyScheduleAsync(schedule, cancellationToken).ConfigureAwait(false);
+            await database.ApplyScheduleAsync(schedule, cancellationToken).ConfigureAwait(false);
         }
 
         supervisor = Task.Run(() => SuperviseAsync(stop.Token), CancellationToken.None);
@@ -48,8 +64,8 @@ internal sealed class ScheduleRunner : IAsyncDisposable
         {
             try
             {
-                var wanted = (await engine.Database.ListSchedulesAsync(engine.ApplicationName, cancellationToken).ConfigureAwait(false))
-                    .Where(s => s.Status == "ACTIVE" && engine.WorkflowNames.Contains(s.WorkflowName))
+                var wanted = (await database.ListSchedulesAsync(applicationName, cancellationToken).ConfigureAwait(false))
+                    .Where(s => s.Status == "ACTIVE" && process.WorkflowNames.Contains(s.WorkflowName))
                     .ToDictionary(s => s.ScheduleName, StringComparer.Ordinal);
 
                 foreach (var (name, loop) in loops.ToList())
@@ -77,12 +93,12 @@ internal sealed class ScheduleRunner : IAsyncDisposable
             }
             catch (Exception ex)
             {
-                Log.BackgroundFailure(engine.Logger, "reading schedules", ex);
+                Log.BackgroundFailure(logger, "reading schedules", ex);
             }
 
             try
             {
-                await Task.Delay(SupervisorInterval, engine.Time, cancellationToken).ConfigureAwait(false);
+                await Task.Delay(SupervisorInterval, time, cancellationToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
@@ -100,10 +116,10 @@ internal sealed class ScheduleRunner : IAsyncDisposable
         {
             var cron = CronSchedule.Parse(schedule.Schedule, schedule.ScheduleName);
             var zone = CronSchedule.Zone(schedule.CronTimezone, schedule.ScheduleName);
-            var now = engine.Time.GetUtcNow();
-            if (schedule.AutomaticBackfill && engine.External.ToScheduleLastFired(schedule) is { } lastFired)
+            var now = time.GetUtcNow();
+            if (schedule.AutomaticBackfill && external.ToScheduleLastFired(schedule) is { } lastFired)
             {
-                await engine.External.BackfillAsync(schedule, lastFired, now, cancellationToken).ConfigureAwait(false);
+                await external.BackfillAsync(schedule, lastFired, now, cancellationToken).ConfigureAwait(false);
             }
 
             var last = now;
@@ -115,24 +131,24 @@ internal sealed class ScheduleRunner : IAsyncDisposable
                 }
 
                 var next = new DateTimeOffset(nextUtc, TimeSpan.Zero);
-                var wait = next - engine.Time.GetUtcNow();
+                var wait = next - time.GetUtcNow();
                 if (wait > TimeSpan.Zero)
                 {
-                    await Task.Delay(wait, engine.Time, cancellationToken).ConfigureAwait(false);
+                    await Task.Delay(wait, time, cancellationToken).ConfigureAwait(false);
                 }
 
                 try
                 {
-                    if (await engine.External.EnqueueTickAsync(schedule, next, CronSchedule.TickWorkflowId(schedule.ScheduleName, next), cancellationToken).ConfigureAwait(false))
+                    if (await external.EnqueueTickAsync(schedule, next, CronSchedule.TickWorkflowId(schedule.ScheduleName, next), cancellationToken).ConfigureAwait(false))
                     {
-                        engine.Dispatcher.Wake(schedule.QueueName ?? StatusNames.InternalQueue);
+                        dispatcher.Wake(schedule.QueueName ?? StatusNames.InternalQueue);
                     }
 
-                    await engine.Database.UpdateLastFiredAtAsync(schedule.ScheduleName, CronSchedule.FormatTime(next), cancellationToken).ConfigureAwait(false);
+                    await database.UpdateLastFiredAtAsync(schedule.ScheduleName, CronSchedule.FormatTime(next), cancellationToken).ConfigureAwait(false);
                 }
                 catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
                 {
-                    Log.BackgroundFailure(engine.Logger, $"firing schedule {schedule.ScheduleName}", ex);
+                    Log.BackgroundFailure(logger, $"firing schedule {schedule.ScheduleName}", ex);
                 }
 
                 last = next;
@@ -144,7 +160,7 @@ internal sealed class ScheduleRunner : IAsyncDisposable
         }
         catch (Exception ex)
         {
-            Log.BackgroundFailure(engine.Logger, $"running schedule {schedule.ScheduleName}", ex);
+            Log.BackgroundFailure(logger, $"running schedule {schedule.ScheduleName}", ex);
         }
     }
 

@@ -13,7 +13,7 @@ namespace Dbos.Execution;
 /// the execution still owns the workflow, recovery through the internal queue, timeouts, and the management operations.
 /// It talks to the system database only through <see cref="SystemDatabase.SystemDatabase"/>, never to a driver.
 /// </summary>
-internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
+internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyncDisposable
 {
     private readonly DbosConfig config;
     private readonly Dictionary<string, WorkflowRegistration> workflows = new(StringComparer.Ordinal);
@@ -30,7 +30,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         Time = time;
         Logger = logger;
         ExecutorId = executorId;
-        Dispatcher = new QueueDispatcher(this, config.PollingInterval);
+        Dispatcher = new QueueDispatcher(database, this, time, logger, config.Name, config.PollingInterval);
         Watch = new ExecutorWatch(
             ExecutorLiveness.For(database.Executor, config.Name),
             time,
@@ -39,7 +39,6 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             config.LivenessGracePeriod,
             config.TakeOverDeadExecutors,
             TookOverAsync);
-        Schedules = new ScheduleRunner(this);
         External = new ExternalAccess(
             database,
             codec,
@@ -48,6 +47,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             config.Name,
             id => running.TryGetValue(id, out var run) ? run : null,
             MaxRecoveryAttemptsOf);
+        Schedules = new ScheduleRunner(database, External, Dispatcher, this, time, logger, config.Name);
     }
 
     /// <summary>The queues this process knows, and the loops that take work from them.</summary>
@@ -55,6 +55,9 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
 
     /// <summary>This process's liveness, and the takeover of dead executors' work.</summary>
     public ExecutorWatch Watch { get; }
+
+    /// <inheritdoc/>
+    public bool IsLive => Watch.IsLive;
 
     /// <summary>The cron schedules this process fires.</summary>
     public ScheduleRunner Schedules { get; }
@@ -364,18 +367,18 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         var workflowId = options?.WorkflowId ?? Guid.NewGuid().ToString();
         if (running.TryGetValue(workflowId, out var existing))
         {
-            CheckSameWorkflow(workflowId, existing.Execution.Registration.Name, registration.Name);
+            ExternalAccess.CheckSameWorkflow(workflowId, existing.Execution.Registration.Name, registration.Name);
             return (workflowId, null, null);
         }
 
         var inputs = Codec.EncodeInputs(input, registration.InputType, registration.HasInput, $"input of workflow '{registration.Name}'");
         var owner = Guid.NewGuid().ToString();
-        using var enqueueSpan = StartEnqueueSpan(registration.Name, options?.Queue, workflowId);
+        using var enqueueSpan = ExternalAccess.StartEnqueueSpan(registration.Name, options?.Queue, workflowId, ApplicationName);
         var row = NewRow(registration, workflowId, owner, inputs, options, inheritedDeadline: null, parentWorkflowId: null);
         var started = await Database.StartWorkflowAsync(row, cancellationToken).ConfigureAwait(false);
         if (!started.Inserted)
         {
-            CheckSameWorkflow(workflowId, started.Name, registration.Name);
+            ExternalAccess.CheckSameWorkflow(workflowId, started.Name, registration.Name);
             return (workflowId, null, null);
         }
 
@@ -389,63 +392,35 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         return (workflowId, run, runningTask);
     }
 
-    /// <summary>The span of putting a workflow on a queue, whose context the workflow stores and its execution continues.</summary>
-    internal Activity? StartEnqueueSpan(string workflowName, string? queue, string workflowId)
-    {
-        if (queue is null)
-        {
-            return null;
-        }
-
-        var activity = Telemetry.Source.StartActivity($"enqueue {workflowName}", ActivityKind.Producer);
-        activity?.SetTag("dbos.workflow.id", workflowId).SetTag("dbos.workflow.name", workflowName).SetTag("dbos.queue.name", queue)
-            .SetTag("dbos.application.name", ApplicationName);
-        return activity;
-    }
-
     private static DateTimeOffset? Deadline(NewWorkflowRow row) =>
         row.DeadlineEpochMs is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
 
-    /// <summary>
-    /// The status row of a new workflow. Started directly it is PENDING and owned by <paramref name="owner"/> at once, its
-    /// deadline counting from now; enqueued it is ENQUEUED (or DELAYED) and unowned, its deadline counting from its dequeue.
-    /// A child inherits its parent's deadline unless it has a timeout of its own.
-    /// </summary>
+    /// <summary>The status row of a new workflow started by this process (see <see cref="NewWorkflowRow.Create"/>).</summary>
     private NewWorkflowRow NewRow(WorkflowRegistration registration, string workflowId, string owner, string inputs, StartOptions? options, DateTimeOffset? inheritedDeadline, string? parentWorkflowId)
     {
-        var queue = options?.Queue;
-        if (queue is not null && Dispatcher.Find(queue) is { } known)
+        if (options?.Queue is { } queue && Dispatcher.Find(queue) is { } known)
         {
-            CheckQueueOptions(known.Record, options!);
+            CheckQueueOptions(known.Record, options);
         }
 
-        var now = Time.GetUtcNow();
-        var delayed = queue is not null && options!.Delay is { } delay && delay > TimeSpan.Zero;
-        var timeout = options?.Timeout;
-        DateTimeOffset? deadline = timeout is null ? inheritedDeadline : queue is null ? now + timeout.Value : null;
-        return new()
-        {
-            WorkflowId = workflowId,
-            Status = queue is null ? StatusNames.Pending : delayed ? StatusNames.Delayed : StatusNames.Enqueued,
-            Name = registration.Name,
-            QueueName = queue,
-            ExecutorId = ExecutorId,
-            ApplicationVersion = ApplicationVersion,
-            ApplicationName = ApplicationName,
-            RecoveryAttempts = queue is null ? 1 : 0,
-            TimeoutMs = timeout is { } t ? (long)t.TotalMilliseconds : null,
-            DeadlineEpochMs = deadline?.ToUnixTimeMilliseconds(),
-            ParentWorkflowId = parentWorkflowId,
-            CreatorXid = owner,
-            OwnerXid = queue is null ? owner : null,
-            Serialization = Codec.Format,
-            Inputs = inputs,
-            Attributes = Telemetry.CaptureTraceContext(),
-            DeduplicationId = options?.DeduplicationId,
-            Priority = options?.Priority ?? 0,
-            PartitionKey = options?.PartitionKey,
-            DelayUntilEpochMs = delayed ? (now + options!.Delay!.Value).ToUnixTimeMilliseconds() : null,
-        };
+        return NewWorkflowRow.Create(
+            workflowId,
+            registration.Name,
+            inputs,
+            Codec.Format,
+            Time.GetUtcNow(),
+            ApplicationName,
+            ApplicationVersion,
+            executorId: ExecutorId,
+            owner: owner,
+            queue: options?.Queue,
+            delay: options?.Delay,
+            timeout: options?.Timeout,
+            inheritedDeadline: inheritedDeadline,
+            parentWorkflowId: parentWorkflowId,
+            deduplicationId: options?.DeduplicationId,
+            priority: options?.Priority,
+            partitionKey: options?.PartitionKey);
     }
 
     private static void CheckQueueOptions(QueueRecord queue, StartOptions options)
@@ -466,14 +441,6 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         }
     }
 
-    private static void CheckSameWorkflow(string workflowId, string? existingName, string requestedName)
-    {
-        if (!string.Equals(existingName, requestedName, StringComparison.Ordinal))
-        {
-            throw new WorkflowConflictException(
-                $"Workflow ID '{workflowId}' is already used by workflow '{existingName}'; it cannot be started as '{requestedName}'. Nothing was changed.");
-        }
-    }
 
     /// <summary>
     /// Starts a child workflow recorded as operation <paramref name="functionId"/> of <paramref name="parent"/>. Returns null
@@ -484,7 +451,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
     {
         var inputs = Codec.EncodeInputs(input, registration.InputType, registration.HasInput, $"input of workflow '{registration.Name}'");
         var owner = Guid.NewGuid().ToString();
-        using var enqueueSpan = StartEnqueueSpan(registration.Name, options?.Queue, childId);
+        using var enqueueSpan = ExternalAccess.StartEnqueueSpan(registration.Name, options?.Queue, childId, ApplicationName);
         var row = NewRow(registration, childId, owner, inputs, options, parent.Deadline, parent.WorkflowId);
         var started = await Database.StartChildWorkflowAsync(row, parent.OwnerXid, functionId, NowMs(), cancellationToken).ConfigureAwait(false);
         if (started is null)
@@ -494,7 +461,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
 
         if (!started.Inserted)
         {
-            CheckSameWorkflow(childId, started.Name, registration.Name);
+            ExternalAccess.CheckSameWorkflow(childId, started.Name, registration.Name);
             return (started, null);
         }
 
@@ -772,19 +739,22 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
 
     public Task<WorkflowStatus?> GetStatusAsync(string workflowId, CancellationToken cancellationToken) => External.GetStatusAsync(workflowId, cancellationToken);
 
-    public async Task CancelAsync(IReadOnlyList<string> workflowIds, bool cancelChildren, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<string>> CancelAsync(IReadOnlyList<string> workflowIds, bool cancelChildren, CancellationToken cancellationToken)
     {
         EnsureLaunched();
-        foreach (var id in await External.CancelAsync(workflowIds, cancelChildren, cancellationToken).ConfigureAwait(false))
+        var cancelled = await External.CancelAsync(workflowIds, cancelChildren, cancellationToken).ConfigureAwait(false);
+        foreach (var id in cancelled)
         {
             if (running.TryGetValue(id, out var run))
             {
                 run.Execution.Cancel("cancelled");
             }
         }
+
+        return cancelled;
     }
 
-    public async Task ResumeAsync(IReadOnlyList<string> workflowIds, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<string>> ResumeAsync(IReadOnlyList<string> workflowIds, CancellationToken cancellationToken)
     {
         EnsureLaunched();
         foreach (var status in await External.RequireExistingAsync(workflowIds, cancellationToken).ConfigureAwait(false))
@@ -796,7 +766,8 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
             }
         }
 
-        foreach (var id in await External.ResumeAsync(workflowIds, null, cancellationToken).ConfigureAwait(false))
+        var resumed = await External.ResumeAsync(workflowIds, null, cancellationToken).ConfigureAwait(false);
+        foreach (var id in resumed)
         {
             if (running.TryGetValue(id, out var run))
             {
@@ -805,6 +776,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         }
 
         Dispatcher.Wake(StatusNames.InternalQueue);
+        return resumed;
     }
 
     public async Task<string> ForkAsync(string workflowId, int startStep, ForkOptions? options, CancellationToken cancellationToken)
@@ -815,16 +787,19 @@ internal sealed class WorkflowEngine : IWorkflowResults, IAsyncDisposable
         return newId;
     }
 
-    public async Task DeleteAsync(IReadOnlyList<string> workflowIds, bool deleteChildren, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<string>> DeleteAsync(IReadOnlyList<string> workflowIds, bool deleteChildren, CancellationToken cancellationToken)
     {
         EnsureLaunched();
-        foreach (var id in await External.DeleteAsync(workflowIds, deleteChildren, cancellationToken).ConfigureAwait(false))
+        var deleted = await External.DeleteAsync(workflowIds, deleteChildren, cancellationToken).ConfigureAwait(false);
+        foreach (var id in deleted)
         {
             if (running.TryGetValue(id, out var run))
             {
                 run.Execution.Abandon("the workflow was deleted");
             }
         }
+
+        return deleted;
     }
 
     /// <summary>

@@ -66,6 +66,62 @@ internal enum SendOutcome
 /// <summary>A new <c>workflow_status</c> row.</summary>
 internal sealed class NewWorkflowRow
 {
+    /// <summary>
+    /// The one place a new workflow's row is built, for every way a workflow comes to be (started or enqueued here, a
+    /// child, a client's enqueue, a schedule's tick). Started directly (an <paramref name="owner"/> and no
+    /// <paramref name="queue"/>) it is PENDING and owned at once, its deadline counting from <paramref name="now"/>; put
+    /// on a queue it is ENQUEUED (or DELAYED) and unowned, its timeout counting from its dequeue. A child inherits its
+    /// parent's deadline unless it has a timeout of its own. It carries the current trace context, for its execution to continue.
+    /// </summary>
+    public static NewWorkflowRow Create(
+        string workflowId,
+        string name,
+        string inputs,
+        string serialization,
+        DateTimeOffset now,
+        string? applicationName,
+        string? applicationVersion,
+        string executorId = "",
+        string? owner = null,
+        string? queue = null,
+        TimeSpan? delay = null,
+        TimeSpan? timeout = null,
+        DateTimeOffset? inheritedDeadline = null,
+        string? parentWorkflowId = null,
+        string? deduplicationId = null,
+        int? priority = null,
+        string? partitionKey = null,
+        string? scheduleName = null)
+    {
+        var startedHere = queue is null;
+        var delayed = !startedHere && delay is { } d && d > TimeSpan.Zero;
+        DateTimeOffset? deadline = timeout is null ? inheritedDeadline : startedHere ? now + timeout.Value : null;
+        return new()
+        {
+            WorkflowId = workflowId,
+            Status = startedHere ? StatusNames.Pending : delayed ? StatusNames.Delayed : StatusNames.Enqueued,
+            Name = name,
+            QueueName = queue,
+            ExecutorId = executorId,
+            ApplicationVersion = applicationVersion,
+            ApplicationName = applicationName,
+            RecoveryAttempts = startedHere ? 1 : 0,
+            TimeoutMs = timeout is { } t ? (long)t.TotalMilliseconds : null,
+            DeadlineEpochMs = deadline?.ToUnixTimeMilliseconds(),
+            ParentWorkflowId = parentWorkflowId,
+            CreatorXid = owner ?? Guid.NewGuid().ToString(),
+            OwnerXid = startedHere ? owner : null,
+            Serialization = serialization,
+            Inputs = inputs,
+            Attributes = Internal.Telemetry.CaptureTraceContext(),
+            DeduplicationId = deduplicationId,
+            Priority = priority ?? 0,
+            PartitionKey = partitionKey,
+            DelayUntilEpochMs = delayed ? (now + delay!.Value).ToUnixTimeMilliseconds() : null,
+            ScheduleName = scheduleName,
+        };
+    }
+
     public required string WorkflowId { get; init; }
 
     /// <summary>The JSON attributes (the trace context to continue), or null.</summary>

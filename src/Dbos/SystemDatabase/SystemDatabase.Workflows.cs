@@ -8,22 +8,20 @@ internal sealed partial class SystemDatabase
     /// <summary>Inserts a workflow's status and input, or finds the existing row with that ID.</summary>
     public async Task<StartResult> StartWorkflowAsync(NewWorkflowRow row, CancellationToken cancellationToken)
     {
-        var args = StartArgs(row);
-        object?[] inputArgs = [row.WorkflowId, row.Inputs, row.CreatorXid];
         List<StartRow> rows;
         try
         {
             if (d.IsPostgres)
             {
-                rows = await executor.ExecuteQueryAsync(startSql, args, ReadStart, cancellationToken).ConfigureAwait(false);
+                rows = await executor.ExecuteQueryAsync(startSql, StartArgs(row), ReadStart, cancellationToken).ConfigureAwait(false);
             }
             else
             {
                 rows = await executor.WriteAsync(
                     async (session, ct) =>
                     {
-                        var result = await session.QueryAsync(insertStatusSql, args[..20], ReadStart, ct).ConfigureAwait(false);
-                        await session.ExecuteAsync(insertInputSql, inputArgs, ct).ConfigureAwait(false);
+                        var result = await session.QueryAsync(insertStatusSql, StatusArgs(row), ReadStart, ct).ConfigureAwait(false);
+                        await session.ExecuteAsync(insertInputSql, InputArgs(row), ct).ConfigureAwait(false);
                         return result;
                     },
                     cancellationToken).ConfigureAwait(false);
@@ -44,7 +42,6 @@ internal sealed partial class SystemDatabase
     /// </summary>
     public async Task<StartResult?> StartChildWorkflowAsync(NewWorkflowRow child, string parentOwnerXid, int functionId, long nowEpochMs, CancellationToken cancellationToken)
     {
-        var startArgs = StartArgs(child);
         var recordArgs = OperationArgs(child.ParentWorkflowId!, functionId, child.Name, null, null, child.WorkflowId, nowEpochMs, nowEpochMs, null, parentOwnerXid);
         try
         {
@@ -57,8 +54,8 @@ internal sealed partial class SystemDatabase
                         return null;
                     }
 
-                    var rows = await session.QueryAsync(insertStatusSql, startArgs[..20], ReadStart, ct).ConfigureAwait(false);
-                    await session.ExecuteAsync(insertInputSql, [child.WorkflowId, child.Inputs, child.CreatorXid], ct).ConfigureAwait(false);
+                    var rows = await session.QueryAsync(insertStatusSql, StatusArgs(child), ReadStart, ct).ConfigureAwait(false);
+                    await session.ExecuteAsync(insertInputSql, InputArgs(child), ct).ConfigureAwait(false);
                     var r = rows[0];
                     return new StartResult(r.Creator == child.CreatorXid, r.Status, r.Name, r.Queue, r.Serialization);
                 },
@@ -73,12 +70,19 @@ internal sealed partial class SystemDatabase
     private static WorkflowDeduplicatedException Deduplicated(NewWorkflowRow row) => new(
         $"Workflow '{row.WorkflowId}' was not enqueued: a workflow with deduplication ID '{row.DeduplicationId}' is already queued or running on queue '{row.QueueName}'.");
 
-    private static object?[] StartArgs(NewWorkflowRow row) =>
+    /// <summary>The status row's parameters, in the order of <c>insertStatusSql</c>'s $1 to $20.</summary>
+    private static object?[] StatusArgs(NewWorkflowRow row) =>
     [
         row.WorkflowId, row.Status, row.Name, row.QueueName, row.ExecutorId, row.ApplicationVersion, row.RecoveryAttempts,
         row.TimeoutMs, row.DeadlineEpochMs, row.ParentWorkflowId, row.Serialization, row.CreatorXid, row.OwnerXid,
-        row.ApplicationName, row.DeduplicationId, row.Priority, row.PartitionKey, row.DelayUntilEpochMs, row.ScheduleName, row.Attributes, row.Inputs,
+        row.ApplicationName, row.DeduplicationId, row.Priority, row.PartitionKey, row.DelayUntilEpochMs, row.ScheduleName, row.Attributes,
     ];
+
+    /// <summary>The input row's parameters, for <c>insertInputSql</c>.</summary>
+    private static object?[] InputArgs(NewWorkflowRow row) => [row.WorkflowId, row.Inputs, row.CreatorXid];
+
+    /// <summary>Postgres's one-statement start (<c>startSql</c>): the status row's parameters, then the input as $21.</summary>
+    private static object?[] StartArgs(NewWorkflowRow row) => [.. StatusArgs(row), row.Inputs];
 
     private static StartRow ReadStart(DbDataReader r) =>
         new(r.GetString(0), NullableString(r, 1), NullableString(r, 2), NullableString(r, 3), NullableString(r, 4));
