@@ -30,7 +30,7 @@ public static class Workflows
         {
             await reserve.RunAsync(order);
 
-            // An inline step, retried up to 5 times: 1 s, then 2 s, then 4 s… between attempts.
+            // An inline step, run up to 5 times, waiting 1 s, 2 s, 4 s, then 8 s between attempts.
             var payment = await ctx.RunStepAsync("charge", ct => payments.ChargeAsync(order, ct),
                 new StepOptions { MaxAttempts = 5, IntervalSeconds = 1, BackoffRate = 2 });
             return payment.ReceiptId;
