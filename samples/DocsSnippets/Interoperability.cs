@@ -19,7 +19,7 @@ public static class Interoperability
             QueueName = "invoices",
             ApplicationName = "billing",
         }, new InvoiceRequest("order-42", 43.50m));
-        var invoice = await handle.GetResultAsync();   // { "invoiceId": "…", "issuedAt": "2026-11-25T08:55:34.000Z" }
+        var invoice = await handle.GetResultAsync();   // { "invoiceId": "…", "createdAt": "2026-11-25T08:55:34.000Z" }
         // </snippet:interop-enqueue-typescript>
         Console.WriteLine(invoice.InvoiceId);
     }
@@ -63,7 +63,7 @@ public static class Interoperability
 
 public sealed record InvoiceRequest(string OrderId, decimal Amount);
 
-public sealed record InvoiceResult(string InvoiceId, DateTimeOffset IssuedAt);
+public sealed record InvoiceResult(string InvoiceId, DateTimeOffset CreatedAt);
 
 // <snippet:interop-json-context>
 [JsonSerializable(typeof(Order))]

@@ -30,12 +30,13 @@ public static class Operating
             SystemDatabaseUrl = Environment.GetEnvironmentVariable("DBOS_SYSTEM_DATABASE_URL"),
             ApplicationName = "shop",
         });
-        var failed = await client.ListWorkflowsAsync(new ListWorkflowsOptions
+        // Workflows set aside after too many recovery attempts, resumed once the cause is fixed.
+        var setAside = await client.ListWorkflowsAsync(new ListWorkflowsOptions
         {
-            Status = [WorkflowState.Error],
-            StartTime = DateTimeOffset.UtcNow.AddHours(-1),
+            Status = [WorkflowState.MaxRecoveryAttemptsExceeded],
+            StartTime = DateTimeOffset.UtcNow.AddDays(-1),
         });
-        await client.ResumeWorkflowsAsync([.. failed.Select(w => w.WorkflowId)]);
+        await client.ResumeWorkflowsAsync([.. setAside.Select(w => w.WorkflowId)]);
         // </snippet:operating-client>
     }
 
