@@ -2,7 +2,7 @@ using Dbos.Tests.Infrastructure;
 
 namespace Dbos.Tests;
 
-/// <summary>The samples the README points to, run as a user runs them.</summary>
+/// <summary>The samples the README and docs/ point to, run as a user runs them.</summary>
 public class SampleTests
 {
     [Theory, BothBackends]

@@ -1,0 +1,171 @@
+using Dbos;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace DocsSnippets;
+
+// <snippet:workflows-class>
+// A workflow written as a class. DBOS creates an instance for each execution, its constructor's arguments taken from
+// the application's services.
+public sealed class Checkout(Payments payments) : IWorkflow<Order, string>
+{
+    public async Task<string> RunAsync(WorkflowContext context, Order order)
+    {
+        var payment = await context.RunStepAsync("charge", ct => payments.ChargeAsync(order, ct));
+        return payment.ReceiptId;
+    }
+}
+// </snippet:workflows-class>
+
+/// <summary>The examples of docs/workflows.md.</summary>
+public static class Workflows
+{
+    public static async Task DefineAsync(DbosApp dbos, Inventory inventory, Payments payments, Order order)
+    {
+        // <snippet:workflows-define>
+        // A registered step: checkpointed when a workflow calls it, a plain call anywhere else.
+        var reserve = dbos.RegisterStep("reserve", (Order o, CancellationToken ct) => inventory.ReserveAsync(o, ct));
+
+        var checkout = dbos.RegisterWorkflow("checkout", async (WorkflowContext ctx, Order order) =>
+        {
+            await reserve.RunAsync(order);
+
+            // An inline step, run up to 5 times, waiting 1 s, 2 s, 4 s, then 8 s between attempts.
+            var payment = await ctx.RunStepAsync("charge", ct => payments.ChargeAsync(order, ct),
+                new StepOptions { MaxAttempts = 5, IntervalSeconds = 1, BackoffRate = 2 });
+            return payment.ReceiptId;
+        });
+
+        await dbos.LaunchAsync();
+
+        // Runs the workflow and waits for its result. The order's ID is the workflow's ID: running it again returns
+        // the first run's result instead of charging twice.
+        string receipt = await checkout.RunAsync(order, new StartOptions { WorkflowId = order.Id });
+        // </snippet:workflows-define>
+        Console.WriteLine(receipt);
+    }
+
+    public static void DurableOperations(DbosApp dbos, Audit audit)
+    {
+        // <snippet:workflows-durable-operations>
+        dbos.RegisterWorkflow("follow-up", async (WorkflowContext ctx, Order order) =>
+        {
+            await ctx.SleepAsync(TimeSpan.FromDays(3));   // durable: a restart wakes at the original time
+            var at = await ctx.NowAsync();                // recorded: a re-execution gets the same time…
+            var token = await ctx.NewGuidAsync();         // …and the same GUID
+            await ctx.RunStepAsync("audit", ct => audit.WriteAsync(order, at, ct));
+            return token;
+        });
+        // </snippet:workflows-durable-operations>
+    }
+
+    public static async Task HandlesAsync(DbosApp dbos, Workflow<Order, string> checkout, Order order)
+    {
+        // <snippet:workflows-handles>
+        var handle = await checkout.StartAsync(order, new StartOptions { WorkflowId = order.Id });   // returns at once
+        var status = await handle.GetStatusAsync();                                                 // PENDING, SUCCESS…
+        string receipt = await handle.GetResultAsync();                                             // waits
+
+        // Any process on the same system database, later: by ID.
+        var again = await dbos.RetrieveWorkflowAsync<string>(order.Id);
+        Console.WriteLine($"{status?.StatusText}: {await again.GetResultAsync()}");
+        // </snippet:workflows-handles>
+        Console.WriteLine(receipt);
+    }
+
+    public static void Children(DbosApp dbos, Shipping shipping, Payments payments)
+    {
+        // <snippet:workflows-children>
+        var ship = dbos.RegisterWorkflow("ship", async (WorkflowContext ctx, Order order) =>
+            await ctx.RunStepAsync("label", ct => shipping.ShipAsync(order, ct)));
+        var invoice = dbos.RegisterWorkflow("invoice", async (WorkflowContext ctx, Order order) =>
+            await ctx.RunStepAsync("charge", ct => payments.ChargeAsync(order, ct)));
+
+        dbos.RegisterWorkflow("fulfil", async (WorkflowContext ctx, Order order) =>
+        {
+            var billing = await invoice.StartAsync(order);   // a child, ID "<fulfil's ID>-0": runs alongside
+            var tracking = await ship.RunAsync(order);       // a child, ID "<fulfil's ID>-1": started and awaited
+            var payment = await billing.GetResultAsync();    // the wait is recorded too
+            return $"{tracking} {payment.ReceiptId}";
+        });
+        // </snippet:workflows-children>
+    }
+
+    public static async Task ErrorsAsync(DbosApp dbos, Payments payments, Shipping shipping, Order order)
+    {
+        // <snippet:workflows-errors>
+        var checkout = dbos.RegisterWorkflow("checkout", async (WorkflowContext ctx, Order order) =>
+        {
+            try
+            {
+                var payment = await ctx.RunStepAsync("charge", ct => payments.ChargeAsync(order, ct),
+                    new StepOptions { MaxAttempts = 3 });
+                return payment.ReceiptId;
+            }
+            catch (StepFailedException e)   // the same, with the same message, on every re-execution
+            {
+                ctx.Logger.LogWarning("Charging failed after {Attempts} attempts: {Error}", e.AttemptErrors.Count, e.ErrorName);
+                throw new InvalidOperationException($"order {order.Id} was not paid: {e.Message}");
+            }
+        });
+
+        try
+        {
+            await checkout.RunAsync(order);
+        }
+        catch (WorkflowFailedException e)   // in every process that awaits it
+        {
+            Console.WriteLine($"{e.WorkflowId} failed with {e.ErrorName}: {e.Message}");   // InvalidOperationException: …
+        }
+        // </snippet:workflows-errors>
+    }
+
+    public static async Task ManageAsync(DbosApp dbos, string workflowId)
+    {
+        // <snippet:workflows-manage>
+        await dbos.CancelWorkflowAsync(workflowId);                  // stops at its next step; never recovered
+        var resumed = await dbos.ResumeWorkflowAsync(workflowId);    // continues from its last finished step
+        var copy = await dbos.ForkWorkflowAsync(workflowId, 2);      // a new workflow reusing steps 0 and 1
+
+        var failedToday = await dbos.ListWorkflowsAsync(new ListWorkflowsOptions
+        {
+            Status = [WorkflowState.Error],
+            Name = "checkout",
+            StartTime = DateTimeOffset.UtcNow.AddDays(-1),
+            Limit = 50,
+            SortDescending = true,
+        });
+        foreach (var step in await dbos.ListWorkflowStepsAsync(workflowId))
+        {
+            Console.WriteLine($"{step.FunctionId} {step.Name}: {step.RawOutput ?? step.Error?.Message}");
+        }
+
+        await dbos.DeleteWorkflowAsync(workflowId, deleteChildren: true);
+        // </snippet:workflows-manage>
+        Console.WriteLine($"{resumed.WorkflowId} {copy.WorkflowId} {failedToday.Count}");
+    }
+
+    public static async Task RegisterClassAsync()
+    {
+        // <snippet:workflows-register-class>
+        // Without a host, the services are DbosConfig.ServiceProvider (AddDbos sets it to the host's).
+        var services = new ServiceCollection().AddSingleton<Payments>().BuildServiceProvider();
+        await using var dbos = DbosApp.Create(new DbosConfig { Name = "shop", ServiceProvider = services });
+        var checkout = dbos.RegisterWorkflow<Checkout, Order, string>("checkout");
+        // </snippet:workflows-register-class>
+        Console.WriteLine(checkout.Name);
+    }
+
+    // <snippet:workflows-ambient-context>
+    // A helper called from workflows and from plain code alike.
+    public static async Task<Payment> ChargeAsync(Payments payments, Order order, CancellationToken ct)
+    {
+        if (WorkflowContext.Current is { } ctx)
+        {
+            return await ctx.RunStepAsync("charge", token => payments.ChargeAsync(order, token), cancellationToken: ct);
+        }
+
+        return await payments.ChargeAsync(order, ct);
+    }
+    // </snippet:workflows-ambient-context>
+}
