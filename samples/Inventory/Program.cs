@@ -5,7 +5,9 @@
 //   dotnet run --project samples/Inventory                       run again: the order completes, the stock is taken once
 //
 // Application data: INVENTORY_DATABASE_URL (default sqlite:///inventory-app.sqlite).
-// Workflows: DBOS_SYSTEM_DATABASE_URL (default sqlite:///inventory.sqlite). Either may be Postgres.
+// Workflows: DBOS_SYSTEM_DATABASE_URL (default sqlite:///inventory.sqlite). Either may be Postgres, for example
+// postgresql://user:password@localhost:5432/inventory_app. A database that does not exist yet is created: the system
+// database by DBOS, the application database by SqlDatasource.CreateAsync (DatasourceOptions.CreateDatabaseIfMissing).
 using System.Diagnostics;
 using System.Globalization;
 using Dbos;
@@ -13,6 +15,7 @@ using Dbos;
 var crashAfterReserve = args.Contains("--crash-after-reserve");
 var appUrl = Environment.GetEnvironmentVariable("INVENTORY_DATABASE_URL") ?? "sqlite:///inventory-app.sqlite";
 
+// Connects, creating the database if it is missing, and the checkpoint table transactions record their outputs in.
 await using var shop = await SqlDatasource.CreateAsync(appUrl);
 await shop.RunTransactionAsync("create-tables", async (tx, _) =>
 {

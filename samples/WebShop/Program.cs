@@ -5,7 +5,8 @@
 //   curl localhost:5000/orders/<id>                                    the order's status, its checkpointed steps and its receipt
 //   dotnet run --project samples/WebShop -- --crash-after-step 2        the process kills itself once an order's step 2 is checkpointed;
 //                                                                       run it again without the flag and the order finishes from step 3
-//   dotnet run --project samples/WebShop -- --telemetry console         also prints DBOS traces and metrics (OpenTelemetry)
+//   dotnet run --project samples/WebShop -- --telemetry console         also prints traces (each request's span, with its DBOS
+//                                                                       workflow and step spans in the same trace) and metrics
 //
 // The system database is DBOS_SYSTEM_DATABASE_URL (or Dbos__SystemDatabaseUrl) if it is set, for example
 // postgresql://user:password@localhost:5432/webshop; else sqlite:///webshop.sqlite (after Dbos:Name in appsettings.json),
@@ -33,14 +34,22 @@ builder.Services.AddDbos()
     .AddQueue(CheckoutWorkflow.Queue, new QueueOptions { WorkerConcurrency = 4 })
     .AddWorkflow<CheckoutWorkflow, Order, Receipt>(CheckoutWorkflow.Name);
 
-// With --telemetry console (or TELEMETRY=console), DBOS's traces and metrics are printed by OpenTelemetry's console exporter.
+// With --telemetry console (or TELEMETRY=console), traces and metrics are printed by OpenTelemetry's console exporter.
+// ASP.NET Core's instrumentation records each request's span, and DBOS's spans join its trace: the request's span is the
+// parent of "enqueue checkout", whose trace the workflow's span continues when the queue runs it, with a span per step.
+// Without it the request's activity still exists but is never sampled, and so neither are DBOS's spans under it.
 if (string.Equals(builder.Configuration["telemetry"], "console", StringComparison.OrdinalIgnoreCase))
 {
     builder.Services.AddOpenTelemetry()
         .ConfigureResource(resource => resource.AddService("webshop"))
-        .WithTracing(tracing => tracing.AddSource("Dbos").AddConsoleExporter())
-        .WithMetrics(metrics => metrics.AddMeter("Dbos").AddConsoleExporter((_, reader) =>
-            reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = 10_000));
+        .WithTracing(tracing => tracing
+            .AddAspNetCoreInstrumentation()
+            .AddSource(DbosInstrumentation.ActivitySourceName)
+            .AddConsoleExporter())
+        .WithMetrics(metrics => metrics
+            .AddAspNetCoreInstrumentation()
+            .AddMeter(DbosInstrumentation.MeterName)
+            .AddConsoleExporter((_, reader) => reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = 10_000));
 }
 
 var app = builder.Build();

@@ -307,6 +307,64 @@ public class DatasourceTests
     }
 
     [Theory, BothBackends]
+    public async Task A_missing_application_database_is_created_unless_CreateDatabaseIfMissing_is_off(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        string[] names = ["dbos_app_new_" + Guid.NewGuid().ToString("N")[..10], "dbos_app_new_" + Guid.NewGuid().ToString("N")[..10]];
+        string UrlOf(string name) => backend == Backend.Postgres ? TestDatabase.PostgresUrl(name) : $"sqlite:///{db.Directory}/{name}.sqlite";
+        async Task<bool> ExistsAsync(string name) => backend == Backend.Postgres
+            ? (await TestDatabase.QueryOnAsync(TestDatabase.PostgresUrl("postgres"), $"SELECT count(*) FROM pg_database WHERE datname = '{name}'")).Single() == "1"
+            : File.Exists(Path.Combine(db.Directory, name + ".sqlite"));
+        var url = UrlOf(names[0]);
+        var off = new DatasourceOptions { CreateDatabaseIfMissing = false };
+        try
+        {
+            // Off: a missing database fails, asynchronously and synchronously, and is not created.
+            var refused = await Assert.ThrowsAsync<DbosDatabaseException>(() => SqlDatasource.CreateAsync(url, off));
+            Assert.StartsWith("Cannot connect to the datasource at ", refused.Message, StringComparison.Ordinal);
+            // (The name's end only: the test server's password is "dbos", which messages mask wherever it appears.)
+            Assert.Contains(backend == Backend.Postgres ? $"{names[0][^10..]}\" does not exist" : $"{names[0][^10..]}.sqlite does not exist", refused.Message, StringComparison.Ordinal);
+            Assert.EndsWith("and DatasourceOptions.CreateDatabaseIfMissing is off", refused.Message, StringComparison.Ordinal);
+            Assert.Throws<DbosDatabaseException>(() => SqlDatasource.Create(url, off));
+            Assert.False(await ExistsAsync(names[0]));
+
+            // By default it is created, also by several processes starting at once; then it is an application database like any other.
+            var datasources = await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => SqlDatasource.CreateAsync(url)));
+            Assert.True(await ExistsAsync(names[0]));
+            await datasources[0].RunTransactionAsync("create", (tx, _) => tx.ExecuteAsync("CREATE TABLE notes (id INTEGER PRIMARY KEY)"));
+            await datasources[1].RunTransactionAsync("insert", (tx, _) => tx.ExecuteAsync("INSERT INTO notes (id) VALUES (1)"));
+            foreach (var datasource in datasources)
+            {
+                await datasource.DisposeAsync();
+            }
+
+            // Once it exists, the option makes no difference.
+            await using (var existing = await SqlDatasource.CreateAsync(url, off))
+            {
+                Assert.Equal(1L, Convert.ToInt64(await existing.RunTransactionAsync("count", (tx, _) => tx.ScalarAsync("SELECT count(*) FROM notes")), System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            // The synchronous factory creates it too.
+            using (var created = SqlDatasource.Create(UrlOf(names[1])))
+            {
+                Assert.Equal(1L, Convert.ToInt64(created.RunTransaction("one", tx => tx.Scalar("SELECT 1")), System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            Assert.True(await ExistsAsync(names[1]));
+        }
+        finally
+        {
+            if (backend == Backend.Postgres)
+            {
+                foreach (var name in names)
+                {
+                    await TestDatabase.DropPostgresDatabaseAsync(name);
+                }
+            }
+        }
+    }
+
+    [Theory, BothBackends]
     public async Task Misuse_fails_with_clear_errors(Backend backend)
     {
         await using var db = await TestDatabase.CreateAsync(backend);

@@ -73,15 +73,20 @@ public class SampleTests
     [InlineData(Backend.Sqlite, Backend.Sqlite)]
     [InlineData(Backend.Postgres, Backend.Sqlite)]
     [InlineData(Backend.Sqlite, Backend.Postgres)]
-    public async Task The_inventory_sample_survives_a_crash_between_its_transactions(Backend system, Backend application)
+    [InlineData(Backend.Postgres, Backend.Postgres)]
+    public async Task The_inventory_sample_creates_its_databases_and_survives_a_crash_between_its_transactions(Backend system, Backend application)
     {
         await using var db = await TestDatabase.CreateAsync(system);
-        var appDatabase = application == Backend.Postgres ? await db.CreateApplicationDatabaseAsync(Backend.Postgres) : null;
-        var systemDatabase = "dbos_inventory_" + Guid.NewGuid().ToString("N")[..10];
+
+        // Neither database exists yet: DBOS creates the system database, the datasource the application database.
+        var suffix = Guid.NewGuid().ToString("N")[..10];
+        var systemDatabase = "dbos_inventory_" + suffix;
+        var appDatabase = "dbos_inventory_app_" + suffix;
+        var appUrl = application == Backend.Postgres ? TestDatabase.PostgresUrl(appDatabase) : $"sqlite:///{db.Directory}/inventory-app.sqlite";
         var environment = new Dictionary<string, string?>
         {
             ["DBOS_SYSTEM_DATABASE_URL"] = system == Backend.Postgres ? TestDatabase.PostgresUrl(systemDatabase) : null,
-            ["INVENTORY_DATABASE_URL"] = appDatabase,
+            ["INVENTORY_DATABASE_URL"] = application == Backend.Postgres ? appUrl : null,
         };
         var dll = Path.Combine(AppContext.BaseDirectory, "Inventory.dll");
         try
@@ -90,19 +95,35 @@ public class SampleTests
             {
                 Assert.NotEqual(0, await crashing.WaitForExitAsync());
                 Assert.Contains("[reserve-stock] took 3 x widget; 97 left", crashing.Output, StringComparison.Ordinal);
+                Assert.Contains("Crashing now", crashing.Output, StringComparison.Ordinal);
+                Assert.DoesNotContain("[record-order]", crashing.Output, StringComparison.Ordinal);
             }
 
             await using var resumed = WorkerProcess.StartDll(dll, environment, db.Directory);
             Assert.Equal(0, await resumed.WaitForExitAsync());
             Assert.Contains("left unfinished by an earlier run", resumed.Output, StringComparison.Ordinal);
             Assert.DoesNotContain("[reserve-stock]", resumed.Output, StringComparison.Ordinal);
+            Assert.Contains("[record-order] order", resumed.Output, StringComparison.Ordinal);
             Assert.Contains("Done: 97 widgets left in stock, 1 order(s) recorded in all.", resumed.Output, StringComparison.Ordinal);
+
+            // The application database holds the stock taken once and the one order.
+            Assert.Equal(["97"], await TestDatabase.QueryOnAsync(appUrl, "SELECT count FROM stock WHERE item = 'widget'"));
+            Assert.Equal(["3"], await TestDatabase.QueryOnAsync(appUrl, "SELECT quantity FROM orders"));
+            if (system == Backend.Sqlite)
+            {
+                Assert.True(File.Exists(Path.Combine(db.Directory, "inventory.sqlite")));
+            }
         }
         finally
         {
             if (system == Backend.Postgres)
             {
                 await TestDatabase.DropPostgresDatabaseAsync(systemDatabase);
+            }
+
+            if (application == Backend.Postgres)
+            {
+                await TestDatabase.DropPostgresDatabaseAsync(appDatabase);
             }
         }
     }

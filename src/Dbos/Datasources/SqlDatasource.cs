@@ -28,6 +28,16 @@ public sealed record DatasourceOptions
 
     /// <summary>The clock retry waits use. Default <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider? TimeProvider { get; init; }
+
+    /// <summary>
+    /// Whether creating the datasource creates its database when it does not exist yet, as DBOS does for the system
+    /// database. Default <see langword="true"/>. On Postgres the database is created through the server's <c>postgres</c>
+    /// database, which needs the <c>CREATEDB</c> privilege; on SQLite the file is created. Set it to
+    /// <see langword="false"/> where the database is provisioned separately (by an administrator or deployment scripts):
+    /// then a missing database, for example a misspelled name, fails <see cref="SqlDatasource.CreateAsync"/> with a
+    /// <see cref="DbosDatabaseException"/> instead of starting on an empty new database.
+    /// </summary>
+    public bool CreateDatabaseIfMissing { get; init; } = true;
 }
 
 /// <summary>
@@ -73,7 +83,7 @@ public sealed class SqlDatasource : IAsyncDisposable, IDisposable
                 sqliteConnectionString = new SqliteConnectionStringBuilder
                 {
                     DataSource = sqlite.FilePath,
-                    Mode = SqliteOpenMode.ReadWriteCreate,
+                    Mode = options.CreateDatabaseIfMissing ? SqliteOpenMode.ReadWriteCreate : SqliteOpenMode.ReadWrite,
                     Pooling = true,
                     ForeignKeys = true,
                     DefaultTimeout = 30,
@@ -92,15 +102,16 @@ public sealed class SqlDatasource : IAsyncDisposable, IDisposable
     public bool IsPostgres => postgres is not null;
 
     /// <summary>
-    /// Creates a datasource and checks it: connects, and creates the checkpoint table if it is missing (in the
-    /// <c>dbos</c> schema on Postgres, as DBOS datasources in other languages do).
+    /// Creates a datasource and checks it: connects, creating the database if it does not exist (unless
+    /// <see cref="DatasourceOptions.CreateDatabaseIfMissing"/> is off), and creates the checkpoint table if it is missing
+    /// (in the <c>dbos</c> schema on Postgres, as DBOS datasources in other languages do).
     /// </summary>
     /// <param name="url">The database: <c>sqlite:///…</c>, <c>sqlite:////…</c>, <c>postgresql://…</c> or <c>postgres://…</c>.</param>
     /// <param name="options">Pool, retries and checkpoint schema.</param>
     /// <param name="cancellationToken">Stops the check.</param>
     /// <returns>The datasource, ready for transactions.</returns>
     /// <exception cref="DbosConfigurationException">The URL is malformed.</exception>
-    /// <exception cref="DbosDatabaseException">The database cannot be reached.</exception>
+    /// <exception cref="DbosDatabaseException">The database cannot be reached, or is missing and cannot (or may not) be created.</exception>
     public static async Task<SqlDatasource> CreateAsync(string url, DatasourceOptions? options = null, CancellationToken cancellationToken = default)
     {
         var datasource = Build(url, options);
@@ -121,7 +132,7 @@ public sealed class SqlDatasource : IAsyncDisposable, IDisposable
     /// <param name="options">Pool, retries and checkpoint schema.</param>
     /// <returns>The datasource, ready for transactions.</returns>
     /// <exception cref="DbosConfigurationException">The URL is malformed.</exception>
-    /// <exception cref="DbosDatabaseException">The database cannot be reached.</exception>
+    /// <exception cref="DbosDatabaseException">The database cannot be reached, or is missing and cannot (or may not) be created.</exception>
     public static SqlDatasource Create(string url, DatasourceOptions? options = null)
     {
         var datasource = Build(url, options);
@@ -168,9 +179,36 @@ public sealed class SqlDatasource : IAsyncDisposable, IDisposable
             ? [$"SELECT pg_advisory_xact_lock({MigrationLockKey})", $"CREATE SCHEMA IF NOT EXISTS {SystemDatabase.PostgresSchema.Quote(options.CheckpointSchema)}", .. CheckpointDdl()]
             : ["PRAGMA journal_mode = WAL", .. CheckpointDdl()];
 
+    /// <summary>Opens the first connection, creating a missing Postgres database first if the options allow it.</summary>
+    private async Task<DbConnection> OpenCreatingDatabaseAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await OpenAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbosDatabaseException ex) when (url is PostgresUrl pg && options.CreateDatabaseIfMissing && SystemDatabase.PostgresDatabaseCreator.IsMissingDatabase(ex))
+        {
+            await SystemDatabase.PostgresDatabaseCreator.CreateAsync(pg, cancellationToken).ConfigureAwait(false);
+            return await OpenAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private DbConnection OpenCreatingDatabase()
+    {
+        try
+        {
+            return Open();
+        }
+        catch (DbosDatabaseException ex) when (url is PostgresUrl pg && options.CreateDatabaseIfMissing && SystemDatabase.PostgresDatabaseCreator.IsMissingDatabase(ex))
+        {
+            SystemDatabase.PostgresDatabaseCreator.Create(pg);
+            return Open();
+        }
+    }
+
     private async Task MigrateAsync(CancellationToken cancellationToken)
     {
-        var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        var connection = await OpenCreatingDatabaseAsync(cancellationToken).ConfigureAwait(false);
         await using (connection.ConfigureAwait(false))
         {
             var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
@@ -197,7 +235,7 @@ public sealed class SqlDatasource : IAsyncDisposable, IDisposable
 
     private void Migrate()
     {
-        using var connection = Open();
+        using var connection = OpenCreatingDatabase();
         using var transaction = connection.BeginTransaction();
         var context = new TransactionContext(connection, transaction, null);
         foreach (var statement in MigrationStatements().Where(s => !s.StartsWith("PRAGMA", StringComparison.Ordinal)))
@@ -262,6 +300,18 @@ public sealed class SqlDatasource : IAsyncDisposable, IDisposable
     private DbosDatabaseException ConnectError(Exception ex)
     {
         var reason = ex is PostgresException pg ? pg.MessageText : ex.Message;
+        if (!options.CreateDatabaseIfMissing)
+        {
+            if (url is SqliteUrl sqlite && ex is SqliteException { SqliteErrorCode: 14 } && !File.Exists(sqlite.FilePath))
+            {
+                reason = $"the file {sqlite.FilePath} does not exist, and DatasourceOptions.CreateDatabaseIfMissing is off";
+            }
+            else if (SystemDatabase.PostgresDatabaseCreator.IsMissingDatabase(ex))
+            {
+                reason += ", and DatasourceOptions.CreateDatabaseIfMissing is off";
+            }
+        }
+
         if (url is PostgresUrl { Password: { Length: >= 3 } password })
         {
             reason = reason.Replace(password, DatabaseUrl.PasswordMask, StringComparison.Ordinal);

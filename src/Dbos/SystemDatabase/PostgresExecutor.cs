@@ -409,7 +409,7 @@ internal sealed class PostgresExecutor : SqlExecutor
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InvalidCatalogName && ownsDataSource)
         {
-            await CreateDatabaseAsync(cancellationToken).ConfigureAwait(false);
+            await PostgresDatabaseCreator.CreateAsync(url, cancellationToken).ConfigureAwait(false);
             connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsConnectFailure(ex))
@@ -752,38 +752,10 @@ internal sealed class PostgresExecutor : SqlExecutor
         return await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task CreateDatabaseAsync(CancellationToken cancellationToken)
-    {
-        var adminUrl = url.WithDatabase("postgres");
-        var admin = new NpgsqlConnection(adminUrl.Builder.ConnectionString);
-        await using var adminScope = admin.ConfigureAwait(false);
-        try
-        {
-            await admin.OpenAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (IsConnectFailure(ex))
-        {
-            throw ConnectError(adminUrl, ex, $"The database \"{url.Database}\" does not exist and cannot be created");
-        }
-
-        try
-        {
-            await ExecuteAsync(admin, $"CREATE DATABASE {PostgresSchema.Quote(url.Database)}", cancellationToken).ConfigureAwait(false);
-        }
-        catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.DuplicateDatabase or PostgresErrorCodes.UniqueViolation)
-        {
-            // Another process created it at the same moment.
-        }
-        catch (PostgresException ex)
-        {
-            throw new DbosDatabaseException($"The database \"{url.Database}\" does not exist and cannot be created on {adminUrl.Masked}: {Scrub(ex.MessageText)}", ex);
-        }
-    }
-
     private static bool IsConnectFailure(Exception ex) =>
         ex is NpgsqlException or SocketException or TimeoutException or System.Security.Authentication.AuthenticationException;
 
-    private DbosDatabaseException ConnectError(PostgresUrl target, Exception ex, string? prefix = null)
+    private DbosDatabaseException ConnectError(PostgresUrl target, Exception ex)
     {
         var reason = ex is PostgresException pg ? pg.MessageText : ex.Message;
         if (ex.InnerException is { } inner && ex is not PostgresException)
@@ -791,7 +763,7 @@ internal sealed class PostgresExecutor : SqlExecutor
             reason += ": " + inner.Message;
         }
 
-        return new DbosDatabaseException($"{prefix ?? "Cannot connect to the system database"} at {target.Masked}: {Scrub(reason)}", ex);
+        return new DbosDatabaseException($"Cannot connect to the system database at {target.Masked}: {Scrub(reason)}", ex);
     }
 
     /// <summary>Removes the password from text that may echo connection settings.</summary>

@@ -108,6 +108,95 @@ public class WebShopSampleTests
         }
     }
 
+    [Fact]
+    public async Task With_console_telemetry_an_order_posted_over_HTTP_is_one_trace_from_the_request_through_the_workflow_to_its_steps()
+    {
+        await using var db = await TestDatabase.CreateAsync(Backend.Sqlite);
+        var environment = new Dictionary<string, string?> { ["ASPNETCORE_URLS"] = null, ["ASPNETCORE_ENVIRONMENT"] = null };
+        await using var shop = await StartShopAsync(environment, db.Directory, "--telemetry", "console");
+
+        var created = await shop.Http.PostAsJsonAsync("/orders", new { customer = "ada@example.com", item = "widget", quantity = 3, id = "traced-1" });
+        Assert.Equal(HttpStatusCode.Accepted, created.StatusCode);
+        Assert.Equal("SUCCESS", (await WaitUntilDoneAsync(shop.Http, "traced-1")).GetProperty("status").GetString());
+
+        // The console exporter prints each span when it ends, as a block of "Activity.<Field>: value" lines. The request's
+        // span may end a moment after its response arrives, and the workflow's ends after its last step: wait for each.
+        string[] names = ["POST /orders", "enqueue checkout", "workflow checkout", .. CheckoutSteps.Select(s => $"step {s}")];
+        foreach (var name in names)
+        {
+            await shop.Process.WaitForLineAsync(l => IsSpanField(l, "DisplayName", name));
+        }
+
+        // A block's Kind follows its DisplayName: the last block may still be being printed.
+        await Eventually.HoldsAsync(
+            () => Task.FromResult(names.All(n => Spans(shop.Process.StandardOutput).Any(s => s.DisplayName == n && s.Kind is not null))),
+            "each span is printed whole");
+        var spans = Spans(shop.Process.StandardOutput);
+        ConsoleSpan Only(string name) => Assert.Single(spans, s => s.DisplayName == name);
+        var request = Only("POST /orders");
+        var enqueue = Only("enqueue checkout");
+        var workflow = Only("workflow checkout");
+        var steps = CheckoutSteps.Select(s => Only($"step {s}")).ToArray();
+
+        // ASP.NET Core's span is recorded and is the root; DBOS's spans are in its trace: request -> enqueue -> workflow
+        // (continuing the trace stored with the queued workflow) -> each step.
+        Assert.Equal("Server", request.Kind);
+        Assert.Null(request.ParentSpanId);
+        Assert.Matches("^[0-9a-f]{32}$", request.TraceId);
+        Assert.All([enqueue, workflow, .. steps], s => Assert.Equal(request.TraceId, s.TraceId));
+        Assert.Equal(request.SpanId, enqueue.ParentSpanId);
+        Assert.Equal(enqueue.SpanId, workflow.ParentSpanId);
+        Assert.Equal("Consumer", workflow.Kind);
+        Assert.All(steps, s => Assert.Equal(workflow.SpanId, s.ParentSpanId));
+        Assert.Equal(names.Length, new HashSet<string>(new[] { request, enqueue, workflow }.Concat(steps).Select(s => s.SpanId)).Count);
+    }
+
+    /// <summary>One span as OpenTelemetry's console exporter prints it.</summary>
+    private sealed record ConsoleSpan(string TraceId, string SpanId, string? ParentSpanId, string DisplayName, string? Kind);
+
+    private static bool IsSpanField(string line, string field, string value) =>
+        line.StartsWith($"Activity.{field}:", StringComparison.Ordinal) && line[(field.Length + 10)..].Trim() == value;
+
+    /// <summary>
+    /// The spans in the console exporter's output: each block starts with <c>Activity.TraceId:</c> (its fields follow in the
+    /// order TraceId, SpanId, TraceFlags, ParentSpanId if any, DisplayName, Kind, ...). Lines of other output (the sample's
+    /// own, logs) that fall between a block's lines are skipped: only <c>Activity.</c> fields are read.
+    /// </summary>
+    private static List<ConsoleSpan> Spans(string output)
+    {
+        var spans = new List<ConsoleSpan>();
+        Dictionary<string, string>? fields = null;
+        void Flush()
+        {
+            // A block still being printed may lack its later fields.
+            if (fields is not null && fields.TryGetValue("SpanId", out var spanId) && fields.TryGetValue("DisplayName", out var displayName))
+            {
+                spans.Add(new ConsoleSpan(fields["TraceId"], spanId, fields.GetValueOrDefault("ParentSpanId"), displayName, fields.GetValueOrDefault("Kind")));
+            }
+        }
+
+        foreach (var line in output.Split(Environment.NewLine))
+        {
+            var colon = line.IndexOf(':', StringComparison.Ordinal);
+            if (!line.StartsWith("Activity.", StringComparison.Ordinal) || colon < 0)
+            {
+                continue;
+            }
+
+            var field = line["Activity.".Length..colon];
+            if (field == "TraceId")
+            {
+                Flush();
+                fields = [];
+            }
+
+            fields?.TryAdd(field, line[(colon + 1)..].Trim());
+        }
+
+        Flush();
+        return spans;
+    }
+
     private sealed class RunningShop(WorkerProcess process, HttpClient http) : IAsyncDisposable
     {
         public WorkerProcess Process { get; } = process;
