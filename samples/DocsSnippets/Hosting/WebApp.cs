@@ -55,8 +55,14 @@ public static class WebApp
     {
         // <snippet:telemetry-opentelemetry>
         builder.Services.AddOpenTelemetry()
-            .WithTracing(tracing => tracing.AddSource("Dbos").AddConsoleExporter())
-            .WithMetrics(metrics => metrics.AddMeter("Dbos").AddConsoleExporter());
+            .WithTracing(tracing => tracing
+                .AddAspNetCoreInstrumentation()
+                .AddSource(DbosInstrumentation.ActivitySourceName)
+                .AddConsoleExporter())
+            .WithMetrics(metrics => metrics
+                .AddAspNetCoreInstrumentation()
+                .AddMeter(DbosInstrumentation.MeterName)
+                .AddConsoleExporter());
         // </snippet:telemetry-opentelemetry>
     }
 }
