@@ -7,8 +7,8 @@
 #   3. without an application version, launch fails with the error that says to set one (there is no IL to hash),
 #      and DBOS__APPVERSION is enough to set one.
 # Installs clang and zlib's headers from Debian when missing (the native linker needs them). Postgres: the one at
-# DBOS_TEST_POSTGRES_URL, else the one scripts/ensure-postgres.sh starts. Takes about 3 to 5 minutes on 2 cores, nearly
-# all of it the native compilation. Exits non-zero, with a message saying what failed, on any failure.
+# DBOS_TEST_POSTGRES_URL, else the one scripts/ensure-postgres.sh starts. Takes about 1.5 minutes on 2 cores (3 on a
+# busy machine), nearly all of it the native compilation. Exits non-zero, with a message saying what failed, on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
