@@ -19,7 +19,7 @@ fi
 echo "Postgres for the tests: ${DBOS_TEST_POSTGRES_URL%%//*}//…@${DBOS_TEST_POSTGRES_URL##*@}"
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$log.pack"' EXIT
 set +e
 # One line per finished test, so a long run shows its progress. A test still running after 5 minutes (the longest take
 # about a minute) is hung: the run is stopped there and names it, instead of waiting for CI's own limit.
@@ -28,16 +28,17 @@ status=${PIPESTATUS[0]}
 set -e
 
 if [ "$#" -eq 0 ]; then
-  # The command line installs as a .NET tool from the locally built packages.
-  echo "Packaging check: dotnet tool install of the dbos command line"
+  # Every package packs (warnings are errors there too), into the local feed docs/installation.md describes, and the
+  # command line installs from it as a .NET tool.
+  echo "Packaging check: scripts/pack-local.sh, then dotnet tool install of the dbos command line"
   rm -rf artifacts/packages artifacts/tool
-  if dotnet pack src/Dbos/Dbos.csproj -c Release -o artifacts/packages -v quiet >/dev/null \
-    && dotnet pack src/Dbos.Cli/Dbos.Cli.csproj -c Release -o artifacts/packages -v quiet >/dev/null \
+  if scripts/pack-local.sh artifacts/packages >"$log.pack" 2>&1 \
     && dotnet tool install Dbos.Cli --tool-path artifacts/tool --add-source artifacts/packages >/dev/null \
     && artifacts/tool/dbos --help | grep -q "workflow"; then
-    echo "dbos installed as a tool and runs."
+    echo "Packed $(ls artifacts/packages/*.nupkg | wc -l) packages; dbos installed as a tool and runs."
   else
-    echo "The dbos tool could not be packed, installed or run."
+    cat "$log.pack"
+    echo "The packages could not be packed, or the dbos tool could not be installed or run."
     status=1
   fi
 

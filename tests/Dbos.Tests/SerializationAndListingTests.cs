@@ -76,6 +76,31 @@ public class SerializationAndListingTests
         Assert.Throws<System.Text.Json.JsonException>(() => PortableJsonSerializer.Default.Deserialize("1.5", typeof(System.Numerics.BigInteger)));
     }
 
+    [Fact]
+    public async Task Inputs_are_read_back_with_the_configured_serializers_options()
+    {
+        // A native AOT application's options carry the only metadata there is (a source-generated resolver); here,
+        // snake_case names that the default options would not read back.
+        await using var db = await TestDatabase.CreateAsync(Backend.Sqlite);
+        var config = db.Config();
+        config.Serializer = new PortableJsonSerializer(new System.Text.Json.JsonSerializerOptions(System.Text.Json.JsonSerializerDefaults.Web)
+        {
+            PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower,
+        });
+        await using var dbos = DbosApp.Create(config);
+        dbos.RegisterQueue("snake", new QueueOptions { PollingInterval = TimeSpan.FromMilliseconds(50) });
+        var echo = dbos.RegisterWorkflow("echo", (WorkflowContext _, LineItem item) => Task.FromResult(item));
+        await dbos.LaunchAsync();
+
+        // A queued workflow's input is decoded from the database by the process that dequeues it.
+        var item = new LineItem("ABC", 2, 0.25m);
+        var handle = await echo.StartAsync(item, new StartOptions { WorkflowId = "snake-1", Queue = "snake" });
+        Assert.Equal(item, await handle.GetResultAsync());
+        var status = (await dbos.GetWorkflowStatusAsync("snake-1"))!;
+        Assert.Equal("""{"positionalArgs":[{"sku":"ABC","quantity":2,"unit_price":0.25}]}""", status.RawInput);
+        Assert.Equal(item, status.GetInput<LineItem>());
+    }
+
     private static Order Expected(Order order) => Normalize(order with { Gift = order.Items[0] });
 
     // Records compare lists and dictionaries by reference; compare them by content instead.

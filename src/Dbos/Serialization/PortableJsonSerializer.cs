@@ -12,7 +12,8 @@ namespace Dbos;
 /// </summary>
 /// <remarks>
 /// Types are resolved through <see cref="JsonSerializerOptions.TypeInfoResolver"/>. Without one, reflection
-/// is used where the runtime allows it; for trimmed or native AOT applications, pass options whose resolver
+/// is used where the runtime allows it. Where it does not (trimmed or native AOT applications), only strings, numbers,
+/// booleans, <see cref="Guid"/>, dates, times and <see cref="JsonElement"/> are handled: pass options whose resolver
 /// is a source-generated <c>JsonSerializerContext</c> covering your workflow and step types.
 /// </remarks>
 public sealed class PortableJsonSerializer : IDbosSerializer
@@ -81,8 +82,10 @@ public sealed class PortableJsonSerializer : IDbosSerializer
     /// <summary>Converts a <see cref="JsonElement"/> to a value of <paramref name="type"/>.</summary>
     internal object? FromElement(JsonElement element, Type type) => element.Deserialize(options.GetTypeInfo(type));
 
+    // Without reflection a resolver is still needed: options without one cannot be made read-only, and Default (which
+    // the library reads portable JSON with) would fail to initialize.
     [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Reflection is only used when the runtime enables it (JsonSerializer.IsReflectionEnabledByDefault); AOT users pass a source-generated resolver.")]
     [UnconditionalSuppressMessage("AOT", "IL3050", Justification = "Reflection is only used when the runtime enables it (JsonSerializer.IsReflectionEnabledByDefault); AOT users pass a source-generated resolver.")]
-    private static IJsonTypeInfoResolver? DefaultResolver() =>
-        JsonSerializer.IsReflectionEnabledByDefault ? new DefaultJsonTypeInfoResolver() : null;
+    private static IJsonTypeInfoResolver DefaultResolver() =>
+        JsonSerializer.IsReflectionEnabledByDefault ? new DefaultJsonTypeInfoResolver() : Serialization.PrimitiveJsonContext.Default;
 }

@@ -25,6 +25,10 @@ internal sealed class ValueCodec(IDbosSerializer serializer)
 
     private bool IsPortable => Serializer is PortableJsonSerializer;
 
+    // Portable JSON is read with the configured serializer when it is a PortableJsonSerializer: its options (converters,
+    // naming, and the source-generated resolver a native AOT application depends on) are the ones values were written with.
+    private PortableJsonSerializer PortableReader => Serializer as PortableJsonSerializer ?? Portable;
+
     /// <summary>Encodes a workflow's input: <c>{"positionalArgs":[input]}</c> in portable JSON (no input: an empty list).</summary>
     public string EncodeInputs(object? input, Type type, bool hasInput, string what)
     {
@@ -70,9 +74,9 @@ internal sealed class ValueCodec(IDbosSerializer serializer)
                 throw new JsonException($"a .NET workflow takes one input, and {args.GetArrayLength()} positional arguments were given (pass one object instead)");
             }
 
-            return args.GetArrayLength() == 0 ? null : Portable.FromElement(args[0], type);
+            return args.GetArrayLength() == 0 ? null : PortableReader.FromElement(args[0], type);
         }
-        catch (Exception ex) when (ex is JsonException or NotSupportedException or InvalidOperationException)
+        catch (Exception ex) when (ex is not DbosException and not OutOfMemoryException)
         {
             throw new DbosSerializationException($"The stored input of {what} cannot be read as {type.Name} (format '{format ?? "unspecified"}'): {ex.Message}", ex);
         }
@@ -130,13 +134,13 @@ internal sealed class ValueCodec(IDbosSerializer serializer)
 
             if (format == PortableJsonSerializer.FormatName)
             {
-                return Portable.Deserialize(text, type);
+                return PortableReader.Deserialize(text, type);
             }
 
             if (format == SuperJsonFormat)
             {
                 using var document = JsonDocument.Parse(text);
-                return document.RootElement.TryGetProperty("json", out var json) ? Portable.FromElement(json, type) : null;
+                return document.RootElement.TryGetProperty("json", out var json) ? PortableReader.FromElement(json, type) : null;
             }
         }
         catch (Exception ex) when (ex is not DbosException and not OutOfMemoryException)
