@@ -42,6 +42,32 @@ public class MigrationWaitTests
         Assert.Equal(new long[] { 123 }, await SchemaDump.MigrationVersionsAsync(db.Url));
     }
 
+    /// <summary>
+    /// Waiting for another process is real time, whatever clock the application is given: a launch with a fake clock
+    /// that nobody advances, finding the migration lock held, went on polling that clock forever.
+    /// </summary>
+    [Fact]
+    public async Task A_launch_with_a_fake_clock_that_finds_the_migration_lock_held_comes_up_once_it_is_released()
+    {
+        await using var db = await TestDatabase.CreateAsync(Backend.Postgres, ownDatabase: true);
+        await using var other = await OpenAsync(db);
+        await RunAsync(other, ["SELECT pg_advisory_lock(x'44424f535f4d4947'::bigint)"]);
+
+        var logs = new CapturingLoggerFactory();
+        var config = db.Config("fake-clock");
+        config.LoggerFactory = logs;
+        config.TimeProvider = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.Parse("2030-01-01T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+        await using var dbos = DbosApp.Create(config);
+        var launch = dbos.LaunchAsync();
+        await Task.Delay(500);
+        Assert.False(launch.IsCompleted, "The launch did not wait for the migration lock.");
+        Assert.Single(logs.Messages, m => m.Id.Id == WaitingEventId);
+
+        await RunAsync(other, ["SELECT pg_advisory_unlock(x'44424f535f4d4947'::bigint)"]);
+        await launch.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(new long[] { PostgresSchema.LatestVersion }, await SchemaDump.MigrationVersionsAsync(db.Url));
+    }
+
     [Fact]
     public async Task A_migration_that_stops_in_the_shared_range_is_finished_here_after_the_bound()
     {

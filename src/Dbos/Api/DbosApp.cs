@@ -25,7 +25,7 @@ public sealed class DbosApp : IDbosOperations
         Config = config;
         var logger = (config.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Dbos");
         var time = config.TimeProvider ?? TimeProvider.System;
-        var database = new SystemDatabase.SystemDatabase(executor, config.Name, logger, time);
+        var database = new SystemDatabase.SystemDatabase(executor, config.Name, logger);
         engine = new WorkflowEngine(config, database, new ValueCodec(config.Serializer ?? PortableJsonSerializer.Default), time, logger, executorId);
     }
 

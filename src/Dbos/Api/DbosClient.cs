@@ -92,7 +92,7 @@ public sealed class DbosClient : IDbosOperations
         var executor = SqlExecutor.Create(url, setting, options.SystemDatabaseSchema, options.SystemDatabasePoolSize, options.SystemDatabaseDataSource, SqliteSynchronous.Normal, mayCreate: false);
         var logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Dbos.Client");
         var time = options.TimeProvider ?? TimeProvider.System;
-        var database = new SystemDatabase.SystemDatabase(executor, options.ApplicationName ?? string.Empty, logger, time);
+        var database = new SystemDatabase.SystemDatabase(executor, options.ApplicationName ?? string.Empty, logger);
         return new DbosClient(new ExternalAccess(database, new ValueCodec(options.Serializer ?? PortableJsonSerializer.Default), time, options.PollingInterval, options.ApplicationName));
     }
 

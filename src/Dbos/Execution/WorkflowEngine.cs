@@ -867,7 +867,8 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
 
         try
         {
-            await Task.WhenAll(runs.Select(r => r.Completion)).WaitAsync(TimeSpan.FromSeconds(10), Time).ConfigureAwait(false);
+            // Real time, as the executor's waits: a fake clock nobody advances must not hold a shutdown forever.
+            await Task.WhenAll(runs.Select(r => r.Completion)).WaitAsync(TimeSpan.FromSeconds(10), Database.Executor.Time).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {

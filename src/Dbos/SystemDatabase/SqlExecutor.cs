@@ -45,8 +45,12 @@ internal abstract class SqlExecutor : IAsyncDisposable
     /// <summary>Where faults of the database (retries, outages, a lost file) are logged.</summary>
     public ILogger Logger { get; set; } = NullLogger.Instance;
 
-    /// <summary>The clock retry waits use.</summary>
-    public TimeProvider Time { get; set; } = TimeProvider.System;
+    /// <summary>
+    /// The clock of waits on the database and on other processes: reconnect backoff, lock polling, another process's
+    /// migration, a vanished holder of the executor ID. Always real time, whatever clock the application is given: the
+    /// server and the other processes live in real time, and a test's fake clock that nobody advances must not stall a launch.
+    /// </summary>
+    public TimeProvider Time { get; } = TimeProvider.System;
 
     /// <summary>A description of the database for messages, with any password masked.</summary>
     public abstract string Description { get; }

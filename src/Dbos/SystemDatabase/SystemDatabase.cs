@@ -36,16 +36,15 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
 
     private readonly PostgresListener? listener;
 
-    public SystemDatabase(SqlExecutor executor, string applicationName, ILogger logger, TimeProvider time)
+    public SystemDatabase(SqlExecutor executor, string applicationName, ILogger logger)
     {
         this.executor = executor;
         this.applicationName = applicationName;
         d = executor.Dialect;
         executor.Logger = logger;
-        executor.Time = time;
         if (executor is PostgresExecutor postgres)
         {
-            listener = new PostgresListener(postgres.OpenListenerConnectionAsync, Notifier, logger, time);
+            listener = new PostgresListener(postgres.OpenListenerConnectionAsync, Notifier, logger, executor.Time);
         }
 
         var ws = d.Table("workflow_status");
