@@ -21,6 +21,7 @@
 //   DBOS_TEST_GO_FILE=<path>          print "ready", wait for the file to hold a moment (unix ms), launch then
 //   DBOS_TEST_START_DELAY_MS=<n>      ... plus this many milliseconds (several processes launch together)
 //   DBOS_TEST_PRINT_LOGS=1            print "log <event id> <message>" for each message DBOS logs
+//   DBOS_TEST_PATCH=old|patched|deprecated   enable patching; the patchable workflow is that variant of its code
 using System.Data.Common;
 using System.Text.Json;
 using Dbos;
@@ -73,6 +74,9 @@ if (Environment.GetEnvironmentVariable("DBOS_TEST_PRINT_LOGS") == "1")
     config.LoggerFactory = new PrintingLoggerFactory();
 }
 
+var patchVariant = Environment.GetEnvironmentVariable("DBOS_TEST_PATCH");
+config.EnablePatching = patchVariant is not null;
+
 if (Environment.GetEnvironmentVariable("DBOS_TEST_SCHEMA") is { Length: > 0 } schema)
 {
     config.SystemDatabaseSchema = schema;
@@ -124,6 +128,28 @@ var crashing = dbos.RegisterWorkflow("crash-always", async (WorkflowContext ctx,
 
     return input;
 }, new WorkflowOptions { MaxRecoveryAttempts = 2 });
+
+// One workflow in three versions of its code: the old one, one that patches its second step, and one whose patch is
+// deprecated (every execution of the old code is gone). Stops forever after its second step with DBOS_TEST_BLOCK_AFTER=2.
+var patchable = dbos.RegisterWorkflow("patchable", async (WorkflowContext ctx, string input) =>
+{
+    var total = await step.RunAsync(1);
+    var patched = patchVariant switch
+    {
+        "patched" => await ctx.PatchAsync("fix"),
+        "deprecated" => await ctx.DeprecatePatchAsync("fix"),
+        _ => false,
+    };
+    total += patched ? await step.RunAsync(20) : await step.RunAsync(2);
+    if (blockAfter == 2)
+    {
+        Console.WriteLine("checkpointed 2");
+        await Task.Delay(Timeout.Infinite);
+    }
+
+    total += await step.RunAsync(3);
+    return $"{input}:{(patched ? "new" : "old")}:{total}";
+});
 
 var sleeper = dbos.RegisterWorkflow("sleeper", async (WorkflowContext ctx, int seconds) =>
 {
@@ -279,6 +305,7 @@ try
                     "crash-always" => await crashing.StartAsync("crash", new StartOptions { WorkflowId = id }),
                     "tx-order" => await txOrder.StartAsync(args[3], new StartOptions { WorkflowId = id }),
                     "mailbox" => await mailbox.StartAsync(int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture), new StartOptions { WorkflowId = id }),
+                    "patchable" => await patchable.StartAsync("p", new StartOptions { WorkflowId = id }),
                     "sleeper" => await sleeper.StartAsync(int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture), new StartOptions { WorkflowId = id }),
                     _ => throw new ArgumentException($"unknown workflow {name}"),
                 };

@@ -32,6 +32,9 @@ internal static class OperationNames
     public const string CloseStream = "DBOS.closeStream";
     public const string ReadStream = "DBOS.readStream";
 
+    /// <summary>The prefix of a patch's marker (<c>DBOS.patch-</c> and the patch's name).</summary>
+    public const string PatchPrefix = "DBOS.patch-";
+
     /// <summary>The topic stored for messages sent without one.</summary>
     public const string NullTopic = "__null__topic__";
 
