@@ -10,6 +10,7 @@
 //   serve                 launch and run queued workflows until killed (queues: global2, perworker1, rated, partitioned)
 //   chaos                 the process-crash harness's workload (see ChaosWorkload.cs); prints all-done when it has finished
 //   replica               one replica of an application for the many-process tests (see ReplicaWorkload.cs)
+//   debounce <prefix> <n> debounce the collect workflow n times (inputs <prefix>-1…n, period 3 s), print its ID, wait forever
 // Environment:
 //   DBOS_TEST_URL, DBOS_TEST_SCHEMA   the system database (unset: DBOS_SYSTEM_DATABASE_URL or the default)
 //   DBOS_TEST_LEDGER                  the file each step appends to
@@ -149,6 +150,12 @@ var patchable = dbos.RegisterWorkflow("patchable", async (WorkflowContext ctx, s
 
     total += await step.RunAsync(3);
     return $"{input}:{(patched ? "new" : "old")}:{total}";
+});
+
+var collect = dbos.RegisterWorkflow("collect", (WorkflowContext ctx, string input) =>
+{
+    Note($"collected {input}");
+    return Task.FromResult($"collected {input}");
 });
 
 var sleeper = dbos.RegisterWorkflow("sleeper", async (WorkflowContext ctx, int seconds) =>
@@ -327,6 +334,21 @@ try
                 var handle = await dbos.ResumeWorkflowAsync(args[1]);
                 var result = await handle.GetResultAsync<JsonElement>();
                 Console.WriteLine($"result {result.GetRawText()}");
+                break;
+            }
+
+        case "debounce":
+            {
+                var debouncer = new Debouncer<string, string>(collect);
+                var count = int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture);
+                string? debounced = null;
+                for (var i = 1; i <= count; i++)
+                {
+                    debounced = (await debouncer.DebounceAsync("key", TimeSpan.FromSeconds(3), $"{args[1]}-{i}")).WorkflowId;
+                }
+
+                Console.WriteLine($"debounced {debounced}");
+                await Task.Delay(Timeout.Infinite);
                 break;
             }
 
