@@ -83,7 +83,7 @@ public class DebouncerTests
             r => (r.GetString(0), r.GetInt64(1), r.GetInt64(2)));
         var (status, delayUntil, deadline) = Assert.Single(row);
         Assert.Equal(delayUntil, deadline);
-        Assert.InRange(deadline - started.ToUnixTimeMilliseconds(), 1400, 2000);
+        Assert.InRange(deadline - started.ToUnixTimeMilliseconds(), 1500, 3000);
         Assert.Contains(status, new[] { "ENQUEUED", "PENDING", "SUCCESS" });
 
         // The first workflow ran with the last input it was given; later calls went to a new workflow.
