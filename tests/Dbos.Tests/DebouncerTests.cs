@@ -94,6 +94,32 @@ public class DebouncerTests
     }
 
     [Theory, BothBackends]
+    public async Task A_key_held_by_a_workflow_the_debouncer_did_not_start_is_refused_and_bad_arguments_change_nothing(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var dbos = DbosApp.Create(db.Config());
+        dbos.RegisterQueue("q");
+        var collect = dbos.RegisterWorkflow("collect", (WorkflowContext ctx, string input) => Task.FromResult(input));
+        var debouncer = new Debouncer<string, string>(collect, new DebouncerOptions { Queue = "q" });
+
+        // In a workflow's body (rather than a step) a debounce would run again on every re-execution: refused.
+        var inBody = dbos.RegisterWorkflow("debounce-in-body", async (WorkflowContext ctx, string input) =>
+            (await debouncer.DebounceAsync("k", TimeSpan.FromSeconds(1), input)).WorkflowId);
+        await dbos.LaunchAsync();
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => inBody.RunAsync("x"));
+        Assert.Contains("call it from a step", error.Message, StringComparison.Ordinal);
+
+        // A plain delayed workflow holding the deduplication ID a debounce of key "held" would use.
+        var plain = await collect.StartAsync("plain", new StartOptions { Queue = "q", DeduplicationId = ".collect-held", Delay = TimeSpan.FromMinutes(5) });
+        var refused = await Assert.ThrowsAsync<WorkflowDeduplicatedException>(() => debouncer.DebounceAsync("held", TimeSpan.FromSeconds(1), "x"));
+        Assert.Contains(plain.WorkflowId, refused.Message, StringComparison.Ordinal);
+
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => debouncer.DebounceAsync("k", TimeSpan.Zero, "x"));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Debouncer<string, string>(collect, new DebouncerOptions { DebounceTimeout = TimeSpan.FromSeconds(-1) }));
+        Assert.Equal(1, await db.CountAsync("SELECT COUNT(*) FROM {workflow_status} WHERE name = 'collect'"));
+    }
+
+    [Theory, BothBackends]
     public async Task A_process_killed_in_the_middle_of_a_debounce_period_still_starts_one_workflow_with_the_last_input(Backend backend)
     {
         await using var db = await TestDatabase.CreateAsync(backend);

@@ -107,6 +107,7 @@ public class PatchingTests
         await using (var app = Build(enablePatching: true, out var workflow))
         {
             await app.LaunchAsync();
+            Assert.True(app.Config.EnablePatching);
             Assert.Equal(DbosConfig.PatchingVersion, app.ApplicationVersion);
             Assert.Equal(21, await workflow.RunAsync(0, new StartOptions { WorkflowId = "wf" }));
 
