@@ -10,6 +10,7 @@
 //   serve                 launch and run queued workflows until killed (queues: global2, perworker1, rated, partitioned)
 //   chaos                 the process-crash harness's workload (see ChaosWorkload.cs); prints all-done when it has finished
 //   replica               one replica of an application for the many-process tests (see ReplicaWorkload.cs)
+//   debounce <prefix> <n> debounce the collect workflow n times (inputs <prefix>-1…n, period 3 s), print its ID, wait forever
 // Environment:
 //   DBOS_TEST_URL, DBOS_TEST_SCHEMA   the system database (unset: DBOS_SYSTEM_DATABASE_URL or the default)
 //   DBOS_TEST_LEDGER                  the file each step appends to
@@ -21,6 +22,7 @@
 //   DBOS_TEST_GO_FILE=<path>          print "ready", wait for the file to hold a moment (unix ms), launch then
 //   DBOS_TEST_START_DELAY_MS=<n>      ... plus this many milliseconds (several processes launch together)
 //   DBOS_TEST_PRINT_LOGS=1            print "log <event id> <message>" for each message DBOS logs
+//   DBOS_TEST_PATCH=old|patched|deprecated   enable patching; the patchable workflow is that variant of its code
 using System.Data.Common;
 using System.Text.Json;
 using Dbos;
@@ -73,6 +75,9 @@ if (Environment.GetEnvironmentVariable("DBOS_TEST_PRINT_LOGS") == "1")
     config.LoggerFactory = new PrintingLoggerFactory();
 }
 
+var patchVariant = Environment.GetEnvironmentVariable("DBOS_TEST_PATCH");
+config.EnablePatching = patchVariant is not null;
+
 if (Environment.GetEnvironmentVariable("DBOS_TEST_SCHEMA") is { Length: > 0 } schema)
 {
     config.SystemDatabaseSchema = schema;
@@ -124,6 +129,34 @@ var crashing = dbos.RegisterWorkflow("crash-always", async (WorkflowContext ctx,
 
     return input;
 }, new WorkflowOptions { MaxRecoveryAttempts = 2 });
+
+// One workflow in three versions of its code: the old one, one that patches its second step, and one whose patch is
+// deprecated (every execution of the old code is gone). Stops forever after its second step with DBOS_TEST_BLOCK_AFTER=2.
+var patchable = dbos.RegisterWorkflow("patchable", async (WorkflowContext ctx, string input) =>
+{
+    var total = await step.RunAsync(1);
+    var patched = patchVariant switch
+    {
+        "patched" => await ctx.PatchAsync("fix"),
+        "deprecated" => await ctx.DeprecatePatchAsync("fix"),
+        _ => false,
+    };
+    total += patched ? await step.RunAsync(20) : await step.RunAsync(2);
+    if (blockAfter == 2)
+    {
+        Console.WriteLine("checkpointed 2");
+        await Task.Delay(Timeout.Infinite);
+    }
+
+    total += await step.RunAsync(3);
+    return $"{input}:{(patched ? "new" : "old")}:{total}";
+});
+
+var collect = dbos.RegisterWorkflow("collect", (WorkflowContext ctx, string input) =>
+{
+    Note($"collected {input}");
+    return Task.FromResult($"collected {input}");
+});
 
 var sleeper = dbos.RegisterWorkflow("sleeper", async (WorkflowContext ctx, int seconds) =>
 {
@@ -279,6 +312,7 @@ try
                     "crash-always" => await crashing.StartAsync("crash", new StartOptions { WorkflowId = id }),
                     "tx-order" => await txOrder.StartAsync(args[3], new StartOptions { WorkflowId = id }),
                     "mailbox" => await mailbox.StartAsync(int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture), new StartOptions { WorkflowId = id }),
+                    "patchable" => await patchable.StartAsync("p", new StartOptions { WorkflowId = id }),
                     "sleeper" => await sleeper.StartAsync(int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture), new StartOptions { WorkflowId = id }),
                     _ => throw new ArgumentException($"unknown workflow {name}"),
                 };
@@ -300,6 +334,21 @@ try
                 var handle = await dbos.ResumeWorkflowAsync(args[1]);
                 var result = await handle.GetResultAsync<JsonElement>();
                 Console.WriteLine($"result {result.GetRawText()}");
+                break;
+            }
+
+        case "debounce":
+            {
+                var debouncer = new Debouncer<string, string>(collect);
+                var count = int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture);
+                string? debounced = null;
+                for (var i = 1; i <= count; i++)
+                {
+                    debounced = (await debouncer.DebounceAsync("key", TimeSpan.FromSeconds(3), $"{args[1]}-{i}")).WorkflowId;
+                }
+
+                Console.WriteLine($"debounced {debounced}");
+                await Task.Delay(Timeout.Infinite);
                 break;
             }
 

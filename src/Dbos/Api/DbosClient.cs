@@ -99,6 +99,9 @@ public sealed class DbosClient : IDbosOperations
     /// <inheritdoc/>
     public string SystemDatabase => external.Database.Description;
 
+    /// <summary>What the client reads and writes through (for <see cref="Debouncer{TInput, TResult}"/>).</summary>
+    internal ExternalAccess External => external;
+
     private async Task<ExternalAccess> ReadyAsync()
     {
         await listening.Value.ConfigureAwait(false);

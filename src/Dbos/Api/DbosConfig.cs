@@ -37,6 +37,7 @@ public sealed class DbosConfig
         LivenessInterval = other.LivenessInterval;
         LivenessGracePeriod = other.LivenessGracePeriod;
         ApplicationVersion = other.ApplicationVersion;
+        EnablePatching = other.EnablePatching;
         SqliteSynchronous = other.SqliteSynchronous;
         MaxRecoveryAttempts = other.MaxRecoveryAttempts;
         RecoverPendingWorkflows = other.RecoverPendingWorkflows;
@@ -121,9 +122,21 @@ public sealed class DbosConfig
 
     /// <summary>
     /// The version of the application code. Only workflows of this version are recovered by this process.
-    /// Defaults to <c>DBOS__APPVERSION</c>, else a hash of the registered workflows and the assemblies that define them.
+    /// Defaults to <see cref="PatchingVersion"/> when <see cref="EnablePatching"/> is set, else to <c>DBOS__APPVERSION</c>,
+    /// else to a hash of the registered workflows and the assemblies that define them.
     /// </summary>
     public string? ApplicationVersion { get; set { ThrowIfReadOnly(); field = value; } }
+
+    /// <summary>The application version of an application with <see cref="EnablePatching"/> and no <see cref="ApplicationVersion"/>, as in other DBOS implementations.</summary>
+    public const string PatchingVersion = "PATCHING_ENABLED";
+
+    /// <summary>
+    /// Whether workflows may call <see cref="WorkflowContext.PatchAsync"/> and <see cref="WorkflowContext.DeprecatePatchAsync"/>
+    /// to change their code while executions of the old code are pending. When set, the application version defaults to
+    /// <see cref="PatchingVersion"/> rather than a hash of the code, so a patched build recovers the work of the build
+    /// before it. Default false.
+    /// </summary>
+    public bool EnablePatching { get; set { ThrowIfReadOnly(); field = value; } }
 
     /// <summary>How SQLite flushes commits. Default <see cref="SqliteSynchronous.Normal"/>.</summary>
     public SqliteSynchronous SqliteSynchronous { get; set { ThrowIfReadOnly(); field = value; } } = SqliteSynchronous.Normal;

@@ -14,6 +14,8 @@ public sealed class Workflow<TInput, TResult>
     /// <summary>The name the workflow is registered under.</summary>
     public string Name => registration.Name;
 
+    internal WorkflowRegistration Registration => registration;
+
     /// <summary>
     /// Starts the workflow and returns at once with a handle. Inside another workflow this starts a child workflow,
     /// recorded as a step of the parent.

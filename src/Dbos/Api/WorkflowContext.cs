@@ -167,6 +167,31 @@ public abstract class WorkflowContext
     /// <param name="cancellationToken">Stops reading.</param>
     /// <returns>The stream's values.</returns>
     public abstract IAsyncEnumerable<T> ReadStreamAsync<T>(string workflowId, string key, int fromOffset = 0, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Whether this execution takes the branch of the patch <paramref name="patchName"/>: true for an execution that
+    /// started under code with the patch (a new execution records a marker, <c>DBOS.patch-</c> and the name, at this
+    /// position), false for one that predates it (an operation of the old code is recorded at this position). Write
+    /// <c>if (await ctx.PatchAsync("name")) { new code } else { old code }</c>. Needs <see cref="DbosConfig.EnablePatching"/>.
+    /// Once no execution of the old code is left, replace it by <see cref="DeprecatePatchAsync"/>. A fake context returns true.
+    /// </summary>
+    /// <param name="patchName">The patch's name, recorded in the marker.</param>
+    /// <param name="cancellationToken">Stops waiting for the marker to be recorded.</param>
+    /// <returns>True to run the patched (new) code, false to run the code the execution started with.</returns>
+    /// <exception cref="InvalidOperationException">Patching is not enabled.</exception>
+    public virtual Task<bool> PatchAsync(string patchName, CancellationToken cancellationToken = default) => Task.FromResult(true);
+
+    /// <summary>
+    /// The second stage of retiring a patch, once no execution of the code before <see cref="PatchAsync"/> is left:
+    /// always true, and it records nothing. An execution that recorded the patch's marker at this position skips it;
+    /// any other goes on at the same position. Once no execution that recorded the marker is left, remove the call.
+    /// Needs <see cref="DbosConfig.EnablePatching"/>.
+    /// </summary>
+    /// <param name="patchName">The patch's name, as given to <see cref="PatchAsync"/>.</param>
+    /// <param name="cancellationToken">Not used; for symmetry with the other operations.</param>
+    /// <returns>True.</returns>
+    /// <exception cref="InvalidOperationException">Patching is not enabled.</exception>
+    public virtual Task<bool> DeprecatePatchAsync(string patchName, CancellationToken cancellationToken = default) => Task.FromResult(true);
 }
 
 /// <summary>A provider without services, for workflows run without dependency injection.</summary>

@@ -554,6 +554,74 @@ internal sealed class ExternalAccess : IWorkflowResults
         return workflowId;
     }
 
+    /// <summary>
+    /// Debounces a call as the TypeScript SDK's <c>Debouncer</c> does, on the same rows: the key's deduplication ID
+    /// (<c>.NAME-KEY</c>: an empty class name, a dot, the workflow's name, a dash, the key) is held on the queue by one
+    /// <c>DELAYED</c> workflow with <c>is_debounced</c> set. A call pushes that workflow's start back to a period from
+    /// now (never past its <c>debounce_deadline_epoch_ms</c>) and replaces its input; with no such workflow, it enqueues
+    /// one delayed by the period. The dispatcher that moves it to <c>ENQUEUED</c> frees the key. Returns the workflow's ID.
+    /// </summary>
+    public async Task<string> DebounceAsync(
+        string workflowName, string key, TimeSpan period, string inputs, DebouncerOptions options, string? applicationVersion, CancellationToken cancellationToken)
+    {
+        var queue = options.Queue ?? StatusNames.InternalQueue;
+        var deduplicationId = $".{workflowName}-{key}";
+        StorableText.Check(deduplicationId, "The debounce key", nameof(key));
+        var target = options.ApplicationName ?? ApplicationName;
+        for (var attempt = 0; ; attempt++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var now = Time.GetUtcNow();
+            var bounce = await Database.DebounceAsync(
+                workflowName, queue, deduplicationId, (now + period).ToUnixTimeMilliseconds(), inputs, Codec.Format, target, cancellationToken).ConfigureAwait(false);
+            if (bounce.BouncedWorkflowId is { } bounced)
+            {
+                return bounced;
+            }
+
+            if (bounce.Holder is not { } holder)
+            {
+                var workflowId = Guid.NewGuid().ToString();
+                using var span = StartEnqueueSpan(workflowName, queue, workflowId, target);
+                var row = NewWorkflowRow.Create(
+                    workflowId,
+                    workflowName,
+                    inputs,
+                    Codec.Format,
+                    now,
+                    target,
+                    applicationVersion,
+                    queue: queue,
+                    delay: period,
+                    timeout: options.WorkflowTimeout,
+                    deduplicationId: deduplicationId,
+                    debounced: true,
+                    debounceDeadline: options.DebounceTimeout is { } limit ? now + limit : null);
+                try
+                {
+                    await Database.StartWorkflowAsync(row, cancellationToken).ConfigureAwait(false);
+                    return workflowId;
+                }
+                catch (WorkflowDeduplicatedException)
+                {
+                    // Another call took the key between the bounce and this enqueue: bounce that workflow instead.
+                    continue;
+                }
+            }
+
+            // Held by something this debouncer must not extend: not debounced, another workflow, or another application's.
+            if (!holder.IsDebounced || holder.Name != workflowName || !string.IsNullOrEmpty(holder.ClassName)
+                || (target is not null && holder.ApplicationName is not null && holder.ApplicationName != target) || attempt >= 100)
+            {
+                throw new WorkflowDeduplicatedException(
+                    $"Workflow '{workflowName}' was not debounced: deduplication ID '{deduplicationId}' is held on queue '{queue}' by workflow '{holder.WorkflowId}', which this debouncer cannot extend. Nothing was changed.");
+            }
+
+            // A debounced workflow of ours that just left DELAYED still holds the key for an instant: look again.
+            await Task.Delay(TimeSpan.FromMilliseconds(10), Time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Sends a message from outside a workflow; the idempotency key makes a retried send deliver once.</summary>
     public Task SendAsync<T>(string destinationWorkflowId, T message, string? topic, string? idempotencyKey, CancellationToken cancellationToken)
     {

@@ -77,6 +77,9 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
     public ILogger Logger { get; }
 
     /// <summary>Where workflows' own loggers (<see cref="WorkflowContext.Logger"/>) come from.</summary>
+    /// <summary>Whether workflows may use patches (<see cref="DbosConfig.EnablePatching"/>).</summary>
+    public bool PatchingEnabled => config.EnablePatching;
+
     public ILoggerFactory LoggerFactory => config.LoggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance;
 
     /// <summary>The application's services, when it uses dependency injection.</summary>
@@ -170,7 +173,9 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
             }
 
             workflowNames = [.. workflows.Keys];
+            // As the TypeScript SDK decides: a configured version, else the patching constant, else the environment's.
             ApplicationVersion = config.ApplicationVersion
+                ?? (config.EnablePatching ? DbosConfig.PatchingVersion : null)
                 ?? Environment.GetEnvironmentVariable(DbosConfig.ApplicationVersionVariable)
                 ?? WorkflowCodeHash.Compute(config.Name, workflows.Values.Select(r => KeyValuePair.Create(r.Name, r.Method)));
         }

@@ -244,7 +244,9 @@ internal sealed class WorkflowExecution : WorkflowContext
         {
             throw new NonDeterministicWorkflowException(
                 $"Workflow '{WorkflowId}' recorded operation {functionId} as '{row.Name}', but its re-execution called '{name}' at that position. " +
-                "The workflow's code is not deterministic, or it changed while the workflow was running.");
+                (row.Name.StartsWith(OperationNames.PatchPrefix, StringComparison.Ordinal)
+                    ? "Check that your patches are backward compatible, and that code without a patch is not recovering workflows that recorded it."
+                    : "The workflow's code is not deterministic, or it changed while the workflow was running."));
         }
 
         return row;
@@ -559,6 +561,59 @@ internal sealed class WorkflowExecution : WorkflowContext
         var value = produce();
         await RecordAsync(functionId, name, value, null, null, startedAt, null, PortableJsonSerializer.FormatName).ConfigureAwait(false);
         return value;
+    }
+
+    // Patches decide as the TypeScript SDK's checkPatch does, from what is recorded at the next function ID.
+    public override async Task<bool> PatchAsync(string patchName, CancellationToken cancellationToken = default)
+    {
+        var marker = PatchMarker(patchName, nameof(PatchAsync));
+        ThrowIfStopped();
+        var functionId = Volatile.Read(ref nextFunctionId) + 1;
+        if (recorded is not null && recorded.TryGetValue(functionId, out var row))
+        {
+            // The execution's marker: the patched branch, past the marker. Another operation: the execution predates
+            // the patch, and that operation is the old branch's, at this same position.
+            if (!string.Equals(row.Name, marker, StringComparison.Ordinal))
+            {
+                return false;
+            }
+
+            NextFunctionId();
+            return true;
+        }
+
+        // Nothing recorded here: a new execution (or one that reached this point under patched code) takes the patch.
+        NextFunctionId();
+        var now = NowMs();
+        await RecordAsync(functionId, marker, null, null, null, now, now, null).ConfigureAwait(false);
+        return true;
+    }
+
+    public override Task<bool> DeprecatePatchAsync(string patchName, CancellationToken cancellationToken = default)
+    {
+        var marker = PatchMarker(patchName, nameof(DeprecatePatchAsync));
+        ThrowIfStopped();
+
+        // Records nothing; only skips the patch's marker where an execution recorded it.
+        if (recorded is not null && recorded.TryGetValue(Volatile.Read(ref nextFunctionId) + 1, out var row)
+            && string.Equals(row.Name, marker, StringComparison.Ordinal))
+        {
+            NextFunctionId();
+        }
+
+        return Task.FromResult(true);
+    }
+
+    private string PatchMarker(string patchName, string operation)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(patchName);
+        StorableText.Check(patchName, "The patch name", nameof(patchName));
+        if (!engine.PatchingEnabled)
+        {
+            throw new InvalidOperationException($"{operation} needs patching to be enabled: set DbosConfig.EnablePatching (workflow '{WorkflowId}').");
+        }
+
+        return OperationNames.PatchPrefix + patchName;
     }
 
     /// <summary>Starts a child workflow, recorded as this workflow's next operation. Returns the child's ID.</summary>

@@ -32,6 +32,9 @@ internal static class OperationNames
     public const string CloseStream = "DBOS.closeStream";
     public const string ReadStream = "DBOS.readStream";
 
+    /// <summary>The prefix of a patch's marker (<c>DBOS.patch-</c> and the patch's name).</summary>
+    public const string PatchPrefix = "DBOS.patch-";
+
     /// <summary>The topic stored for messages sent without one.</summary>
     public const string NullTopic = "__null__topic__";
 
@@ -91,7 +94,9 @@ internal sealed class NewWorkflowRow
         string? deduplicationId = null,
         int? priority = null,
         string? partitionKey = null,
-        string? scheduleName = null)
+        string? scheduleName = null,
+        bool debounced = false,
+        DateTimeOffset? debounceDeadline = null)
     {
         var startedHere = queue is null;
         var delayed = !startedHere && delay is { } d && d > TimeSpan.Zero;
@@ -119,6 +124,8 @@ internal sealed class NewWorkflowRow
             PartitionKey = partitionKey,
             DelayUntilEpochMs = delayed ? (now + delay!.Value).ToUnixTimeMilliseconds() : null,
             ScheduleName = scheduleName,
+            IsDebounced = debounced,
+            DebounceDeadlineEpochMs = debounceDeadline?.ToUnixTimeMilliseconds(),
         };
     }
 
@@ -164,7 +171,22 @@ internal sealed class NewWorkflowRow
     public long? DelayUntilEpochMs { get; init; }
 
     public string? ScheduleName { get; init; }
+
+    /// <summary>Whether a debouncer enqueued it: its deduplication ID is the debounce key, freed when it leaves DELAYED.</summary>
+    public bool IsDebounced { get; init; }
+
+    /// <summary>The latest start a debouncer may push it back to.</summary>
+    public long? DebounceDeadlineEpochMs { get; init; }
 }
+
+/// <summary>
+/// What a debounce call found: the debounced workflow it pushed back, or else the workflow holding the key (null when the
+/// key is free).
+/// </summary>
+internal sealed record BounceResult(string? BouncedWorkflowId, KeyHolder? Holder);
+
+/// <summary>The workflow holding a deduplication ID on a queue.</summary>
+internal sealed record KeyHolder(string WorkflowId, bool IsDebounced, string? Name, string? ClassName, string? ApplicationName);
 
 /// <summary>A <c>workflow_schedules</c> row.</summary>
 internal sealed record ScheduleRow(

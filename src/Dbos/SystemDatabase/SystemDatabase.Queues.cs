@@ -303,6 +303,48 @@ internal sealed partial class SystemDatabase
             [queueName, nowEpochMs, applicationName],
             cancellationToken);
 
+    /// <summary>
+    /// One debounce call, in one transaction, as the TypeScript SDK's <c>debounceDelayedWorkflow</c>: push the key's
+    /// debounced DELAYED workflow back to <paramref name="delayUntilEpochMs"/> (capped by its debounce deadline), give it
+    /// <paramref name="inputs"/>, and claim it for <paramref name="applicationName"/> if unclaimed. When none matched,
+    /// report the key's holder, if any.
+    /// </summary>
+    public Task<BounceResult> DebounceAsync(
+        string workflowName, string queueName, string deduplicationId, long delayUntilEpochMs, string inputs, string serialization, string? applicationName, CancellationToken cancellationToken)
+    {
+        var ws = d.Table("workflow_status");
+        return executor.WriteAsync<BounceResult>(
+            async (session, ct) =>
+            {
+                var bounced = await session.QueryAsync(
+                    $"UPDATE {ws} SET delay_until_epoch_ms = CASE WHEN debounce_deadline_epoch_ms IS NOT NULL AND debounce_deadline_epoch_ms < $1 " +
+                    $"THEN debounce_deadline_epoch_ms ELSE $1 END, serialization = $2, updated_at = {d.NowMs}, application_name = COALESCE(application_name, $6) " +
+                    "WHERE name = $3 AND (class_name IS NULL OR class_name = '') AND queue_name = $4 AND deduplication_id = $5 " +
+                    "AND status = 'DELAYED' AND is_debounced = TRUE AND ($6 IS NULL OR application_name = $6 OR application_name IS NULL) " +
+                    "RETURNING workflow_uuid",
+                    [delayUntilEpochMs, serialization, workflowName, queueName, deduplicationId, applicationName],
+                    static r => r.GetString(0),
+                    ct).ConfigureAwait(false);
+                if (bounced.Count > 0)
+                {
+                    await session.ExecuteAsync(
+                        $"INSERT INTO {d.Table("workflow_input")} (workflow_uuid, inputs) VALUES ($1, $2) " +
+                        "ON CONFLICT (workflow_uuid) DO UPDATE SET inputs = excluded.inputs",
+                        [bounced[0], inputs],
+                        ct).ConfigureAwait(false);
+                    return new BounceResult(bounced[0], null);
+                }
+
+                var holders = await session.QueryAsync(
+                    $"SELECT workflow_uuid, is_debounced, name, class_name, application_name FROM {ws} WHERE queue_name = $1 AND deduplication_id = $2",
+                    [queueName, deduplicationId],
+                    static r => new KeyHolder(r.GetString(0), !r.IsDBNull(1) && r.GetBoolean(1), NullableString(r, 2), NullableString(r, 3), NullableString(r, 4)),
+                    ct).ConfigureAwait(false);
+                return new BounceResult(null, holders.Count > 0 ? holders[0] : null);
+            },
+            cancellationToken);
+    }
+
     /// <summary>The partition keys that have enqueued workflows on a queue.</summary>
     public Task<List<string>> ListPartitionsAsync(string queueName, CancellationToken cancellationToken) =>
         executor.QueryAsync(
