@@ -206,7 +206,7 @@ public sealed class DbosApp : IDbosOperations
             name,
             typeof(TInput),
             hasInput: true,
-            typeof(object),
+            typeof(void),
             async (context, input) =>
             {
                 await body(context, (TInput)input!).ConfigureAwait(false);
@@ -228,7 +228,7 @@ public sealed class DbosApp : IDbosOperations
             name,
             typeof(object),
             hasInput: false,
-            typeof(object),
+            typeof(void),
             async (context, _) =>
             {
                 await body(context).ConfigureAwait(false);

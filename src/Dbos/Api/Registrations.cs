@@ -164,7 +164,11 @@ public sealed class Transaction<TInput, TResult>
 
 /// <summary>A registered workflow that takes a <typeparamref name="TInput"/> and returns no value (its body returns <see cref="Task"/>).</summary>
 /// <typeparam name="TInput">The input's type; must be serializable.</typeparam>
-/// <remarks>Its recorded output is the configured format's null (<c>null</c> in <c>portable_json</c>), as the TypeScript SDK records a function returning nothing.</remarks>
+/// <remarks>
+/// Its recorded output is what the TypeScript SDK records for a function returning nothing: <c>null</c> in
+/// <c>portable_json</c> (the configured format's null), and that SDK's <c>undefined</c> when a TypeScript client enqueued
+/// it in its default format.
+/// </remarks>
 public sealed class VoidWorkflow<TInput>
 {
     private readonly WorkflowRegistration registration;
@@ -198,7 +202,11 @@ public sealed class VoidWorkflow<TInput>
 }
 
 /// <summary>A registered workflow without input that returns no value (its body returns <see cref="Task"/>).</summary>
-/// <remarks>Its recorded output is the configured format's null (<c>null</c> in <c>portable_json</c>), as the TypeScript SDK records a function returning nothing.</remarks>
+/// <remarks>
+/// Its recorded output is what the TypeScript SDK records for a function returning nothing: <c>null</c> in
+/// <c>portable_json</c> (the configured format's null), and that SDK's <c>undefined</c> when a TypeScript client enqueued
+/// it in its default format.
+/// </remarks>
 public sealed class VoidWorkflow
 {
     private readonly WorkflowRegistration registration;

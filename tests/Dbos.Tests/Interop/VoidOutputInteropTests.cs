@@ -51,4 +51,47 @@ public class VoidOutputInteropTests
         Assert.Equal(("null", "portable_json", "null", "portable_json"), typeScriptRows);
         Assert.Equal(typeScriptRows, await RowsAsync("from-dotnet"));
     }
+
+    [Fact]
+    public async Task In_the_typescript_default_format_a_void_workflow_records_undefined_as_typescript_does()
+    {
+        await using var db = await TestDatabase.CreateAsync(Backend.Postgres, ownDatabase: true);
+        await using var dbos = DbosApp.Create(db.Config("dotnet-void"));
+        dbos.RegisterQueue("dotnet-void-q");
+        dbos.RegisterWorkflow("dotnet-void", (WorkflowContext ctx) => Task.CompletedTask);
+        await dbos.LaunchAsync();
+
+        var results = await Peer.RunAsync(db, """
+            main(async () => {
+              DBOS.setConfig({ name: 'ts-void-default', systemDatabaseUrl: url });
+              const wf = DBOS.registerWorkflow(async () => {}, { name: 'ts-void-default' });
+              await DBOS.launch();
+              try {
+                await (await DBOS.startWorkflow(wf, { workflowID: 'from-ts-default' })()).getResult();
+                const client = await DBOSClient.create({ systemDatabaseUrl: url });
+                try {
+                  const result = await (await client.enqueue({ workflowName: 'dotnet-void', queueName: 'dotnet-void-q', workflowID: 'from-dotnet-default' })).getResult();
+                  report(result === undefined ? 'undefined' : result);
+                } finally {
+                  await client.destroy();
+                }
+              } finally {
+                await DBOS.shutdown();
+              }
+            });
+            """);
+
+        Assert.Equal("undefined", Assert.Single(results).GetString());
+        async Task<(string?, string?)> OutputAsync(string id) =>
+            Assert.Single(await db.QueryAsync(
+                $$"""
+                SELECT o.output, s.serialization FROM {workflow_output} o JOIN {workflow_status} s ON s.workflow_uuid = o.workflow_uuid
+                WHERE o.workflow_uuid = '{{id}}'
+                """,
+                r => (r.IsDBNull(0) ? null : r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1))));
+
+        var typeScript = await OutputAsync("from-ts-default");
+        Assert.Equal(("""{"json":null,"meta":{"values":["undefined"]},"__dbos_serializer":"superjson"}""", "js_superjson"), typeScript);
+        Assert.Equal(typeScript, await OutputAsync("from-dotnet-default"));
+    }
 }
