@@ -152,6 +152,53 @@ public class StepOptionsTests
     }
 
     [Theory, BothBackends]
+    public async Task A_workflow_cancelled_while_a_timed_step_ignores_its_token_stops_at_once(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var dbos = DbosApp.Create(db.Config());
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var bodyEnded = new TaskCompletionSource<Exception?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var workflow = dbos.RegisterWorkflow("cancel-timed", async (WorkflowContext ctx) =>
+        {
+            try
+            {
+                await ctx.RunStepAsync("deaf", async () =>
+                {
+                    entered.TrySetResult();
+                    await release.Task; // ignores its token
+                },
+                new StepOptions { Timeout = TimeSpan.FromMinutes(5) });
+                bodyEnded.TrySetResult(null);
+            }
+            catch (Exception e)
+            {
+                bodyEnded.TrySetResult(e);
+                throw;
+            }
+        });
+        await dbos.LaunchAsync();
+
+        try
+        {
+            var handle = await workflow.StartAsync(new StartOptions { WorkflowId = "t-5" });
+            await entered.Task.WaitAsync(Patience);
+            await dbos.CancelWorkflowAsync("t-5");
+
+            // The workflow's execution stops waiting for the abandoned body: its RunStepAsync throws while the body still runs.
+            Assert.IsType<WorkflowCancelledException>(await bodyEnded.Task.WaitAsync(Patience));
+            Assert.False(release.Task.IsCompleted);
+            await Assert.ThrowsAsync<WorkflowCancelledException>(() => handle.GetResultAsync<object?>().WaitAsync(Patience));
+            Assert.Equal(WorkflowState.Cancelled, (await dbos.GetWorkflowStatusAsync("t-5"))!.State);
+            Assert.Empty(await dbos.ListWorkflowStepsAsync("t-5"));
+        }
+        finally
+        {
+            release.TrySetResult();
+        }
+    }
+
+    [Theory, BothBackends]
     public async Task ShouldRetry_and_NonRetryableExceptionTypes_decide_which_errors_are_retried(Backend backend)
     {
         await using var db = await TestDatabase.CreateAsync(backend);
