@@ -90,6 +90,11 @@ public class RegistrationFormsTests
             await ctx.RunStepAsync("i13", async ct => await Task.Delay(1, ct));
             _ = i1 + i2 + i3 + i7 + i11;
         });
+        // Scheduled workflows, with and without a result.
+        Workflow<DateTimeOffset, int> s1 = dbos.RegisterScheduledWorkflow("s1", "0 0 3 * * *", (WorkflowContext ctx, DateTimeOffset tick) => Task.FromResult(tick.Day));
+        VoidWorkflow<DateTimeOffset> s2 = dbos.RegisterScheduledWorkflow("s2", "0 0 3 * * *", async (WorkflowContext ctx, DateTimeOffset tick) =>
+            await ctx.RunStepAsync("log", () => Console.Write(string.Empty)));
+        _ = (s1, s2);
         _ = (a3, a4, a7, a8, a10, b2, b3, b6, b9, b11, b12, w1, w2, w3, w4, w6, w7, w8);
     }
 
@@ -146,5 +151,24 @@ public class RegistrationFormsTests
             steps.Select(s => (s.Name, s.RawOutput)));
         Assert.All(steps.Where(s => s.RawOutput is not null), s => Assert.Equal("portable_json", s.Serialization));
         Assert.Equal("null", (await dbos.GetWorkflowStatusAsync("void-1-2"))!.RawOutput);
+    }
+
+    [Theory, BothBackends]
+    public async Task A_scheduled_workflow_without_a_result_runs_each_tick_and_records_null(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var dbos = DbosApp.Create(db.Config());
+        var ticks = new System.Collections.Concurrent.ConcurrentQueue<DateTimeOffset>();
+        dbos.RegisterScheduledWorkflow("void-ticks", "* * * * * *", async (WorkflowContext ctx, DateTimeOffset at) =>
+            await ctx.RunStepAsync("tick", () => ticks.Enqueue(at)));
+        await dbos.LaunchAsync();
+
+        await Eventually.HoldsAsync(
+            async () => (await dbos.ListWorkflowsAsync(new ListWorkflowsOptions { Name = "void-ticks", Status = [WorkflowState.Success] })).Count > 0,
+            "a tick finished",
+            TimeSpan.FromSeconds(15));
+        var done = (await dbos.ListWorkflowsAsync(new ListWorkflowsOptions { Name = "void-ticks", Status = [WorkflowState.Success] }))[0];
+        Assert.Equal("null", done.RawOutput);
+        Assert.NotEmpty(ticks);
     }
 }

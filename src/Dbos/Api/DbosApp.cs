@@ -260,6 +260,25 @@ public sealed class DbosApp : IDbosOperations
         return workflow;
     }
 
+    /// <summary>
+    /// Registers a workflow that returns no value and runs on a cron schedule, once per tick, with the tick's time as
+    /// input (see <see cref="RegisterScheduledWorkflow{TResult}"/>).
+    /// </summary>
+    /// <param name="name">The workflow's name (and, by default, the schedule's).</param>
+    /// <param name="cron">The cron expression: 5 fields, or 6 with seconds first (<c>*/2 * * * * *</c>: every two seconds).</param>
+    /// <param name="body">The workflow's code; it receives the tick's time.</param>
+    /// <param name="scheduleOptions">Time zone, queue, backfill and name of the schedule.</param>
+    /// <param name="options">Workflow options.</param>
+    /// <returns>A reference to the workflow (it can also be started directly).</returns>
+    /// <exception cref="ArgumentException">The cron expression or time zone is invalid.</exception>
+    public VoidWorkflow<DateTimeOffset> RegisterScheduledWorkflow(
+        string name, string cron, Func<WorkflowContext, DateTimeOffset, Task> body, ScheduleOptions? scheduleOptions = null, WorkflowOptions? options = null)
+    {
+        var workflow = RegisterWorkflow(name, body, options);
+        engine.RegisterSchedule(name, cron, scheduleOptions);
+        return workflow;
+    }
+
     /// <summary>Registers a step that takes an input and returns a result. Inside a workflow it is checkpointed; elsewhere it simply runs.</summary>
     /// <typeparam name="TInput">The input's type.</typeparam>
     /// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
