@@ -32,6 +32,18 @@ public sealed class Audit
     public Task WriteAsync(Order order, DateTimeOffset at, CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
+public sealed class Notifier
+{
+    public Task NotifyAsync(Order order) => Task.CompletedTask;
+}
+
+public sealed class Pricing
+{
+    public Task<decimal> QuoteAsync(Order order, CancellationToken cancellationToken) => Task.FromResult(9.99m);
+}
+
+public sealed class CardDeclinedException(string message) : Exception(message);
+
 public sealed class Report
 {
     public Task<int> RunAsync(DateTimeOffset tick) => Task.FromResult(tick.Day);

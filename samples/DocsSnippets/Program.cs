@@ -16,7 +16,7 @@ await using var dbos = DbosApp.Create(new DbosConfig { Name = "shop", LoggerFact
 // Steps: checkpointed when called inside a workflow, plain calls anywhere else.
 var reserve = dbos.RegisterStep("reserve", (Order o, CancellationToken ct) => inventory.ReserveAsync(o, ct));
 var charge = dbos.RegisterStep("charge", (Order o, CancellationToken ct) => payments.ChargeAsync(o, ct),
-    new StepOptions { MaxAttempts = 5, IntervalSeconds = 1, BackoffRate = 2 });   // retried with backoff
+    new StepOptions { MaxAttempts = 5, RetryInterval = TimeSpan.FromSeconds(1), BackoffRate = 2 });   // retried with backoff
 
 var checkout = dbos.RegisterWorkflow("checkout", async (WorkflowContext ctx, Order order) =>
 {

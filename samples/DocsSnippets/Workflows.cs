@@ -32,7 +32,7 @@ public static class Workflows
 
             // An inline step, run up to 5 times, waiting 1 s, 2 s, 4 s, then 8 s between attempts.
             var payment = await ctx.RunStepAsync("charge", ct => payments.ChargeAsync(order, ct),
-                new StepOptions { MaxAttempts = 5, IntervalSeconds = 1, BackoffRate = 2 });
+                new StepOptions { MaxAttempts = 5, RetryInterval = TimeSpan.FromSeconds(1), BackoffRate = 2 });
             return payment.ReceiptId;
         });
 
@@ -43,6 +43,62 @@ public static class Workflows
         string receipt = await checkout.RunAsync(order, new StartOptions { WorkflowId = order.Id });
         // </snippet:workflows-define>
         Console.WriteLine(receipt);
+    }
+
+    public static async Task NoResultAsync(DbosApp dbos, Notifier notifier, Audit audit, Order order)
+    {
+        // <snippet:workflows-no-result>
+        // A step without input, token or result, and a synchronous one: no type arguments needed.
+        var notify = dbos.RegisterStep("notify", (Order o) => notifier.NotifyAsync(o));        // a VoidStep<Order>
+        var pick = dbos.RegisterStep("pick", () => Random.Shared.Next(1, 10));                 // a Step<int>
+
+        // A workflow returning Task: a VoidWorkflow<Order>.
+        var fulfil = dbos.RegisterWorkflow("fulfil-quietly", async (WorkflowContext ctx, Order order) =>
+        {
+            await notify.RunAsync(order);
+            var bin = await pick.RunAsync();
+            await ctx.RunStepAsync("log", () => Console.WriteLine($"{order.Id} from bin {bin}"));   // inline, synchronous
+            await ctx.RunStepAsync("audit", ct => audit.WriteAsync(order, DateTimeOffset.UnixEpoch, ct));
+        });
+
+        await dbos.LaunchAsync();
+        await fulfil.RunAsync(order);   // its recorded output, and each void step's, is null
+        // </snippet:workflows-no-result>
+    }
+
+    public static void StepTimeout(DbosApp dbos, Pricing pricing)
+    {
+        // <snippet:workflows-step-timeout>
+        dbos.RegisterWorkflow("quote", async (WorkflowContext ctx, Order order) =>
+        {
+            try
+            {
+                // Each attempt may take 10 s. Then its token is cancelled and the attempt fails with a
+                // DbosStepTimeoutException, retried like any other error: 3 attempts in all.
+                return await ctx.RunStepAsync("price", ct => pricing.QuoteAsync(order, ct),
+                    new StepOptions { Timeout = TimeSpan.FromSeconds(10), MaxAttempts = 3 });
+            }
+            catch (StepFailedException e) when (e.ErrorName == nameof(DbosStepTimeoutException))
+            {
+                return 0m;   // every attempt timed out
+            }
+        });
+        // </snippet:workflows-step-timeout>
+    }
+
+    public static void RetryRule(DbosApp dbos, Payments payments)
+    {
+        // <snippet:workflows-retry-rule>
+        var charge = dbos.RegisterStep("charge", (Order o, CancellationToken ct) => payments.ChargeAsync(o, ct), new StepOptions
+        {
+            MaxAttempts = 5,
+            RetryInterval = TimeSpan.FromMilliseconds(500),   // then 1 s, 2 s, 4 s…
+            MaxRetryInterval = TimeSpan.FromSeconds(30),       // …never more than 30 s
+            NonRetryableExceptionTypes = [typeof(CardDeclinedException)],   // recorded at once, never retried
+            ShouldRetry = e => e is TimeoutException or HttpRequestException, // any other error: recorded at once too
+        });
+        // </snippet:workflows-retry-rule>
+        Console.WriteLine(charge.Name);
     }
 
     public static void DurableOperations(DbosApp dbos, Audit audit)

@@ -25,7 +25,7 @@ public sealed class CheckoutWorkflow(Warehouse warehouse, PaymentGateway payment
     public async Task<Receipt> RunAsync(WorkflowContext context, Order order)
     {
         await StepAsync(context, 1, "reserve-stock", ct => warehouse.ReserveAsync(order, ct));
-        var payment = await StepAsync(context, 2, "charge-card", ct => payments.ChargeAsync(order, ct), new StepOptions { MaxAttempts = 3, IntervalSeconds = 1 });
+        var payment = await StepAsync(context, 2, "charge-card", ct => payments.ChargeAsync(order, ct), new StepOptions { MaxAttempts = 3, RetryInterval = TimeSpan.FromSeconds(1) });
         var tracking = await StepAsync(context, 3, "ship", ct => warehouse.ShipAsync(order, ct));
         await StepAsync(context, 4, "send-confirmation", ct => mailer.SendConfirmationAsync(order, tracking, ct));
         return new Receipt(order.Id, payment.Amount, payment.PaymentId, tracking);

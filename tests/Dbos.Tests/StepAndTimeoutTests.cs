@@ -75,7 +75,7 @@ public class StepAndTimeoutTests
     public async Task A_step_that_fails_twice_succeeds_on_its_third_attempt_after_growing_waits(Backend backend)
     {
         await using var db = await TestDatabase.CreateAsync(backend);
-        await using var app = await FlakyApp.LaunchAsync(db, new StepOptions { MaxAttempts = 3, IntervalSeconds = 1, BackoffRate = 2 });
+        await using var app = await FlakyApp.LaunchAsync(db, new StepOptions { MaxAttempts = 3, RetryInterval = TimeSpan.FromSeconds(1), BackoffRate = 2 });
         var (dbos, clock, workflow) = (app.Dbos, app.Clock, app.Workflow);
 
         var result = (await workflow.StartAsync("ok", new StartOptions { WorkflowId = "retry-1" })).GetResultAsync();
@@ -100,7 +100,7 @@ public class StepAndTimeoutTests
     public async Task A_step_that_exhausts_its_attempts_fails_the_workflow_with_every_attempts_error_and_no_final_wait(Backend backend)
     {
         await using var db = await TestDatabase.CreateAsync(backend);
-        await using var app = await FlakyApp.LaunchAsync(db, new StepOptions { MaxAttempts = 2, IntervalSeconds = 5 });
+        await using var app = await FlakyApp.LaunchAsync(db, new StepOptions { MaxAttempts = 2, RetryInterval = TimeSpan.FromSeconds(5) });
         var (dbos, clock, workflow) = (app.Dbos, app.Clock, app.Workflow);
 
         var result = (await workflow.StartAsync("x", new StartOptions { WorkflowId = "retry-2" })).GetResultAsync();
@@ -127,8 +127,8 @@ public class StepAndTimeoutTests
         Task<int> Step(int x, CancellationToken _) => Task.FromResult(x);
 
         Assert.Contains("MaxAttempts", Assert.Throws<ArgumentOutOfRangeException>(() => dbos.RegisterStep<int, int>("a", Step, new StepOptions { MaxAttempts = 0 })).Message, StringComparison.Ordinal);
-        Assert.Contains("IntervalSeconds", Assert.Throws<ArgumentOutOfRangeException>(() => dbos.RegisterStep<int, int>("b", Step, new StepOptions { IntervalSeconds = 0 })).Message, StringComparison.Ordinal);
-        Assert.Contains("IntervalSeconds", Assert.Throws<ArgumentOutOfRangeException>(() => dbos.RegisterStep<int, int>("c", Step, new StepOptions { IntervalSeconds = -1 })).Message, StringComparison.Ordinal);
+        Assert.Contains("RetryInterval", Assert.Throws<ArgumentOutOfRangeException>(() => dbos.RegisterStep<int, int>("b", Step, new StepOptions { RetryInterval = TimeSpan.Zero })).Message, StringComparison.Ordinal);
+        Assert.Contains("RetryInterval", Assert.Throws<ArgumentOutOfRangeException>(() => dbos.RegisterStep<int, int>("c", Step, new StepOptions { RetryInterval = TimeSpan.FromSeconds(-1) })).Message, StringComparison.Ordinal);
         Assert.Contains("BackoffRate", Assert.Throws<ArgumentOutOfRangeException>(() => dbos.RegisterStep<int, int>("d", Step, new StepOptions { BackoffRate = 0 })).Message, StringComparison.Ordinal);
         Assert.Contains("MaxRecoveryAttempts", Assert.Throws<ArgumentOutOfRangeException>(() => dbos.RegisterWorkflow("e", (WorkflowContext c, int x) => Task.FromResult(x), new WorkflowOptions { MaxRecoveryAttempts = 0 })).Message, StringComparison.Ordinal);
     }

@@ -193,6 +193,51 @@ public sealed class DbosApp : IDbosOperations
             options));
     }
 
+    /// <summary>Registers a workflow that takes an input and returns no value.</summary>
+    /// <typeparam name="TInput">The input's type; must be serializable.</typeparam>
+    /// <param name="name">The workflow's name, recorded with each run; it must stay the same across versions of the code.</param>
+    /// <param name="body">The workflow's code: deterministic, doing its side effects in steps.</param>
+    /// <param name="options">Workflow options.</param>
+    /// <returns>A reference used to start the workflow.</returns>
+    public VoidWorkflow<TInput> RegisterWorkflow<TInput>(string name, Func<WorkflowContext, TInput, Task> body, WorkflowOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return new VoidWorkflow<TInput>(engine.Register(
+            name,
+            typeof(TInput),
+            hasInput: true,
+            typeof(void),
+            async (context, input) =>
+            {
+                await body(context, (TInput)input!).ConfigureAwait(false);
+                return null;
+            },
+            body.Method,
+            options));
+    }
+
+    /// <summary>Registers a workflow without input that returns no value.</summary>
+    /// <param name="name">The workflow's name, recorded with each run; it must stay the same across versions of the code.</param>
+    /// <param name="body">The workflow's code: deterministic, doing its side effects in steps.</param>
+    /// <param name="options">Workflow options.</param>
+    /// <returns>A reference used to start the workflow.</returns>
+    public VoidWorkflow RegisterWorkflow(string name, Func<WorkflowContext, Task> body, WorkflowOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return new VoidWorkflow(engine.Register(
+            name,
+            typeof(object),
+            hasInput: false,
+            typeof(void),
+            async (context, _) =>
+            {
+                await body(context).ConfigureAwait(false);
+                return null;
+            },
+            body.Method,
+            options));
+    }
+
     /// <summary>
     /// Registers a workflow that runs on a cron schedule: once per tick, with the tick's time as input. The schedule is
     /// recorded in the shared <c>workflow_schedules</c> table at launch (keeping its paused state and last tick across
@@ -215,39 +260,191 @@ public sealed class DbosApp : IDbosOperations
         return workflow;
     }
 
-    /// <summary>Registers a step that takes an input. Inside a workflow its result is checkpointed; elsewhere it simply runs.</summary>
+    /// <summary>
+    /// Registers a workflow that returns no value and runs on a cron schedule, once per tick, with the tick's time as
+    /// input (see <see cref="RegisterScheduledWorkflow{TResult}"/>).
+    /// </summary>
+    /// <param name="name">The workflow's name (and, by default, the schedule's).</param>
+    /// <param name="cron">The cron expression: 5 fields, or 6 with seconds first (<c>*/2 * * * * *</c>: every two seconds).</param>
+    /// <param name="body">The workflow's code; it receives the tick's time.</param>
+    /// <param name="scheduleOptions">Time zone, queue, backfill and name of the schedule.</param>
+    /// <param name="options">Workflow options.</param>
+    /// <returns>A reference to the workflow (it can also be started directly).</returns>
+    /// <exception cref="ArgumentException">The cron expression or time zone is invalid.</exception>
+    public VoidWorkflow<DateTimeOffset> RegisterScheduledWorkflow(
+        string name, string cron, Func<WorkflowContext, DateTimeOffset, Task> body, ScheduleOptions? scheduleOptions = null, WorkflowOptions? options = null)
+    {
+        var workflow = RegisterWorkflow(name, body, options);
+        engine.RegisterSchedule(name, cron, scheduleOptions);
+        return workflow;
+    }
+
+    /// <summary>Registers a step that takes an input and returns a result. Inside a workflow it is checkpointed; elsewhere it simply runs.</summary>
+    /// <typeparam name="TInput">The input's type.</typeparam>
+    /// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
+    /// <param name="name">The step's name, recorded with its result.</param>
+    /// <param name="function">The step's code; it receives a token signalled when the workflow is cancelled or the attempt's timeout passes.</param>
+    /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
+    /// <returns>A reference used to run the step.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    public Step<TInput, TResult> RegisterStep<TInput, TResult>(string name, Func<TInput, CancellationToken, Task<TResult>> function, StepOptions? options = null)
+    {
+        options = ValidateStep(name, function, options);
+        return new Step<TInput, TResult>(name, function, options);
+    }
+
+    /// <summary>Registers a step that takes an input but no token and returns a result. Inside a workflow it is checkpointed; elsewhere it simply runs.</summary>
     /// <typeparam name="TInput">The input's type.</typeparam>
     /// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
     /// <param name="name">The step's name, recorded with its result.</param>
     /// <param name="function">The step's code.</param>
-    /// <param name="options">Retry options. Default: no retries.</param>
+    /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
     /// <returns>A reference used to run the step.</returns>
-    /// <exception cref="ArgumentOutOfRangeException">A retry setting is zero or negative.</exception>
-    public Step<TInput, TResult> RegisterStep<TInput, TResult>(string name, Func<TInput, CancellationToken, Task<TResult>> function, StepOptions? options = null)
+    /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    public Step<TInput, TResult> RegisterStep<TInput, TResult>(string name, Func<TInput, Task<TResult>> function, StepOptions? options = null)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        StorableText.Check(name, "The step name", nameof(name));
-        ArgumentNullException.ThrowIfNull(function);
-        options ??= StepOptions.Default;
-        options.Validate(name);
-        return new Step<TInput, TResult>(name, function, options);
+        options = ValidateStep(name, function, options);
+        return new Step<TInput, TResult>(name, (input, _) => function(input), options);
     }
 
-    /// <summary>Registers a step without input. Inside a workflow its result is checkpointed; elsewhere it simply runs.</summary>
+    /// <summary>Registers a step that takes an input and returns no value. Inside a workflow it is checkpointed; elsewhere it simply runs.</summary>
+    /// <typeparam name="TInput">The input's type.</typeparam>
+    /// <param name="name">The step's name, recorded with its result.</param>
+    /// <param name="function">The step's code; it receives a token signalled when the workflow is cancelled or the attempt's timeout passes.</param>
+    /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
+    /// <returns>A reference used to run the step.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    public VoidStep<TInput> RegisterStep<TInput>(string name, Func<TInput, CancellationToken, Task> function, StepOptions? options = null)
+    {
+        options = ValidateStep(name, function, options);
+        return new VoidStep<TInput>(name, function, options);
+    }
+
+    /// <summary>Registers a step that takes an input but no token and returns no value. Inside a workflow it is checkpointed; elsewhere it simply runs.</summary>
+    /// <typeparam name="TInput">The input's type.</typeparam>
+    /// <param name="name">The step's name, recorded with its result.</param>
+    /// <param name="function">The step's code.</param>
+    /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
+    /// <returns>A reference used to run the step.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    public VoidStep<TInput> RegisterStep<TInput>(string name, Func<TInput, Task> function, StepOptions? options = null)
+    {
+        options = ValidateStep(name, function, options);
+        return new VoidStep<TInput>(name, (input, _) => function(input), options);
+    }
+
+    /// <summary>Registers a step that takes an input but no token, runs synchronously and returns a result. Inside a workflow it is checkpointed; elsewhere it simply runs.</summary>
+    /// <typeparam name="TInput">The input's type.</typeparam>
     /// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
     /// <param name="name">The step's name, recorded with its result.</param>
     /// <param name="function">The step's code.</param>
-    /// <param name="options">Retry options. Default: no retries.</param>
+    /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
     /// <returns>A reference used to run the step.</returns>
-    /// <exception cref="ArgumentOutOfRangeException">A retry setting is zero or negative.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    public Step<TInput, TResult> RegisterStep<TInput, TResult>(string name, Func<TInput, TResult> function, StepOptions? options = null)
+    {
+        options = ValidateStep(name, function, options);
+        StepDelegates.RefuseTaskLike(typeof(TResult), nameof(function));
+        return new Step<TInput, TResult>(name, (input, ct) => StepDelegates.Sync<TResult>(_ => function(input), nameof(function))(ct), options);
+    }
+
+    /// <summary>Registers a step that takes an input but no token, runs synchronously and returns no value. Inside a workflow it is checkpointed; elsewhere it simply runs.</summary>
+    /// <typeparam name="TInput">The input's type.</typeparam>
+    /// <param name="name">The step's name, recorded with its result.</param>
+    /// <param name="function">The step's code.</param>
+    /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
+    /// <returns>A reference used to run the step.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    public VoidStep<TInput> RegisterStep<TInput>(string name, Action<TInput> function, StepOptions? options = null)
+    {
+        options = ValidateStep(name, function, options);
+        return new VoidStep<TInput>(name, (input, ct) => StepDelegates.SyncVoid(_ => function(input), nameof(function))(ct), options);
+    }
+
+    /// <summary>Registers a step that takes no input and returns a result. Inside a workflow it is checkpointed; elsewhere it simply runs.</summary>
+    /// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
+    /// <param name="name">The step's name, recorded with its result.</param>
+    /// <param name="function">The step's code; it receives a token signalled when the workflow is cancelled or the attempt's timeout passes.</param>
+    /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
+    /// <returns>A reference used to run the step.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
     public Step<TResult> RegisterStep<TResult>(string name, Func<CancellationToken, Task<TResult>> function, StepOptions? options = null)
+    {
+        options = ValidateStep(name, function, options);
+        return new Step<TResult>(name, function, options);
+    }
+
+    /// <summary>Registers a step that takes neither input nor token and returns a result. Inside a workflow it is checkpointed; elsewhere it simply runs.</summary>
+    /// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
+    /// <param name="name">The step's name, recorded with its result.</param>
+    /// <param name="function">The step's code.</param>
+    /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
+    /// <returns>A reference used to run the step.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    public Step<TResult> RegisterStep<TResult>(string name, Func<Task<TResult>> function, StepOptions? options = null)
+    {
+        options = ValidateStep(name, function, options);
+        return new Step<TResult>(name, _ => function(), options);
+    }
+
+    /// <summary>Registers a step that takes no input and returns no value. Inside a workflow it is checkpointed; elsewhere it simply runs.</summary>
+    /// <param name="name">The step's name, recorded with its result.</param>
+    /// <param name="function">The step's code; it receives a token signalled when the workflow is cancelled or the attempt's timeout passes.</param>
+    /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
+    /// <returns>A reference used to run the step.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    public VoidStep RegisterStep(string name, Func<CancellationToken, Task> function, StepOptions? options = null)
+    {
+        options = ValidateStep(name, function, options);
+        return new VoidStep(name, function, options);
+    }
+
+    /// <summary>Registers a step that takes neither input nor token and returns no value. Inside a workflow it is checkpointed; elsewhere it simply runs.</summary>
+    /// <param name="name">The step's name, recorded with its result.</param>
+    /// <param name="function">The step's code.</param>
+    /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
+    /// <returns>A reference used to run the step.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    public VoidStep RegisterStep(string name, Func<Task> function, StepOptions? options = null)
+    {
+        options = ValidateStep(name, function, options);
+        return new VoidStep(name, _ => function(), options);
+    }
+
+    /// <summary>Registers a step that takes neither input nor token, runs synchronously and returns a result. Inside a workflow it is checkpointed; elsewhere it simply runs.</summary>
+    /// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
+    /// <param name="name">The step's name, recorded with its result.</param>
+    /// <param name="function">The step's code.</param>
+    /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
+    /// <returns>A reference used to run the step.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    public Step<TResult> RegisterStep<TResult>(string name, Func<TResult> function, StepOptions? options = null)
+    {
+        options = ValidateStep(name, function, options);
+        StepDelegates.RefuseTaskLike(typeof(TResult), nameof(function));
+        return new Step<TResult>(name, StepDelegates.Sync<TResult>(_ => function(), nameof(function)), options);
+    }
+
+    /// <summary>Registers a step that takes neither input nor token, runs synchronously and returns no value. Inside a workflow it is checkpointed; elsewhere it simply runs.</summary>
+    /// <param name="name">The step's name, recorded with its result.</param>
+    /// <param name="function">The step's code.</param>
+    /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
+    /// <returns>A reference used to run the step.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    public VoidStep RegisterStep(string name, Action function, StepOptions? options = null)
+    {
+        options = ValidateStep(name, function, options);
+        return new VoidStep(name, StepDelegates.SyncVoid(_ => function(), nameof(function)), options);
+    }
+
+    private static StepOptions ValidateStep(string name, Delegate function, StepOptions? options)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         StorableText.Check(name, "The step name", nameof(name));
         ArgumentNullException.ThrowIfNull(function);
         options ??= StepOptions.Default;
         options.Validate(name);
-        return new Step<TResult>(name, function, options);
+        return options;
     }
 
     /// <summary>

@@ -169,6 +169,31 @@ public sealed class StepFailedException : DbosRecordedException
     public IReadOnlyList<string> AttemptErrors { get; }
 }
 
+/// <summary>
+/// An attempt of a step ran longer than its <see cref="StepOptions.Timeout"/>: its token was cancelled and the attempt
+/// counted as failed. Inside a workflow the step's recorded error (a <see cref="StepFailedException"/>) carries this
+/// type's name, <c>DbosStepTimeoutException</c>, as its <see cref="DbosRecordedException.ErrorName"/>.
+/// </summary>
+public sealed class DbosStepTimeoutException : TimeoutException
+{
+    /// <summary>Creates an exception for a step attempt that timed out.</summary>
+    /// <param name="stepName">The step.</param>
+    /// <param name="timeout">The attempt's timeout.</param>
+    /// <param name="message">What happened; default: that the step timed out after <paramref name="timeout"/>.</param>
+    public DbosStepTimeoutException(string stepName, TimeSpan timeout, string? message = null)
+        : base(message ?? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"Step '{stepName}' timed out after {timeout.TotalMilliseconds:0.###} ms."))
+    {
+        StepName = stepName;
+        Timeout = timeout;
+    }
+
+    /// <summary>The step that timed out.</summary>
+    public string StepName { get; }
+
+    /// <summary>The timeout of each of its attempts.</summary>
+    public TimeSpan Timeout { get; }
+}
+
 /// <summary>A workflow was cancelled (by a user or because its timeout passed); awaiting its result raises this.</summary>
 public sealed class WorkflowCancelledException : OperationCanceledException
 {

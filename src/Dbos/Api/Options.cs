@@ -1,25 +1,91 @@
 namespace Dbos;
 
-/// <summary>How a step is retried when it throws.</summary>
+/// <summary>How a step is retried when it throws, and how long each attempt may take.</summary>
+/// <remarks>These options apply where a step is checkpointed, inside a workflow; called anywhere else a step simply runs once.</remarks>
 public sealed record StepOptions
 {
     /// <summary>How many times the step may run before its error is recorded (1 = no retries). Default 1.</summary>
     public int MaxAttempts { get; init; } = 1;
 
-    /// <summary>The wait before the first retry, in seconds. Default 1.</summary>
-    public double IntervalSeconds { get; init; } = 1;
+    /// <summary>The wait before the first retry. Default 1 second.</summary>
+    public TimeSpan RetryInterval { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Each retry waits this many times longer than the one before. Default 2.</summary>
     public double BackoffRate { get; init; } = 2;
 
+    /// <summary>The longest wait between two attempts. Default 1 hour.</summary>
+    public TimeSpan MaxRetryInterval { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>The wait before the first retry, in seconds. Default 1.</summary>
+    [Obsolete("Use RetryInterval, a TimeSpan: RetryInterval = TimeSpan.FromSeconds(n).")]
+    public double IntervalSeconds
+    {
+        get => RetryInterval.TotalSeconds;
+        init => RetryInterval = Seconds(value, nameof(IntervalSeconds));
+    }
+
     /// <summary>The longest wait between two attempts, in seconds. Default 3600.</summary>
-    public double MaxIntervalSeconds { get; init; } = 3600;
+    [Obsolete("Use MaxRetryInterval, a TimeSpan: MaxRetryInterval = TimeSpan.FromSeconds(n).")]
+    public double MaxIntervalSeconds
+    {
+        get => MaxRetryInterval.TotalSeconds;
+        init => MaxRetryInterval = Seconds(value, nameof(MaxIntervalSeconds));
+    }
+
+    /// <summary>
+    /// The longest one attempt may run. When it passes, the attempt's <see cref="CancellationToken"/> is cancelled and
+    /// the attempt fails with a <see cref="DbosStepTimeoutException"/>, retried like any other failure. A body that
+    /// ignores its token is abandoned: the workflow does not wait for it, and the next attempt starts only once the
+    /// abandoned body has returned (waiting for it at most one more <see cref="Timeout"/>, after which the step fails
+    /// without retrying). Default: no timeout.
+    /// </summary>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>
+    /// Decides whether a failed attempt is retried (while attempts are left): return false to record the error at once.
+    /// Called with the attempt's exception (a <see cref="DbosStepTimeoutException"/> for a timed-out attempt). An
+    /// exception thrown by the predicate is recorded as the step's error. Default: every exception is retried.
+    /// </summary>
+    public Func<Exception, bool>? ShouldRetry { get; init; }
+
+    /// <summary>
+    /// Exceptions of these types (or types derived from them) are never retried: the step's error is recorded at once.
+    /// Checked before <see cref="ShouldRetry"/>. Default: none.
+    /// </summary>
+    public IReadOnlyList<Type> NonRetryableExceptionTypes { get; init; } = [];
 
     internal static StepOptions Default { get; } = new();
 
     /// <summary>The wait after failed attempt <paramref name="attempt"/> (1-based).</summary>
-    internal TimeSpan DelayAfter(int attempt) =>
-        TimeSpan.FromSeconds(Math.Min(MaxIntervalSeconds, IntervalSeconds * Math.Pow(BackoffRate, attempt - 1)));
+    internal TimeSpan DelayAfter(int attempt)
+    {
+        var seconds = RetryInterval.TotalSeconds * Math.Pow(BackoffRate, attempt - 1);
+        return seconds >= MaxRetryInterval.TotalSeconds ? MaxRetryInterval : TimeSpan.FromSeconds(seconds);
+    }
+
+    /// <summary>Whether <paramref name="exception"/> may be retried; throws what <see cref="ShouldRetry"/> throws.</summary>
+    internal bool IsRetryable(Exception exception)
+    {
+        foreach (var type in NonRetryableExceptionTypes)
+        {
+            if (type.IsInstanceOfType(exception))
+            {
+                return false;
+            }
+        }
+
+        return ShouldRetry?.Invoke(exception) ?? true;
+    }
+
+    private static TimeSpan Seconds(double value, string name)
+    {
+        if (!(value > 0) || double.IsInfinity(value) || value > TimeSpan.MaxValue.TotalSeconds)
+        {
+            throw new ArgumentOutOfRangeException(name, value, $"{name} must be a positive number of seconds.");
+        }
+
+        return TimeSpan.FromSeconds(value);
+    }
 
     internal void Validate(string stepName)
     {
@@ -28,9 +94,9 @@ public sealed record StepOptions
             throw new ArgumentOutOfRangeException(nameof(MaxAttempts), MaxAttempts, $"Step '{stepName}': MaxAttempts must be at least 1.");
         }
 
-        if (!(IntervalSeconds > 0) || double.IsInfinity(IntervalSeconds))
+        if (RetryInterval <= TimeSpan.Zero)
         {
-            throw new ArgumentOutOfRangeException(nameof(IntervalSeconds), IntervalSeconds, $"Step '{stepName}': IntervalSeconds must be a positive number of seconds.");
+            throw new ArgumentOutOfRangeException(nameof(RetryInterval), RetryInterval, $"Step '{stepName}': RetryInterval must be positive.");
         }
 
         if (!(BackoffRate >= 1) || double.IsInfinity(BackoffRate))
@@ -38,9 +104,27 @@ public sealed record StepOptions
             throw new ArgumentOutOfRangeException(nameof(BackoffRate), BackoffRate, $"Step '{stepName}': BackoffRate must be at least 1.");
         }
 
-        if (!(MaxIntervalSeconds > 0))
+        if (MaxRetryInterval <= TimeSpan.Zero)
         {
-            throw new ArgumentOutOfRangeException(nameof(MaxIntervalSeconds), MaxIntervalSeconds, $"Step '{stepName}': MaxIntervalSeconds must be positive.");
+            throw new ArgumentOutOfRangeException(nameof(MaxRetryInterval), MaxRetryInterval, $"Step '{stepName}': MaxRetryInterval must be positive.");
+        }
+
+        if (Timeout is { } timeout && timeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Timeout), timeout, $"Step '{stepName}': Timeout must be positive (leave it null for no timeout).");
+        }
+
+        if (NonRetryableExceptionTypes is null)
+        {
+            throw new ArgumentNullException(nameof(NonRetryableExceptionTypes), $"Step '{stepName}': NonRetryableExceptionTypes must not be null.");
+        }
+
+        foreach (var type in NonRetryableExceptionTypes)
+        {
+            if (type is null || !typeof(Exception).IsAssignableFrom(type))
+            {
+                throw new ArgumentException($"Step '{stepName}': NonRetryableExceptionTypes lists {type?.FullName ?? "null"}, which is not an exception type.", nameof(NonRetryableExceptionTypes));
+            }
         }
     }
 }

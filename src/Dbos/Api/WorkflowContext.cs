@@ -47,7 +47,7 @@ public abstract class WorkflowContext
     /// <typeparam name="T">The step's result type; must be serializable.</typeparam>
     /// <param name="name">The step's name, recorded with its result.</param>
     /// <param name="step">The step's code; receives a token signalled when the workflow is cancelled.</param>
-    /// <param name="options">Retry options. Default: no retries.</param>
+    /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
     /// <param name="cancellationToken">Stops waiting for the step.</param>
     /// <returns>The step's result.</returns>
     /// <exception cref="StepFailedException">The step failed (after its retries); the error is recorded.</exception>
@@ -56,7 +56,7 @@ public abstract class WorkflowContext
     /// <summary>Runs <paramref name="step"/>, which has no result, as a checkpointed step.</summary>
     /// <param name="name">The step's name, recorded with its completion.</param>
     /// <param name="step">The step's code; receives a token signalled when the workflow is cancelled.</param>
-    /// <param name="options">Retry options. Default: no retries.</param>
+    /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
     /// <param name="cancellationToken">Stops waiting for the step.</param>
     /// <returns>A task that completes when the step has run (or was found already recorded).</returns>
     public Task RunStepAsync(string name, Func<CancellationToken, Task> step, StepOptions? options = null, CancellationToken cancellationToken = default)
@@ -71,6 +71,58 @@ public abstract class WorkflowContext
             },
             options,
             cancellationToken);
+    }
+
+    /// <summary>Runs <paramref name="step"/>, which takes no token, as a checkpointed step (see <see cref="RunStepAsync{T}(string, Func{CancellationToken, Task{T}}, StepOptions?, CancellationToken)"/>).</summary>
+    /// <typeparam name="T">The step's result type; must be serializable.</typeparam>
+    /// <param name="name">The step's name, recorded with its result.</param>
+    /// <param name="step">The step's code.</param>
+    /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
+    /// <param name="cancellationToken">Stops waiting for the step.</param>
+    /// <returns>The step's result.</returns>
+    /// <exception cref="StepFailedException">The step failed (after its retries); the error is recorded.</exception>
+    public Task<T> RunStepAsync<T>(string name, Func<Task<T>> step, StepOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        return RunStepAsync<T>(name, _ => step(), options, cancellationToken);
+    }
+
+    /// <summary>Runs <paramref name="step"/>, which takes no token and has no result, as a checkpointed step.</summary>
+    /// <param name="name">The step's name, recorded with its completion.</param>
+    /// <param name="step">The step's code.</param>
+    /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
+    /// <param name="cancellationToken">Stops waiting for the step.</param>
+    /// <returns>A task that completes when the step has run (or was found already recorded).</returns>
+    public Task RunStepAsync(string name, Func<Task> step, StepOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        return RunStepAsync(name, (CancellationToken _) => step(), options, cancellationToken);
+    }
+
+    /// <summary>Runs the synchronous <paramref name="step"/>, which takes no token, as a checkpointed step.</summary>
+    /// <typeparam name="T">The step's result type; must be serializable (not a task: return a task from an async step instead).</typeparam>
+    /// <param name="name">The step's name, recorded with its result.</param>
+    /// <param name="step">The step's code.</param>
+    /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
+    /// <param name="cancellationToken">Stops waiting for the step.</param>
+    /// <returns>The step's result.</returns>
+    /// <exception cref="StepFailedException">The step failed (after its retries); the error is recorded.</exception>
+    public Task<T> RunStepAsync<T>(string name, Func<T> step, StepOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        return RunStepAsync<T>(name, StepDelegates.Sync<T>(_ => step(), nameof(step)), options, cancellationToken);
+    }
+
+    /// <summary>Runs the synchronous <paramref name="step"/>, which takes no token and has no result, as a checkpointed step.</summary>
+    /// <param name="name">The step's name, recorded with its completion.</param>
+    /// <param name="step">The step's code.</param>
+    /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
+    /// <param name="cancellationToken">Stops waiting for the step.</param>
+    /// <returns>A task that completes when the step has run (or was found already recorded).</returns>
+    public Task RunStepAsync(string name, Action step, StepOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        return RunStepAsync(name, StepDelegates.SyncVoid(_ => step(), nameof(step)), options, cancellationToken);
     }
 
     /// <summary>

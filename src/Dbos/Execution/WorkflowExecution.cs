@@ -339,19 +339,22 @@ internal sealed class WorkflowExecution : WorkflowContext
         var timestamp = engine.Time.GetTimestamp();
         using var linked = Link(cancellationToken, out var linkedToken);
         List<Exception>? failures = null;
+        var abandoned = new StrongBox<Task?>();
         for (var attempt = 1; ; attempt++)
         {
             T result;
             try
             {
-                result = await InvokeOutsideWorkflowAsync(step, linkedToken).ConfigureAwait(false);
+                result = options.Timeout is { } timeout
+                    ? await InvokeWithTimeoutAsync(name, step, timeout, abandoned, linkedToken).ConfigureAwait(false)
+                    : await InvokeOutsideWorkflowAsync(step, linkedToken).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
                 ThrowIfStopped();
                 cancellationToken.ThrowIfCancellationRequested();
                 (failures ??= []).Add(ex);
-                if (attempt >= options.MaxAttempts)
+                if (attempt >= options.MaxAttempts || !IsRetryable(options, ex, failures))
                 {
                     break;
                 }
@@ -362,6 +365,18 @@ internal sealed class WorkflowExecution : WorkflowContext
                 try
                 {
                     await wait.ConfigureAwait(false);
+                    if (abandoned.Value is { IsCompleted: false } running
+                        && !await ReturnedWithinAsync(running, options.Timeout!.Value, linkedToken).ConfigureAwait(false))
+                    {
+                        // Starting another attempt now would run the step's code twice at once: fail instead.
+                        failures[^1] = new DbosStepTimeoutException(
+                            name,
+                            options.Timeout.Value,
+                            string.Create(
+                                CultureInfo.InvariantCulture,
+                                $"Step '{name}' timed out after {options.Timeout.Value.TotalMilliseconds:0.###} ms, and attempt {attempt} ignored its cancellation and was still running when attempt {attempt + 1} was due; the step is not retried while it runs."));
+                        break;
+                    }
                 }
                 catch (OperationCanceledException)
                 {
@@ -369,6 +384,7 @@ internal sealed class WorkflowExecution : WorkflowContext
                     throw;
                 }
 
+                abandoned.Value = null;
                 continue;
             }
 
@@ -481,6 +497,77 @@ internal sealed class WorkflowExecution : WorkflowContext
         }
 
         return (T)engine.Codec.Decode(row.Output, row.Serialization, typeof(T), $"recorded result of step '{name}' in workflow '{WorkflowId}'")!;
+    }
+
+    /// <summary>
+    /// Whether a failed attempt may be retried per <see cref="StepOptions.NonRetryableExceptionTypes"/> and
+    /// <see cref="StepOptions.ShouldRetry"/>. A predicate that throws ends the retries, and its exception becomes the
+    /// step's last error.
+    /// </summary>
+    private static bool IsRetryable(StepOptions options, Exception exception, List<Exception> failures)
+    {
+        try
+        {
+            return options.IsRetryable(exception);
+        }
+        catch (Exception ex)
+        {
+            failures[^1] = ex;
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Runs one attempt of a step with a timeout. The body runs on the thread pool, so that a body that blocks can be
+    /// abandoned too. When the timeout passes, the attempt's token is cancelled and the attempt fails with
+    /// <see cref="DbosStepTimeoutException"/> without waiting for the body: its task is left in
+    /// <paramref name="abandoned"/>, so that the next attempt starts only once it has returned. When
+    /// <paramref name="cancellationToken"/> fires (the workflow is stopped), the body is abandoned the same way.
+    /// </summary>
+    private async Task<T> InvokeWithTimeoutAsync<T>(string name, Func<CancellationToken, Task<T>> step, TimeSpan timeout, StrongBox<Task?> abandoned, CancellationToken cancellationToken)
+    {
+        var attemptSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var attemptToken = attemptSource.Token;
+        var body = Task.Run(() => InvokeOutsideWorkflowAsync(step, attemptToken), CancellationToken.None);
+        using var timerSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var timer = Task.Delay(timeout, engine.Time, timerSource.Token);
+        if (await Task.WhenAny(body, timer).ConfigureAwait(false) == body)
+        {
+            await timerSource.CancelAsync().ConfigureAwait(false);
+            attemptSource.Dispose();
+            return await body.ConfigureAwait(false);
+        }
+
+        // Timed out (or stopped): cancel the body's token and leave it running, its outcome observed and discarded.
+        await attemptSource.CancelAsync().ConfigureAwait(false);
+        _ = body.ContinueWith(
+            static (task, source) =>
+            {
+                _ = task.Exception;
+                ((CancellationTokenSource)source!).Dispose();
+            },
+            attemptSource,
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        abandoned.Value = body;
+        cancellationToken.ThrowIfCancellationRequested();
+        throw new DbosStepTimeoutException(name, timeout);
+    }
+
+    /// <summary>Waits for an abandoned attempt's body to return, at most <paramref name="limit"/>; whether it did.</summary>
+    private async Task<bool> ReturnedWithinAsync(Task body, TimeSpan limit, CancellationToken cancellationToken)
+    {
+        using var timerSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var timer = Task.Delay(limit, engine.Time, timerSource.Token);
+        if (await Task.WhenAny(body, timer).ConfigureAwait(false) == body)
+        {
+            await timerSource.CancelAsync().ConfigureAwait(false);
+            return true;
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        return false;
     }
 
     /// <summary>Runs code outside the workflow's ambient context, so steps called from it run plainly.</summary>

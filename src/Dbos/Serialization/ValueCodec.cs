@@ -16,6 +16,9 @@ internal sealed record RecordedError(string Name, string Message, string? Code, 
 internal sealed class ValueCodec(IDbosSerializer serializer)
 {
     private const string SuperJsonFormat = "js_superjson";
+
+    /// <summary>The TypeScript SDK's default format's text for <c>undefined</c>, a function's output when it returns nothing.</summary>
+    private const string SuperJsonUndefined = """{"json":null,"meta":{"values":["undefined"]},"__dbos_serializer":"superjson"}""";
     private static readonly PortableJsonSerializer Portable = PortableJsonSerializer.Default;
 
     public IDbosSerializer Serializer { get; } = serializer;
@@ -99,9 +102,17 @@ internal sealed class ValueCodec(IDbosSerializer serializer)
     /// Encodes a workflow's output in the format named by its status row. Other DBOS implementations read a workflow's
     /// output and error in that format, so a workflow the TypeScript SDK enqueued with its default (SuperJSON) format
     /// gets its output as SuperJSON, which a plain JSON value becomes once wrapped; otherwise the configured format.
+    /// A <paramref name="type"/> of <c>typeof(void)</c> (a workflow returning <c>Task</c>) is written as the TypeScript SDK
+    /// writes <c>undefined</c>.
     /// </summary>
     public (string Text, string Format) EncodeWorkflowOutput(object? value, Type type, string what, string? rowFormat)
     {
+        if (type == typeof(void))
+        {
+            // A workflow that returns nothing: what the TypeScript SDK writes for undefined (null in portable JSON).
+            return rowFormat == SuperJsonFormat ? (SuperJsonUndefined, SuperJsonFormat) : (Encode(null, typeof(object), what), Format);
+        }
+
         if (rowFormat != SuperJsonFormat)
         {
             return (Encode(value, type, what), Format);

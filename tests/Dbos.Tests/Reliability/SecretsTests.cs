@@ -183,7 +183,7 @@ public class SecretsTests
         var step = dbos.RegisterStep(
             "flaky",
             (int x, CancellationToken _) => Interlocked.Increment(ref flaky) % 2 == 1 ? throw new TimeoutException("transient") : Task.FromResult(x),
-            new StepOptions { MaxAttempts = 3, IntervalSeconds = 0.01 });
+            new StepOptions { MaxAttempts = 3, RetryInterval = TimeSpan.FromMilliseconds(10) });
         return dbos.RegisterWorkflow("work", async (WorkflowContext ctx, int x) =>
         {
             ctx.Logger.LogInformation("working on {X}", x);
