@@ -167,6 +167,54 @@ public abstract class WorkflowContext
     /// <param name="cancellationToken">Stops reading.</param>
     /// <returns>The stream's values.</returns>
     public abstract IAsyncEnumerable<T> ReadStreamAsync<T>(string workflowId, string key, int fromOffset = 0, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Waits for the first of <paramref name="tasks"/> to complete and returns its index, recorded: a re-execution gets
+    /// the index the first execution got, and waits for that same task, whichever would finish first this time. Use it
+    /// instead of <see cref="Task.WhenAny(Task[])"/> when the workflow's next steps depend on which task won. The tasks
+    /// are typically steps, child workflows' results or receives, started before this call. The wait is the workflow's
+    /// next operation: it takes its function ID at the call, like every other operation.
+    /// </summary>
+    /// <param name="tasks">The tasks to wait for (at least one). A task that fails or is cancelled also counts as completed.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>The index in <paramref name="tasks"/> of the task that completed first (the recorded one on a re-execution).</returns>
+    /// <remarks>The base implementation, for fakes in tests, is an unrecorded <see cref="Task.WhenAny(IEnumerable{Task})"/>.</remarks>
+    public virtual async Task<int> WhenAnyAsync(IReadOnlyList<Task> tasks, CancellationToken cancellationToken = default)
+    {
+        CheckWhenAnyTasks(tasks);
+        var first = await Task.WhenAny(tasks).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return IndexOf(tasks, first);
+    }
+
+    private protected static void CheckWhenAnyTasks(IReadOnlyList<Task> tasks)
+    {
+        ArgumentNullException.ThrowIfNull(tasks);
+        if (tasks.Count == 0)
+        {
+            throw new ArgumentException("WhenAnyAsync needs at least one task; nothing was waited for.", nameof(tasks));
+        }
+
+        for (var i = 0; i < tasks.Count; i++)
+        {
+            if (tasks[i] is null)
+            {
+                throw new ArgumentException($"Task {i} passed to WhenAnyAsync is null; nothing was waited for.", nameof(tasks));
+            }
+        }
+    }
+
+    private protected static int IndexOf(IReadOnlyList<Task> tasks, Task task)
+    {
+        for (var i = 0; i < tasks.Count; i++)
+        {
+            if (ReferenceEquals(tasks[i], task))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
 }
 
 /// <summary>A provider without services, for workflows run without dependency injection.</summary>

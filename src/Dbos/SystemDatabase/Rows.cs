@@ -32,6 +32,12 @@ internal static class OperationNames
     public const string CloseStream = "DBOS.closeStream";
     public const string ReadStream = "DBOS.readStream";
 
+    /// <summary>
+    /// <c>WorkflowContext.WhenAnyAsync</c>: the index of the task that completed first, as a portable JSON number. DBOS's
+    /// own <c>DBOS.waitFirst</c> records a workflow ID and covers workflow handles only, so this is a name of its own.
+    /// </summary>
+    public const string WhenAny = "DBOS.whenAny";
+
     /// <summary>The topic stored for messages sent without one.</summary>
     public const string NullTopic = "__null__topic__";
 
