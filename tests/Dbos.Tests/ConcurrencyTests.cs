@@ -97,4 +97,95 @@ public class ConcurrencyTests
             r => $"{r.GetInt32(0)}:{r.GetString(1)}");
         Assert.Equal(["0:race-step", "1:race-step", "2:DBOS.whenAny", "3:step"], steps);
     }
+
+    [Theory, BothBackends]
+    public async Task WaitFirstAsync_records_the_finished_child_as_DBOS_waitFirst_and_a_re_execution_returns_the_same_handle(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var dbos = DbosApp.Create(db.Config());
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var slow = dbos.RegisterWorkflow("slow-child", async (WorkflowContext ctx, string s) =>
+            await ctx.RunStepAsync("wait", async ct => { await release.Task.WaitAsync(ct); return s; }));
+        var fast = dbos.RegisterWorkflow("fast-child", (WorkflowContext ctx, string s) => Task.FromResult(s));
+        var parent = dbos.RegisterWorkflow("wait-first", async (WorkflowContext ctx, string input) =>
+        {
+            var first = await slow.StartAsync("slow");
+            var second = await fast.StartAsync("fast");
+            var winner = await ctx.WaitFirstAsync([first, second]);
+            var result = await winner.GetResultAsync();
+            release.TrySetResult();
+            await first.GetResultAsync();
+            return $"{input}:{result}";
+        });
+        await dbos.LaunchAsync();
+
+        Assert.Equal("p:fast", await parent.RunAsync("p", new StartOptions { WorkflowId = "wf" }));
+        var steps = await dbos.ListWorkflowStepsAsync("wf");
+        Assert.Equal(["slow-child", "fast-child", "DBOS.waitFirst", "DBOS.getResult", "DBOS.getResult"], steps.Select(s => s.Name));
+        Assert.Equal("\"wf-1\"", steps[2].RawOutput);   // the winner's workflow ID, as DBOS records it
+        Assert.Null(steps[2].ChildWorkflowId);
+
+        // A fork from the step after the wait replays it: both children have finished now, and the slow one comes
+        // first in the list, but the recorded winner is returned.
+        var fork = await dbos.ForkWorkflowAsync("wf", 3);
+        Assert.Equal("p:fast", await fork.GetResultAsync<string>());
+    }
+
+    [Theory, BothBackends]
+    public async Task WhenAnyAsync_returns_the_index_of_a_received_message_and_records_it(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var dbos = DbosApp.Create(db.Config());
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var workflow = dbos.RegisterWorkflow("race", async (WorkflowContext ctx, string input) =>
+        {
+            var step = ctx.RunStepAsync("slow", async ct => { await release.Task.WaitAsync(ct); return "step"; });
+            var message = ctx.RecvAsync<string>("go", TimeSpan.FromSeconds(30));
+            var first = await ctx.WhenAnyAsync([step, message]);
+            release.TrySetResult();
+            await Task.WhenAll(step, (Task)message);
+            return $"{first}:{await message}:{await step}";
+        });
+        await dbos.LaunchAsync();
+
+        var handle = await workflow.StartAsync("x", new StartOptions { WorkflowId = "wf" });
+        await dbos.SendAsync("wf", "hello", "go");
+        Assert.Equal("1:hello:step", await handle.GetResultAsync());
+        var steps = await dbos.ListWorkflowStepsAsync("wf");
+        Assert.Equal([(0, "slow"), (1, "DBOS.recv"), (2, "DBOS.sleep"), (3, "DBOS.whenAny")], steps.Select(s => (s.FunctionId, s.Name)));
+        Assert.Equal("1", steps[3].RawOutput);
+
+        await Assert.ThrowsAsync<ArgumentException>(() => new FakeContext().WhenAnyAsync([]));
+    }
+
+    private sealed class FakeContext : WorkflowContext
+    {
+        public override string WorkflowId => "fake";
+
+        public override string WorkflowName => "fake";
+
+        public override CancellationToken CancellationToken => default;
+
+        public override Task<T> RunStepAsync<T>(string name, Func<CancellationToken, Task<T>> step, StepOptions? options = null, CancellationToken cancellationToken = default) => step(cancellationToken);
+
+        public override Task SleepAsync(TimeSpan duration, CancellationToken cancellationToken = default) => Task.CompletedTask;
+
+        public override Task<DateTimeOffset> NowAsync(CancellationToken cancellationToken = default) => Task.FromResult(DateTimeOffset.UnixEpoch);
+
+        public override Task<Guid> NewGuidAsync(CancellationToken cancellationToken = default) => Task.FromResult(Guid.Empty);
+
+        public override Task SendAsync<T>(string destinationWorkflowId, T message, string? topic = null, CancellationToken cancellationToken = default) => Task.CompletedTask;
+
+        public override Task<T?> RecvAsync<T>(string? topic = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default) where T : default => Task.FromResult(default(T));
+
+        public override Task SetEventAsync<T>(string key, T value, CancellationToken cancellationToken = default) => Task.CompletedTask;
+
+        public override Task<T?> GetEventAsync<T>(string workflowId, string key, TimeSpan? timeout = null, CancellationToken cancellationToken = default) where T : default => Task.FromResult(default(T));
+
+        public override Task WriteStreamAsync<T>(string key, T value, CancellationToken cancellationToken = default) => Task.CompletedTask;
+
+        public override Task CloseStreamAsync(string key, CancellationToken cancellationToken = default) => Task.CompletedTask;
+
+        public override IAsyncEnumerable<T> ReadStreamAsync<T>(string workflowId, string key, int fromOffset = 0, CancellationToken cancellationToken = default) => AsyncEnumerable.Empty<T>();
+    }
 }

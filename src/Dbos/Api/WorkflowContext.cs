@@ -186,6 +186,43 @@ public abstract class WorkflowContext
         return IndexOf(tasks, first);
     }
 
+    /// <summary>
+    /// Waits until one of the workflows of <paramref name="handles"/> has finished (succeeded, failed, or was cancelled)
+    /// and returns its handle, recorded as DBOS for Python and TypeScript record <c>waitFirst</c>: an operation
+    /// <c>DBOS.waitFirst</c> whose output is the finished workflow's ID. A re-execution returns the same handle.
+    /// </summary>
+    /// <typeparam name="THandle">The handles' type.</typeparam>
+    /// <param name="handles">The workflows to wait for: at least one, no workflow twice.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>The handle of a workflow that has finished (the recorded one on a re-execution). Await its result to see its outcome.</returns>
+    /// <remarks>The base implementation throws <see cref="NotSupportedException"/>: a fake context in a test overrides it.</remarks>
+    public virtual Task<THandle> WaitFirstAsync<THandle>(IReadOnlyList<THandle> handles, CancellationToken cancellationToken = default)
+        where THandle : WorkflowHandle =>
+        throw new NotSupportedException("WaitFirstAsync is implemented by the DBOS runtime; a fake WorkflowContext must override it.");
+
+    private protected static string[] CheckWaitFirstHandles<THandle>(IReadOnlyList<THandle> handles)
+        where THandle : WorkflowHandle
+    {
+        ArgumentNullException.ThrowIfNull(handles);
+        if (handles.Count == 0)
+        {
+            throw new ArgumentException("WaitFirstAsync needs at least one handle; nothing was waited for.", nameof(handles));
+        }
+
+        var ids = new string[handles.Count];
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < ids.Length; i++)
+        {
+            ids[i] = handles[i]?.WorkflowId ?? throw new ArgumentException($"Handle {i} passed to WaitFirstAsync is null; nothing was waited for.", nameof(handles));
+            if (!seen.Add(ids[i]))
+            {
+                throw new ArgumentException($"Workflow '{ids[i]}' is passed to WaitFirstAsync twice; nothing was waited for.", nameof(handles));
+            }
+        }
+
+        return ids;
+    }
+
     private protected static void CheckWhenAnyTasks(IReadOnlyList<Task> tasks)
     {
         ArgumentNullException.ThrowIfNull(tasks);

@@ -868,6 +868,34 @@ internal sealed class WorkflowExecution : WorkflowContext
         return await AwaitResultAtAsync<T>(resultId, childId, cancellationToken).ConfigureAwait(false);
     }
 
+    public override async Task<THandle> WaitFirstAsync<THandle>(IReadOnlyList<THandle> handles, CancellationToken cancellationToken = default)
+    {
+        var ids = CheckWaitFirstHandles(handles);
+        ThrowIfStopped();
+        var functionId = NextFunctionId();
+        if (Replay(functionId, OperationNames.WaitFirst) is { } row)
+        {
+            var recordedId = row.Error is null && row.Output is not null
+                ? engine.Codec.Decode(row.Output, row.Serialization, typeof(string), $"recorded {OperationNames.WaitFirst} of workflow '{WorkflowId}'") as string
+                : null;
+            var recorded = recordedId is null ? -1 : Array.IndexOf(ids, recordedId);
+            if (recorded < 0)
+            {
+                throw new NonDeterministicWorkflowException(
+                    $"Workflow '{WorkflowId}' recorded operation {functionId} ('{OperationNames.WaitFirst}') as workflow '{recordedId ?? "(none)"}', " +
+                    "which is not among the handles its re-execution waits for.");
+            }
+
+            return handles[recorded];
+        }
+
+        var startedAt = NowMs();
+        var winner = await WaitStoppableAsync(ct => engine.External.FirstFinishedAsync(ids, ct), cancellationToken).ConfigureAwait(false);
+        var output = engine.Codec.Encode(winner, typeof(string), $"{OperationNames.WaitFirst} of workflow '{WorkflowId}'");
+        await RecordAsync(functionId, OperationNames.WaitFirst, output, null, null, startedAt, null, engine.Codec.Format).ConfigureAwait(false);
+        return handles[Array.IndexOf(ids, winner)];
+    }
+
     public override async Task<int> WhenAnyAsync(IReadOnlyList<Task> tasks, CancellationToken cancellationToken = default)
     {
         CheckWhenAnyTasks(tasks);

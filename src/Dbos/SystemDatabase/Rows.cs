@@ -38,6 +38,9 @@ internal static class OperationNames
     /// </summary>
     public const string WhenAny = "DBOS.whenAny";
 
+    /// <summary><c>WorkflowContext.WaitFirstAsync</c>: the ID of the first workflow found finished, as DBOS's <c>waitFirst</c> records it.</summary>
+    public const string WaitFirst = "DBOS.waitFirst";
+
     /// <summary>The topic stored for messages sent without one.</summary>
     public const string NullTopic = "__null__topic__";
 
