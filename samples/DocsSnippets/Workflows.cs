@@ -128,6 +128,19 @@ public static class Workflows
         // </snippet:workflows-when-any>
     }
 
+    public static void WaitFirst(DbosApp dbos, Workflow<Order, string> viaRoad, Workflow<Order, string> viaRail)
+    {
+        // <snippet:workflows-wait-first>
+        dbos.RegisterWorkflow("fastest-route", async (WorkflowContext ctx, Order order) =>
+        {
+            var road = await viaRoad.StartAsync(order);
+            var rail = await viaRail.StartAsync(order);
+            var first = await ctx.WaitFirstAsync([road, rail]);   // recorded as DBOS.waitFirst: the winner's ID
+            return await first.GetResultAsync();
+        });
+        // </snippet:workflows-wait-first>
+    }
+
     public static async Task ErrorsAsync(DbosApp dbos, Payments payments, Shipping shipping, Order order)
     {
         // <snippet:workflows-errors>
