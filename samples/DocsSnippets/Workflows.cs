@@ -147,6 +147,56 @@ public static class Workflows
         // </snippet:workflows-children>
     }
 
+    public static void Concurrent(DbosApp dbos, Step<Order, int> reserve, Workflow<Order, Payment> invoice, Shipping shipping)
+    {
+        // <snippet:workflows-concurrent>
+        dbos.RegisterWorkflow("prepare", async (WorkflowContext ctx, Order order) =>
+        {
+            // Each call takes its function ID at once, in call order, before anything runs:
+            var reserved = reserve.RunAsync(order);                                        // 0
+            var label = ctx.RunStepAsync("label", ct => shipping.ShipAsync(order, ct));    // 1
+            var payment = invoice.RunAsync(order);                                         // 2 (start), 3 (result)
+
+            await Task.WhenAll(reserved, label, payment);   // whichever finishes first, the IDs stay the same
+            return $"{await reserved} {await label} {(await payment).ReceiptId}";
+        });
+        // </snippet:workflows-concurrent>
+    }
+
+    public static void WhenAny(DbosApp dbos, Shipping shipping, Audit audit)
+    {
+        // <snippet:workflows-when-any>
+        dbos.RegisterWorkflow("ship-or-escalate", async (WorkflowContext ctx, Order order) =>
+        {
+            var label = ctx.RunStepAsync("label", ct => shipping.ShipAsync(order, ct));
+            var deadline = ctx.SleepAsync(TimeSpan.FromMinutes(30));
+
+            // The index of the first to complete, recorded: a re-execution takes the same branch, whichever would
+            // finish first this time.
+            if (await ctx.WhenAnyAsync([label, deadline]) == 1)
+            {
+                var at = await ctx.NowAsync();
+                await ctx.RunStepAsync("escalate", ct => audit.WriteAsync(order, at, ct));
+            }
+
+            return await label;
+        });
+        // </snippet:workflows-when-any>
+    }
+
+    public static void WaitFirst(DbosApp dbos, Workflow<Order, string> viaRoad, Workflow<Order, string> viaRail)
+    {
+        // <snippet:workflows-wait-first>
+        dbos.RegisterWorkflow("fastest-route", async (WorkflowContext ctx, Order order) =>
+        {
+            var road = await viaRoad.StartAsync(order);
+            var rail = await viaRail.StartAsync(order);
+            var first = await ctx.WaitFirstAsync([road, rail]);   // recorded as DBOS.waitFirst: the winner's ID
+            return await first.GetResultAsync();
+        });
+        // </snippet:workflows-wait-first>
+    }
+
     public static async Task ErrorsAsync(DbosApp dbos, Payments payments, Shipping shipping, Order order)
     {
         // <snippet:workflows-errors>

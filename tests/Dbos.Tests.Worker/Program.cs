@@ -23,6 +23,7 @@
 //   DBOS_TEST_START_DELAY_MS=<n>      ... plus this many milliseconds (several processes launch together)
 //   DBOS_TEST_PRINT_LOGS=1            print "log <event id> <message>" for each message DBOS logs
 //   DBOS_TEST_PATCH=old|patched|deprecated   enable patching; the patchable workflow is that variant of its code
+//   DBOS_TEST_GATE=<path>             the gated steps of fan-out and first-wins wait until this file exists
 using System.Data.Common;
 using System.Text.Json;
 using Dbos;
@@ -184,6 +185,70 @@ var mailbox = dbos.RegisterWorkflow("mailbox", async (WorkflowContext ctx, int c
     return string.Join("+", received);
 });
 
+// Concurrency inside a workflow. Even-numbered fan-out steps and race step 0 wait for the gate file; each notes when it finished.
+var gate = Environment.GetEnvironmentVariable("DBOS_TEST_GATE");
+async Task WaitForGateAsync(CancellationToken ct)
+{
+    while (gate is not null && !File.Exists(gate))
+    {
+        await Task.Delay(50, ct);
+    }
+}
+
+var fanStep = dbos.RegisterStep("fan-step", async (int i, CancellationToken ct) =>
+{
+    if (i % 2 == 0)
+    {
+        await WaitForGateAsync(ct);
+    }
+
+    Note($"fan{i}");
+    return i * 10;
+});
+var fanChild = dbos.RegisterWorkflow("fan-child", async (WorkflowContext ctx, int i) => await fanStep.RunAsync(i));
+
+// Two steps and two child workflows run together; 1 and 3 finish at once, 2 and 4 wait for the gate.
+var fanOut = dbos.RegisterWorkflow("fan-out", async (WorkflowContext ctx, string input) =>
+{
+    var quick1 = fanStep.RunAsync(1);
+    var gated2 = fanStep.RunAsync(2);
+    var quick3 = fanChild.RunAsync(3);
+    var gated4 = fanChild.RunAsync(4);
+    await Task.WhenAll(quick1, quick3);
+    Console.WriteLine("quick recorded");
+    var results = await Task.WhenAll(quick1, gated2, quick3, gated4);
+    return $"{input}:{results.Sum()}";
+});
+
+var raceStep = dbos.RegisterStep("race-step", async (int i, CancellationToken ct) =>
+{
+    if (i == 0)
+    {
+        await WaitForGateAsync(ct);
+    }
+
+    Note($"race{i}");
+    return i;
+});
+
+// Two branches raced with WhenAnyAsync; the workflow's next step depends on the winner.
+var firstWins = dbos.RegisterWorkflow("first-wins", async (WorkflowContext ctx, string input) =>
+{
+    var branch0 = raceStep.RunAsync(0);
+    var branch1 = raceStep.RunAsync(1);
+    var winner = await ctx.WhenAnyAsync([branch0, branch1]);
+    Console.WriteLine($"winner {winner}");
+    await Task.WhenAll(branch0, branch1);
+    if (blockAfter == 1)
+    {
+        Console.WriteLine("checkpointed 1");
+        await Task.Delay(Timeout.Infinite);
+    }
+
+    await step.RunAsync(winner == 0 ? 5 : 6);
+    return $"{input}:winner{winner}";
+});
+
 // Transactions in the application database, one per flavour: ADO.NET datasource, EF Core datasource, legacy registration.
 SqlDatasource? adoDatasource = null;
 EfDatasource<ShopContext>? efDatasource = null;
@@ -313,6 +378,8 @@ try
                     "tx-order" => await txOrder.StartAsync(args[3], new StartOptions { WorkflowId = id }),
                     "mailbox" => await mailbox.StartAsync(int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture), new StartOptions { WorkflowId = id }),
                     "patchable" => await patchable.StartAsync("p", new StartOptions { WorkflowId = id }),
+                    "fan-out" => await fanOut.StartAsync("fan", new StartOptions { WorkflowId = id }),
+                    "first-wins" => await firstWins.StartAsync("race", new StartOptions { WorkflowId = id }),
                     "sleeper" => await sleeper.StartAsync(int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture), new StartOptions { WorkflowId = id }),
                     _ => throw new ArgumentException($"unknown workflow {name}"),
                 };

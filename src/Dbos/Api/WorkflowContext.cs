@@ -244,6 +244,91 @@ public abstract class WorkflowContext
     /// <returns>True.</returns>
     /// <exception cref="InvalidOperationException">Patching is not enabled.</exception>
     public virtual Task<bool> DeprecatePatchAsync(string patchName, CancellationToken cancellationToken = default) => Task.FromResult(true);
+
+    /// <summary>
+    /// Waits for the first of <paramref name="tasks"/> to complete and returns its index, recorded: a re-execution gets
+    /// the index the first execution got, and waits for that same task, whichever would finish first this time. Use it
+    /// instead of <see cref="Task.WhenAny(Task[])"/> when the workflow's next steps depend on which task won. The tasks
+    /// are typically steps, child workflows' results or receives, started before this call. The wait is the workflow's
+    /// next operation: it takes its function ID at the call, like every other operation.
+    /// </summary>
+    /// <param name="tasks">The tasks to wait for (at least one). A task that fails or is cancelled also counts as completed.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>The index in <paramref name="tasks"/> of the task that completed first (the recorded one on a re-execution).</returns>
+    /// <remarks>The base implementation, for fakes in tests, is an unrecorded <see cref="Task.WhenAny(IEnumerable{Task})"/>.</remarks>
+    public virtual async Task<int> WhenAnyAsync(IReadOnlyList<Task> tasks, CancellationToken cancellationToken = default)
+    {
+        CheckWhenAnyTasks(tasks);
+        var first = await Task.WhenAny(tasks).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return IndexOf(tasks, first);
+    }
+
+    /// <summary>
+    /// Waits until one of the workflows of <paramref name="handles"/> has finished (succeeded, failed, or was cancelled)
+    /// and returns its handle, recorded as DBOS for Python and TypeScript record <c>waitFirst</c>: an operation
+    /// <c>DBOS.waitFirst</c> whose output is the finished workflow's ID. A re-execution returns the same handle.
+    /// </summary>
+    /// <typeparam name="THandle">The handles' type.</typeparam>
+    /// <param name="handles">The workflows to wait for: at least one, no workflow twice.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>The handle of a workflow that has finished (the recorded one on a re-execution). Await its result to see its outcome.</returns>
+    /// <remarks>The base implementation throws <see cref="NotSupportedException"/>: a fake context in a test overrides it.</remarks>
+    public virtual Task<THandle> WaitFirstAsync<THandle>(IReadOnlyList<THandle> handles, CancellationToken cancellationToken = default)
+        where THandle : WorkflowHandle =>
+        throw new NotSupportedException("WaitFirstAsync is implemented by the DBOS runtime; a fake WorkflowContext must override it.");
+
+    private protected static string[] CheckWaitFirstHandles<THandle>(IReadOnlyList<THandle> handles)
+        where THandle : WorkflowHandle
+    {
+        ArgumentNullException.ThrowIfNull(handles);
+        if (handles.Count == 0)
+        {
+            throw new ArgumentException("WaitFirstAsync needs at least one handle; nothing was waited for.", nameof(handles));
+        }
+
+        var ids = new string[handles.Count];
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < ids.Length; i++)
+        {
+            ids[i] = handles[i]?.WorkflowId ?? throw new ArgumentException($"Handle {i} passed to WaitFirstAsync is null; nothing was waited for.", nameof(handles));
+            if (!seen.Add(ids[i]))
+            {
+                throw new ArgumentException($"Workflow '{ids[i]}' is passed to WaitFirstAsync twice; nothing was waited for.", nameof(handles));
+            }
+        }
+
+        return ids;
+    }
+
+    private protected static void CheckWhenAnyTasks(IReadOnlyList<Task> tasks)
+    {
+        ArgumentNullException.ThrowIfNull(tasks);
+        if (tasks.Count == 0)
+        {
+            throw new ArgumentException("WhenAnyAsync needs at least one task; nothing was waited for.", nameof(tasks));
+        }
+
+        for (var i = 0; i < tasks.Count; i++)
+        {
+            if (tasks[i] is null)
+            {
+                throw new ArgumentException($"Task {i} passed to WhenAnyAsync is null; nothing was waited for.", nameof(tasks));
+            }
+        }
+    }
+
+    private protected static int IndexOf(IReadOnlyList<Task> tasks, Task task)
+    {
+        for (var i = 0; i < tasks.Count; i++)
+        {
+            if (ReferenceEquals(tasks[i], task))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
 }
 
 /// <summary>A provider without services, for workflows run without dependency injection.</summary>

@@ -112,6 +112,37 @@ internal sealed class ExternalAccess : IWorkflowResults
         }
     }
 
+    /// <summary>
+    /// Waits until one of <paramref name="workflowIds"/> has finished (a status other than PENDING, ENQUEUED, DELAYED,
+    /// as DBOS's <c>waitFirst</c> checks) and returns its ID: the first in the given order among those finished.
+    /// </summary>
+    public async Task<string> FirstFinishedAsync(string[] workflowIds, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var statuses = await Database.GetOwnershipAsync(workflowIds, cancellationToken).ConfigureAwait(false);
+            foreach (var id in workflowIds)
+            {
+                if (statuses.Exists(s => s.WorkflowId == id && StatusNames.IsTerminal(s.Status)))
+                {
+                    return id;
+                }
+            }
+
+            var wakeUps = new List<Task> { Task.Delay(PollingInterval, Time, cancellationToken) };
+            foreach (var id in workflowIds)
+            {
+                if (localRun(id) is { } run)
+                {
+                    wakeUps.Add(run.Completion);
+                }
+            }
+
+            await Task.WhenAny(wakeUps).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+
     public async Task<WorkflowStatus?> GetStatusAsync(string workflowId, CancellationToken cancellationToken)
     {
         var rows = await Database.ListWorkflowsAsync(new StatusQuery { WorkflowIds = [workflowId] }, cancellationToken).ConfigureAwait(false);

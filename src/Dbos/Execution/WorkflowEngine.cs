@@ -344,6 +344,14 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
     /// </summary>
     public async Task<T> RunAsync<T>(WorkflowRegistration registration, object? input, StartOptions? options, CancellationToken cancellationToken)
     {
+        if (WorkflowExecution.Current is { } parent)
+        {
+            // Both of the parent's function IDs (start, result) are taken at the call, before any await.
+            EnsureLaunched();
+            options?.Validate();
+            return await parent.RunChildAsync<T>(registration, input, options, cancellationToken).ConfigureAwait(false);
+        }
+
         var runHere = options?.Queue is null && WorkflowExecution.Current is null && SynchronizationContext.Current is null && TaskScheduler.Current == TaskScheduler.Default;
         var (workflowId, run, running) = await StartCoreAsync(registration, input, options, runHere, cancellationToken).ConfigureAwait(false);
         if (run is not null && running is not null)

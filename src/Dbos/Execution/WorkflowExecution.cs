@@ -704,10 +704,12 @@ internal sealed class WorkflowExecution : WorkflowContext
     }
 
     /// <summary>Starts a child workflow, recorded as this workflow's next operation. Returns the child's ID.</summary>
-    public async Task<string> StartChildAsync(WorkflowRegistration child, object? input, StartOptions? options, CancellationToken cancellationToken)
+    public Task<string> StartChildAsync(WorkflowRegistration child, object? input, StartOptions? options, CancellationToken cancellationToken) =>
+        StartChildAtAsync(NextFunctionId(), child, input, options, cancellationToken);
+
+    private async Task<string> StartChildAtAsync(int functionId, WorkflowRegistration child, object? input, StartOptions? options, CancellationToken cancellationToken)
     {
         ThrowIfStopped();
-        var functionId = NextFunctionId();
         if (Replay(functionId, child.Name) is { } row)
         {
             if (row.Error is not null)
@@ -732,10 +734,12 @@ internal sealed class WorkflowExecution : WorkflowContext
     }
 
     /// <summary>Waits for another workflow's result, recorded as this workflow's next operation.</summary>
-    public async Task<T> AwaitResultAsync<T>(string workflowId, CancellationToken cancellationToken)
+    public Task<T> AwaitResultAsync<T>(string workflowId, CancellationToken cancellationToken) =>
+        AwaitResultAtAsync<T>(NextFunctionId(), workflowId, cancellationToken);
+
+    private async Task<T> AwaitResultAtAsync<T>(int functionId, string workflowId, CancellationToken cancellationToken)
     {
         ThrowIfStopped();
-        var functionId = NextFunctionId();
         if (Replay(functionId, OperationNames.GetResult) is { } row)
         {
             if (row.Error is not null)
@@ -989,6 +993,77 @@ internal sealed class WorkflowExecution : WorkflowContext
             yield return (T)engine.Codec.Decode(value.Text, value.Serialization, typeof(T), what)!;
             offset++;
         }
+    }
+
+    // ---- Concurrency inside a workflow ----
+
+    /// <summary>
+    /// Starts a child workflow and waits for its result: two operations whose function IDs are both taken now, at the
+    /// call, so children run together (<see cref="Task.WhenAll(Task[])"/>) get the same IDs in every execution, whichever
+    /// start finishes first.
+    /// </summary>
+    public async Task<T> RunChildAsync<T>(WorkflowRegistration child, object? input, StartOptions? options, CancellationToken cancellationToken)
+    {
+        var startId = NextFunctionId();
+        var resultId = NextFunctionId();
+        var childId = await StartChildAtAsync(startId, child, input, options, cancellationToken).ConfigureAwait(false);
+        return await AwaitResultAtAsync<T>(resultId, childId, cancellationToken).ConfigureAwait(false);
+    }
+
+    public override async Task<THandle> WaitFirstAsync<THandle>(IReadOnlyList<THandle> handles, CancellationToken cancellationToken = default)
+    {
+        var ids = CheckWaitFirstHandles(handles);
+        ThrowIfStopped();
+        var functionId = NextFunctionId();
+        if (Replay(functionId, OperationNames.WaitFirst) is { } row)
+        {
+            var recordedId = row.Error is null && row.Output is not null
+                ? engine.Codec.Decode(row.Output, row.Serialization, typeof(string), $"recorded {OperationNames.WaitFirst} of workflow '{WorkflowId}'") as string
+                : null;
+            var recorded = recordedId is null ? -1 : Array.IndexOf(ids, recordedId);
+            if (recorded < 0)
+            {
+                throw new NonDeterministicWorkflowException(
+                    $"Workflow '{WorkflowId}' recorded operation {functionId} ('{OperationNames.WaitFirst}') as workflow '{recordedId ?? "(none)"}', " +
+                    "which is not among the handles its re-execution waits for.");
+            }
+
+            return handles[recorded];
+        }
+
+        var startedAt = NowMs();
+        var winner = await WaitStoppableAsync(ct => engine.External.FirstFinishedAsync(ids, ct), cancellationToken).ConfigureAwait(false);
+        var output = engine.Codec.Encode(winner, typeof(string), $"{OperationNames.WaitFirst} of workflow '{WorkflowId}'");
+        await RecordAsync(functionId, OperationNames.WaitFirst, output, null, null, startedAt, null, engine.Codec.Format).ConfigureAwait(false);
+        return handles[Array.IndexOf(ids, winner)];
+    }
+
+    public override async Task<int> WhenAnyAsync(IReadOnlyList<Task> tasks, CancellationToken cancellationToken = default)
+    {
+        CheckWhenAnyTasks(tasks);
+        ThrowIfStopped();
+        var functionId = NextFunctionId();
+        if (Replay(functionId, OperationNames.WhenAny) is { } row)
+        {
+            if (row.Output is null
+                || !int.TryParse(row.Output, NumberStyles.Integer, CultureInfo.InvariantCulture, out var recorded)
+                || recorded < 0 || recorded >= tasks.Count)
+            {
+                throw new NonDeterministicWorkflowException(
+                    $"Workflow '{WorkflowId}' recorded operation {functionId} ('{OperationNames.WhenAny}') as task {row.Output ?? "(none)"}, " +
+                    $"but its re-execution waits for {tasks.Count.ToString(CultureInfo.InvariantCulture)} tasks.");
+            }
+
+            // The same branch as the first execution: wait for the task that won then, whatever would win now.
+            await WaitStoppableAsync(ct => Task.WhenAny(tasks[recorded]).WaitAsync(ct), cancellationToken).ConfigureAwait(false);
+            return recorded;
+        }
+
+        var startedAt = NowMs();
+        var first = await WaitStoppableAsync(ct => Task.WhenAny(tasks).WaitAsync(ct), cancellationToken).ConfigureAwait(false);
+        var index = IndexOf(tasks, first);
+        await RecordAsync(functionId, OperationNames.WhenAny, index.ToString(CultureInfo.InvariantCulture), null, null, startedAt, null, PortableJsonSerializer.FormatName).ConfigureAwait(false);
+        return index;
     }
 }
 

@@ -35,6 +35,15 @@ internal static class OperationNames
     /// <summary>The prefix of a patch's marker (<c>DBOS.patch-</c> and the patch's name).</summary>
     public const string PatchPrefix = "DBOS.patch-";
 
+    /// <summary>
+    /// <c>WorkflowContext.WhenAnyAsync</c>: the index of the task that completed first, as a portable JSON number. DBOS's
+    /// own <c>DBOS.waitFirst</c> records a workflow ID and covers workflow handles only, so this is a name of its own.
+    /// </summary>
+    public const string WhenAny = "DBOS.whenAny";
+
+    /// <summary><c>WorkflowContext.WaitFirstAsync</c>: the ID of the first workflow found finished, as DBOS's <c>waitFirst</c> records it.</summary>
+    public const string WaitFirst = "DBOS.waitFirst";
+
     /// <summary>The topic stored for messages sent without one.</summary>
     public const string NullTopic = "__null__topic__";
 
