@@ -57,6 +57,26 @@ public static class DbosBuilderExtensions
             .AddWorkflowReference<TInput, TResult>(name);
     }
 
+    /// <summary>
+    /// Adds a workflow written as a delegate that returns no value. It is also registered as a keyed
+    /// <see cref="VoidWorkflow{TInput}"/> singleton under its name.
+    /// </summary>
+    /// <typeparam name="TInput">The input's type; must be serializable.</typeparam>
+    /// <param name="builder">The DBOS builder.</param>
+    /// <param name="name">The workflow's name, recorded with each run; it must stay the same across versions of the code.</param>
+    /// <param name="body">The workflow's code: deterministic, doing its side effects in steps.</param>
+    /// <param name="options">Workflow options.</param>
+    /// <returns>The builder.</returns>
+    public static IDbosBuilder AddWorkflow<TInput>(
+        this IDbosBuilder builder, string name, Func<WorkflowContext, TInput, Task> body, WorkflowOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(body);
+        builder.Services.TryAddKeyedSingleton(name, (services, _) => services.GetRequiredService<DbosApp>().GetVoidWorkflow<TInput>(name));
+        return builder.ConfigureApp(app => app.RegisterWorkflow(name, body, options));
+    }
+
     /// <summary>Adds a queue (see <see cref="DbosApp.RegisterQueue"/>).</summary>
     /// <param name="builder">The DBOS builder.</param>
     /// <param name="name">The queue's name.</param>

@@ -174,6 +174,26 @@ public sealed class DbosApp : IDbosOperations
         return new Workflow<TInput, TResult>(registration);
     }
 
+    /// <summary>A reference to a registered workflow that takes an input and returns no value (registered as a <c>Task</c>-returning body).</summary>
+    /// <typeparam name="TInput">The input's type.</typeparam>
+    /// <param name="name">The workflow's name.</param>
+    /// <returns>A reference used to start the workflow.</returns>
+    /// <exception cref="WorkflowNotFoundException">No workflow of that name is registered.</exception>
+    /// <exception cref="ArgumentException">The workflow takes another input, or returns a value.</exception>
+    public VoidWorkflow<TInput> GetVoidWorkflow<TInput>(string name)
+    {
+        var registration = engine.Find(name);
+        if (!registration.HasInput || registration.InputType != typeof(TInput) || registration.OutputType != typeof(void))
+        {
+            throw new ArgumentException(
+                $"Workflow '{name}' takes {(registration.HasInput ? registration.InputType.Name : "no input")} and returns {(registration.OutputType == typeof(void) ? "no value" : registration.OutputType.Name)}, " +
+                $"not {typeof(TInput).Name} and no value.",
+                nameof(name));
+        }
+
+        return new VoidWorkflow<TInput>(registration);
+    }
+
     /// <summary>Registers a workflow without input.</summary>
     /// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
     /// <param name="name">The workflow's name, recorded with each run; it must stay the same across versions of the code.</param>

@@ -14,6 +14,40 @@ namespace Dbos.Tests.Hosting;
 public class HostingConfigurationTests
 {
     [Theory, BothBackends]
+    public async Task A_workflow_delegate_that_returns_no_value_is_added_without_type_arguments_and_started_from_its_keyed_reference(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        var builder = TestHosts.Builder(new Dictionary<string, string?>
+        {
+            ["Dbos:Name"] = "void-app",
+            ["Dbos:SystemDatabaseUrl"] = db.Url,
+            ["Dbos:SystemDatabaseSchema"] = db.Schema,
+        });
+        var noted = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        builder.Services.AddDbos()
+            .AddWorkflow("note", async (WorkflowContext ctx, string text) => await ctx.RunStepAsync("note", () => noted.Enqueue(text)))
+            .AddWorkflow("shout", (WorkflowContext ctx, string text) => Task.FromResult(text.ToUpperInvariant()));
+
+        using var host = builder.Build();
+        await host.StartAsync().WaitAsync(TestHosts.Deadline);
+        try
+        {
+            var note = host.Services.GetRequiredKeyedService<VoidWorkflow<string>>("note");
+            await note.RunAsync("hello").WaitAsync(TestHosts.Deadline);
+            Assert.Equal(["hello"], noted);
+
+            // A delegate that returns a value still registers the workflow with a result.
+            var shout = host.Services.GetRequiredKeyedService<Workflow<string, string>>("shout");
+            Assert.Equal("HEY", await shout.RunAsync("hey").WaitAsync(TestHosts.Deadline));
+            Assert.Throws<ArgumentException>(() => host.Services.GetRequiredService<DbosApp>().GetVoidWorkflow<string>("shout"));
+        }
+        finally
+        {
+            await host.StopAsync().WaitAsync(TestHosts.Deadline);
+        }
+    }
+
+    [Theory, BothBackends]
     public async Task The_Dbos_configuration_section_configures_the_app_and_the_delegate_runs_after_it(Backend backend)
     {
         await using var db = await TestDatabase.CreateAsync(backend);
