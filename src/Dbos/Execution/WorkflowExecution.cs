@@ -368,6 +368,7 @@ internal sealed class WorkflowExecution : WorkflowContext
                     if (abandoned.Value is { IsCompleted: false } running
                         && !await ReturnedWithinAsync(running, options.Timeout!.Value, linkedToken).ConfigureAwait(false))
                     {
+                        linkedToken.ThrowIfCancellationRequested();
                         // Starting another attempt now would run the step's code twice at once: fail instead.
                         failures[^1] = new DbosStepTimeoutException(
                             name,
@@ -529,11 +530,8 @@ internal sealed class WorkflowExecution : WorkflowContext
         var attemptSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var attemptToken = attemptSource.Token;
         var body = Task.Run(() => InvokeOutsideWorkflowAsync(step, attemptToken), CancellationToken.None);
-        using var timerSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var timer = Task.Delay(timeout, engine.Time, timerSource.Token);
-        if (await Task.WhenAny(body, timer).ConfigureAwait(false) == body)
+        if (await ReturnedWithinAsync(body, timeout, cancellationToken).ConfigureAwait(false))
         {
-            await timerSource.CancelAsync().ConfigureAwait(false);
             attemptSource.Dispose();
             return await body.ConfigureAwait(false);
         }
@@ -555,7 +553,10 @@ internal sealed class WorkflowExecution : WorkflowContext
         throw new DbosStepTimeoutException(name, timeout);
     }
 
-    /// <summary>Waits for an abandoned attempt's body to return, at most <paramref name="limit"/>; whether it did.</summary>
+    /// <summary>
+    /// Waits for a step's body to return, at most <paramref name="limit"/>: whether it did. False too when
+    /// <paramref name="cancellationToken"/> fires first; the caller tells the two apart.
+    /// </summary>
     private async Task<bool> ReturnedWithinAsync(Task body, TimeSpan limit, CancellationToken cancellationToken)
     {
         using var timerSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -566,7 +567,6 @@ internal sealed class WorkflowExecution : WorkflowContext
             return true;
         }
 
-        cancellationToken.ThrowIfCancellationRequested();
         return false;
     }
 
