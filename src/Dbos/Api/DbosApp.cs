@@ -657,6 +657,17 @@ public sealed class DbosApp : IDbosOperations
         engine.DeleteAsync(workflowIds, deleteChildren, cancellationToken);
 
     /// <inheritdoc/>
+    public async Task<long> GarbageCollectAsync(GarbageCollectOptions options, CancellationToken cancellationToken = default)
+    {
+        engine.EnsureLaunched();
+        return await Execution.WorkflowRetention.CollectAsync(engine.External, options, waitForOthers: true, cancellationToken).ConfigureAwait(false) ?? 0;
+    }
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<string>> GlobalTimeoutAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken = default) =>
+        engine.GlobalTimeoutAsync(createdBefore, cancellationToken);
+
+    /// <inheritdoc/>
     public Task<WorkflowSchedule> CreateScheduleAsync(string workflowName, string cron, ScheduleOptions? options = null, CancellationToken cancellationToken = default) =>
         engine.External.CreateScheduleAsync(workflowName, cron, options, cancellationToken);
 

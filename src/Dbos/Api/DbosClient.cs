@@ -209,6 +209,14 @@ public sealed class DbosClient : IDbosOperations
         external.DeleteAsync(workflowIds, deleteChildren, cancellationToken);
 
     /// <inheritdoc/>
+    public async Task<long> GarbageCollectAsync(GarbageCollectOptions options, CancellationToken cancellationToken = default) =>
+        await Execution.WorkflowRetention.CollectAsync(external, options, waitForOthers: true, cancellationToken).ConfigureAwait(false) ?? 0;
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<string>> GlobalTimeoutAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken = default) =>
+        Execution.WorkflowRetention.GlobalTimeoutAsync(external, createdBefore, cancellationToken);
+
+    /// <inheritdoc/>
     public Task SetWorkflowPriorityAsync(string workflowId, int priority, CancellationToken cancellationToken = default) =>
         external.SetPriorityAsync(workflowId, priority, cancellationToken);
 

@@ -47,6 +47,7 @@ public sealed class DbosConfig
         PollingInterval = other.PollingInterval;
         ServiceProvider = other.ServiceProvider;
         ListenQueues = other.ListenQueues is { } queues ? [.. queues] : null;
+        Retention = other.Retention;
     }
 
     /// <summary>
@@ -174,6 +175,12 @@ public sealed class DbosConfig
     /// </summary>
     public IServiceProvider? ServiceProvider { get; set { ThrowIfReadOnly(); field = value; } }
 
+    /// <summary>
+    /// Automatic retention: when set, the application removes its old finished workflows periodically (one process at a
+    /// time among those sharing the system database). Default: none; see <see cref="IDbosOperations.GarbageCollectAsync"/>.
+    /// </summary>
+    public RetentionOptions? Retention { get; set { ThrowIfReadOnly(); field = value; } }
+
     /// <summary>A read-only copy, for an application to keep.</summary>
     internal DbosConfig ReadOnlyCopy() => new(this) { IsReadOnly = true };
 
@@ -257,6 +264,11 @@ public sealed class DbosConfig
         if (string.IsNullOrWhiteSpace(SystemDatabaseSchema))
         {
             yield return "DbosConfig.SystemDatabaseSchema must not be empty.";
+        }
+
+        foreach (var problem in Retention?.Problems() ?? [])
+        {
+            yield return problem;
         }
 
         // Text stored in every row this application writes must be storable, or the first write would fail.

@@ -165,6 +165,27 @@ public interface IDbosOperations : IAsyncDisposable
     /// <exception cref="WorkflowNotFoundException">One of the IDs is unknown; nothing was changed.</exception>
     Task<IReadOnlyList<string>> DeleteWorkflowsAsync(IReadOnlyList<string> workflowIds, bool deleteChildren = false, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Removes old finished workflows (succeeded, failed, cancelled, dead-lettered) and everything recorded for them
+    /// (inputs, outputs, steps, messages, events, streams), in batches of <see cref="GarbageCollectOptions.BatchSize"/>,
+    /// each its own short transaction. Unfinished workflows are never removed, nor a finished child of an unfinished
+    /// parent (the parent may still read its result).
+    /// </summary>
+    /// <param name="options">The cutoff time, the number of newest workflows to keep, or both; and the batch size.</param>
+    /// <param name="cancellationToken">Stops between statements; batches already committed stay removed.</param>
+    /// <returns>How many workflows were removed.</returns>
+    /// <exception cref="ArgumentException">Neither a cutoff nor a number to keep was given, or a number is out of range.</exception>
+    Task<long> GarbageCollectAsync(GarbageCollectOptions options, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Cancels every unfinished workflow (pending, enqueued, delayed) created before <paramref name="createdBefore"/>,
+    /// in whichever process runs it, as <see cref="CancelWorkflowAsync"/> does.
+    /// </summary>
+    /// <param name="createdBefore">The cutoff: workflows created before it are cancelled.</param>
+    /// <param name="cancellationToken">Stops the operation.</param>
+    /// <returns>The IDs of the workflows cancelled.</returns>
+    Task<IReadOnlyList<string>> GlobalTimeoutAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken = default);
+
     /// <summary>Changes the priority of a workflow still waiting on its queue.</summary>
     /// <param name="workflowId">The workflow's ID.</param>
     /// <param name="priority">The new priority (lower runs first).</param>

@@ -201,6 +201,12 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         await Dispatcher.StartAsync(config.ListenQueues, cancellationToken).ConfigureAwait(false);
         await Schedules.StartAsync(cancellationToken).ConfigureAwait(false);
         ownershipWatch = Task.Run(WatchRunningWorkflowsAsync, CancellationToken.None);
+        if (config.Retention is { } retention)
+        {
+            retentionLoop = new RetentionLoop(External, retention, Logger);
+        }
+
+        RecoveryDispatched = true;
         queueDepthSource = Telemetry.AddQueueDepthSource(Dispatcher.ObserveDepths);
         await ReportWaitingWorkOfOtherVersionsAsync(cancellationToken).ConfigureAwait(false);
     }
@@ -261,6 +267,13 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
     }
 
     private Task ownershipWatch = Task.CompletedTask;
+    private RetentionLoop? retentionLoop;
+
+    /// <summary>Whether launching has recovered this executor's pending work and started the queues (a health probe).</summary>
+    public bool RecoveryDispatched { get; private set; }
+
+    /// <summary>Whether the application is shutting down (a health probe).</summary>
+    public bool IsShuttingDown => shutdown.IsCancellationRequested;
     private IDisposable? queueDepthSource;
     private bool disposed;
 
@@ -767,6 +780,27 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         return cancelled;
     }
 
+    /// <summary>Cancels every unfinished workflow created before the cutoff, and stops those running here at once.</summary>
+    public async Task<IReadOnlyList<string>> GlobalTimeoutAsync(DateTimeOffset createdBefore, CancellationToken cancellationToken)
+    {
+        EnsureLaunched();
+        var cancelled = await WorkflowRetention.GlobalTimeoutAsync(External, createdBefore, cancellationToken).ConfigureAwait(false);
+        foreach (var id in cancelled)
+        {
+            if (running.TryGetValue(id, out var run))
+            {
+                run.Execution.Cancel("cancelled");
+            }
+        }
+
+        if (cancelled.Count > 0)
+        {
+            Log.GlobalTimeoutCancelled(Logger, cancelled.Count, createdBefore);
+        }
+
+        return cancelled;
+    }
+
     public async Task<IReadOnlyList<string>> ResumeAsync(IReadOnlyList<string> workflowIds, CancellationToken cancellationToken)
     {
         EnsureLaunched();
@@ -855,6 +889,11 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
 
         await shutdown.CancelAsync().ConfigureAwait(false);
         queueDepthSource?.Dispose();
+        if (retentionLoop is not null)
+        {
+            await retentionLoop.DisposeAsync().ConfigureAwait(false);
+        }
+
         await Schedules.DisposeAsync().ConfigureAwait(false);
         await Dispatcher.DisposeAsync().ConfigureAwait(false);
         await Watch.StopAsync().ConfigureAwait(false);

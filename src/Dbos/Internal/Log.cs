@@ -81,4 +81,10 @@ internal static partial class Log
 
     [LoggerMessage(19, LogLevel.Information, "The system database {Database} (schema {Schema}) is being migrated by another process, now at schema version {Version}; waiting for it to finish (up to {BoundSeconds} s without progress)")]
     public static partial void WaitingForMigration(ILogger logger, string database, string schema, int version, double boundSeconds);
+
+    [LoggerMessage(160, LogLevel.Information, "Retention removed {Count} finished workflow(s) and everything recorded for them")]
+    public static partial void RetentionCollected(ILogger logger, long count);
+
+    [LoggerMessage(161, LogLevel.Information, "Global timeout cancelled {Count} unfinished workflow(s) created before {Cutoff}")]
+    public static partial void GlobalTimeoutCancelled(ILogger logger, int count, DateTimeOffset cutoff);
 }
