@@ -212,7 +212,60 @@ internal static class CliApp
             var deleted = await client.DeleteWorkflowsAsync([p.GetValue(id)!], p.GetValue(children), ct).ConfigureAwait(false);
             await printer.LineAsync($"Deleted {string.Join(", ", deleted)}.").ConfigureAwait(false);
         }));
+
+        AddRetentionCommands(workflow, output, errors);
         return workflow;
+    }
+
+    /// <summary><c>workflow gc</c> and <c>workflow global-timeout</c>, with the names DBOS uses for their settings (a cutoff, a rows threshold).</summary>
+    private static void AddRetentionCommands(Command workflow, TextWriter output, TextWriter errors)
+    {
+        var cutoff = new Option<DateTimeOffset?>("--cutoff", "-c") { Description = "Remove finished workflows created before this time (ISO 8601)." };
+        var rows = new Option<int?>("--rows-threshold", "-r") { Description = "Keep the newest this many workflows; remove the finished ones older than those." };
+        var batch = new Option<int>("--batch-size", "-b") { Description = "Remove at most this many workflows per transaction.", DefaultValueFactory = _ => 1000 };
+        var application = new Option<string?>("--application-name", "-a") { Description = "Only workflows of this application (and unclaimed ones). Default: every application's." };
+        var gc = new Command(
+            "gc",
+            "Remove old finished workflows and everything recorded for them, in batches. Unfinished workflows (and finished children of unfinished parents) stay.")
+        {
+            cutoff, rows, batch, application,
+        };
+        gc.Aliases.Add("garbage-collect");
+        workflow.Subcommands.Add(Handle(
+            gc,
+            output,
+            errors,
+            async (p, client, printer, ct) =>
+            {
+                if (p.GetValue(cutoff) is null && p.GetValue(rows) is null)
+                {
+                    throw new ArgumentException("give --cutoff, --rows-threshold or both; nothing was removed.");
+                }
+
+                var removed = await client.GarbageCollectAsync(
+                    new GarbageCollectOptions { CreatedBefore = p.GetValue(cutoff), KeepNewest = p.GetValue(rows), BatchSize = p.GetValue(batch) }, ct).ConfigureAwait(false);
+                await printer.LineAsync($"Removed {removed} finished workflow(s).", new { removed }).ConfigureAwait(false);
+            },
+            application));
+
+        var timeoutCutoff = new Option<DateTimeOffset>("--cutoff", "-c") { Description = "Cancel unfinished workflows created before this time (ISO 8601).", Required = true };
+        var timeoutApplication = new Option<string?>("--application-name", "-a") { Description = "Only workflows of this application (and unclaimed ones). Default: every application's." };
+        var timeout = new Command("global-timeout", "Cancel every unfinished workflow (pending, enqueued, delayed) created before a time, in whichever process runs it.")
+        {
+            timeoutCutoff, timeoutApplication,
+        };
+        workflow.Subcommands.Add(Handle(
+            timeout,
+            output,
+            errors,
+            async (p, client, printer, ct) =>
+            {
+                var cancelled = await client.GlobalTimeoutAsync(p.GetValue(timeoutCutoff), ct).ConfigureAwait(false);
+                await printer.LineAsync(
+                    cancelled.Count == 0 ? "No unfinished workflow was created before the cutoff." : $"Cancelled {cancelled.Count} workflow(s): {string.Join(", ", cancelled)}.",
+                    new { cancelled }).ConfigureAwait(false);
+            },
+            timeoutApplication));
     }
 
     private static Command QueueCommand(TextWriter output, TextWriter errors)

@@ -174,6 +174,46 @@ public class CliTests
     }
 
     [Theory, BothBackends]
+    public async Task Workflow_gc_and_global_timeout_commands(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        var (dbos, gate) = await SeedAsync(db);
+        await using var _ = dbos;
+        var cutoff = (await dbos.GetWorkflowStatusAsync("wf-queued"))!.CreatedAt.AddMilliseconds(1).ToString("O", System.Globalization.CultureInfo.InvariantCulture);
+
+        var missing = await DbosAsync(db, "workflow", "gc");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("--cutoff, --rows-threshold", missing.Errors, StringComparison.Ordinal);
+
+        // A budget of three keeps wf-error, wf-waiting, wf-queued: only wf-ok goes.
+        var kept = await DbosAsync(db, "workflow", "gc", "--rows-threshold", "3", "--json");
+        Assert.Equal((0, 1), (kept.ExitCode, kept.Json.GetProperty("removed").GetInt32()));
+        Assert.Null(await dbos.GetWorkflowStatusAsync("wf-ok"));
+        Assert.Equal(0, await db.CountAsync("SELECT COUNT(*) FROM {operation_outputs} WHERE workflow_uuid = 'wf-ok'"));
+
+        // Everything is older than the cutoff: the failed one goes; the running and the queued ones stay.
+        var old = await DbosAsync(db, "workflow", "gc", "--cutoff", cutoff, "--batch-size", "1", "--application-name", "test-app");
+        Assert.Equal((0, "Removed 1 finished workflow(s)."), (old.ExitCode, old.Output.Trim()));
+        Assert.Null(await dbos.GetWorkflowStatusAsync("wf-error"));
+        Assert.Equal(WorkflowState.Pending, (await dbos.GetWorkflowStatusAsync("wf-waiting"))!.State);
+        Assert.Equal(WorkflowState.Enqueued, (await dbos.GetWorkflowStatusAsync("wf-queued"))!.State);
+
+        // The global timeout cancels both, the running one in the application's process.
+        var timeout = await DbosAsync(db, "workflow", "global-timeout", "--cutoff", cutoff, "--json");
+        Assert.Equal(0, timeout.ExitCode);
+        Assert.Equal(["wf-queued", "wf-waiting"], timeout.Json.GetProperty("cancelled").EnumerateArray().Select(e => e.GetString()).Order(StringComparer.Ordinal));
+        await Assert.ThrowsAsync<WorkflowCancelledException>(async () => await (await dbos.RetrieveWorkflowAsync<int>("wf-waiting")).GetResultAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(WorkflowState.Cancelled, (await dbos.GetWorkflowStatusAsync("wf-queued"))!.State);
+        Assert.Contains("No unfinished workflow", (await DbosAsync(db, "workflow", "global-timeout", "--cutoff", cutoff)).Output, StringComparison.Ordinal);
+        Assert.Equal(1, (await DbosAsync(db, "workflow", "global-timeout")).ExitCode);
+
+        // Once cancelled they are finished, and collected.
+        Assert.Equal(2, (await DbosAsync(db, "workflow", "garbage-collect", "--cutoff", cutoff, "--json")).Json.GetProperty("removed").GetInt32());
+        Assert.Empty(await dbos.ListWorkflowsAsync());
+        gate.SetResult();
+    }
+
+    [Theory, BothBackends]
     public async Task Schedule_and_version_commands(Backend backend)
     {
         await using var db = await TestDatabase.CreateAsync(backend);

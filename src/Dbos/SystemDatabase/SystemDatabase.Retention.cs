@@ -13,10 +13,10 @@ internal sealed partial class SystemDatabase
     /// </summary>
     public async Task<long?> GetNewestKeptCreatedAtAsync(int keep, string? application, CancellationToken cancellationToken)
     {
+        var scope = application is null ? string.Empty : "WHERE (application_name = $2 OR application_name IS NULL) ";
         var found = await executor.QueryAsync(
-            $"SELECT created_at FROM {d.Table("workflow_status")} WHERE ($2 IS NULL OR application_name = $2 OR application_name IS NULL) " +
-            "ORDER BY created_at DESC LIMIT 1 OFFSET $1",
-            [(long)keep - 1, application],
+            $"SELECT created_at FROM {d.Table("workflow_status")} {scope}ORDER BY created_at DESC LIMIT 1 OFFSET $1",
+            application is null ? [(long)keep - 1] : [(long)keep - 1, application],
             static r => r.GetInt64(0),
             cancellationToken).ConfigureAwait(false);
         return found.Count == 0 ? null : found[0];
@@ -32,6 +32,7 @@ internal sealed partial class SystemDatabase
     public Task<List<string>?> DeleteFinishedBatchAsync(long cutoffEpochMs, int batchSize, string? application, bool waitForOthers, CancellationToken cancellationToken)
     {
         var ws = d.Table("workflow_status");
+        var scope = application is null ? string.Empty : "(application_name = $3 OR application_name IS NULL) AND ";
         var condition =
             "status NOT IN ('PENDING', 'ENQUEUED', 'DELAYED') AND (parent_workflow_id IS NULL OR NOT EXISTS " +
             $"(SELECT 1 FROM {ws} p WHERE p.workflow_uuid = {ws}.parent_workflow_id AND p.status IN ('PENDING', 'ENQUEUED', 'DELAYED')))";
@@ -53,9 +54,9 @@ internal sealed partial class SystemDatabase
                 // The status is checked again on the row deleted: a resume between the choice and the delete wins.
                 var deleted = await session.QueryAsync(
                     $"DELETE FROM {ws} WHERE workflow_uuid IN (SELECT workflow_uuid FROM {ws} WHERE created_at < $1 AND " +
-                    $"($3 IS NULL OR application_name = $3 OR application_name IS NULL) AND {condition} ORDER BY created_at LIMIT $2) " +
+                    $"{scope}{condition} ORDER BY created_at LIMIT $2) " +
                     $"AND {condition} RETURNING workflow_uuid",
-                    [cutoffEpochMs, (long)batchSize, application],
+                    application is null ? [cutoffEpochMs, (long)batchSize] : [cutoffEpochMs, (long)batchSize, application],
                     static r => r.GetString(0),
                     ct).ConfigureAwait(false);
                 if (deleted.Count > 0)
@@ -98,15 +99,17 @@ internal sealed partial class SystemDatabase
             cancellationToken);
 
     /// <summary>Cancels every unfinished workflow created before <paramref name="cutoffEpochMs"/> (of the application and unclaimed ones, or all). Returns their IDs.</summary>
-    public Task<List<string>> CancelCreatedBeforeAsync(long cutoffEpochMs, string? application, CancellationToken cancellationToken) =>
-        executor.ExecuteQueryAsync(
+    public Task<List<string>> CancelCreatedBeforeAsync(long cutoffEpochMs, string? application, CancellationToken cancellationToken)
+    {
+        var scope = application is null ? string.Empty : "AND (application_name = $2 OR application_name IS NULL) ";
+        return executor.ExecuteQueryAsync(
             $"UPDATE {d.Table("workflow_status")} SET status = 'CANCELLED', owner_xid = NULL, queue_name = NULL, deduplication_id = NULL, " +
             $"started_at_epoch_ms = NULL, updated_at = {d.NowMs}, completed_at = {d.NowMs} " +
-            "WHERE status IN ('PENDING', 'ENQUEUED', 'DELAYED') AND created_at < $1 AND ($2 IS NULL OR application_name = $2 OR application_name IS NULL) " +
-            "RETURNING workflow_uuid",
-            [cutoffEpochMs, application],
+            $"WHERE status IN ('PENDING', 'ENQUEUED', 'DELAYED') AND created_at < $1 {scope}RETURNING workflow_uuid",
+            application is null ? [cutoffEpochMs] : [cutoffEpochMs, application],
             static r => r.GetString(0),
             cancellationToken);
+    }
 
     /// <summary>The advisory lock that keeps garbage collections of one schema from running batches at the same time.</summary>
     private static long CollectorKey(string schema) =>
