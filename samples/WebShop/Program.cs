@@ -30,9 +30,11 @@ builder.Services.AddScoped<PaymentGateway>();   // scoped: each workflow executi
 builder.Services.AddSingleton<CrashSwitch>();
 
 // DBOS: settings from the "Dbos" section of appsettings.json; the checkout workflow runs on a queue.
+// Its health check reports whether DBOS can do its work (database reachable, liveness held…), at /healthz below.
 builder.Services.AddDbos()
     .AddQueue(CheckoutWorkflow.Queue, new QueueOptions { WorkerConcurrency = 4 })
-    .AddWorkflow<CheckoutWorkflow, Order, Receipt>(CheckoutWorkflow.Name);
+    .AddWorkflow<CheckoutWorkflow, Order, Receipt>(CheckoutWorkflow.Name)
+    .AddHealthChecks();
 
 // With --telemetry console (or TELEMETRY=console), traces and metrics are printed by OpenTelemetry's console exporter.
 // ASP.NET Core's instrumentation records each request's span, and DBOS's spans join its trace: the request's span is the
@@ -53,6 +55,9 @@ if (string.Equals(builder.Configuration["telemetry"], "console", StringCompariso
 }
 
 var app = builder.Build();
+
+// Healthy, Degraded or Unhealthy (HTTP 503), for a load balancer or an orchestrator's probes.
+app.MapHealthChecks("/healthz");
 
 // Starts a checkout. The order's ID is the workflow's ID: posting the same ID again returns the same order.
 app.MapPost("/orders", async (

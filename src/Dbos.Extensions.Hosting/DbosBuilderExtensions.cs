@@ -8,6 +8,39 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// <summary>Registrations on the DBOS application of a service collection, made before it launches.</summary>
 public static class DbosBuilderExtensions
 {
+    /// <summary>The name <see cref="AddHealthChecks"/> gives its check by default: <c>dbos</c>.</summary>
+    public const string HealthCheckName = "dbos";
+
+    /// <summary>
+    /// Adds a health check of the DBOS application to the host's health checks (<c>services.AddHealthChecks()</c>; map
+    /// it with <c>app.MapHealthChecks("/healthz")</c> in ASP.NET Core). It reports <b>Unhealthy</b> when DBOS is not
+    /// launched or is shutting down, when the system database does not answer a cheap read within
+    /// <paramref name="timeout"/>, or when this process has lost its liveness (it then claims no work and writes no
+    /// checkpoint); <b>Degraded</b> while launching has not yet recovered pending work, or on Postgres while the
+    /// notification listener is disconnected (waits poll meanwhile). The description gives the reasons, and the data
+    /// each probe (<c>databaseReachable</c>, <c>live</c>, <c>listenerConnected</c>, <c>recoveryDispatched</c>…).
+    /// </summary>
+    /// <param name="builder">The DBOS builder.</param>
+    /// <param name="name">The check's name. Default <see cref="HealthCheckName"/>.</param>
+    /// <param name="timeout">How long the database may take to answer. Default 5 seconds.</param>
+    /// <param name="tags">Tags to filter checks by (for example <c>ready</c>).</param>
+    /// <returns>The builder.</returns>
+    public static IDbosBuilder AddHealthChecks(this IDbosBuilder builder, string name = HealthCheckName, TimeSpan? timeout = null, IEnumerable<string>? tags = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        var bound = timeout ?? TimeSpan.FromSeconds(5);
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(bound, TimeSpan.Zero, nameof(timeout));
+        // The framework's own timeout is a backstop, a little longer than the probe's bound, so the probe's reason is reported.
+        builder.Services.AddHealthChecks().Add(new Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckRegistration(
+            name,
+            services => new DbosHealthCheck(services.GetRequiredService<DbosApp>(), bound),
+            failureStatus: null,
+            tags,
+            bound + TimeSpan.FromSeconds(1)));
+        return builder;
+    }
+
     /// <summary>
     /// Adds a workflow written as a class. <typeparamref name="TWorkflow"/> is registered as a scoped service (unless it
     /// already is), and each execution gets its own instance from the execution's scope, so its constructor can take

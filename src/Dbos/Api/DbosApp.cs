@@ -32,6 +32,10 @@ public sealed class DbosApp : IDbosOperations
     /// <summary>The engine behind this application (for tests that look at its in-memory state).</summary>
     internal WorkflowEngine Engine => engine;
 
+    /// <summary>Probes this application's health (for <c>AddHealthChecks</c> in the hosting package): see <see cref="HealthProbe"/>.</summary>
+    internal Task<HealthFinding> CheckHealthAsync(TimeSpan databaseTimeout, CancellationToken cancellationToken) =>
+        HealthProbe.CheckAsync(engine, databaseTimeout, cancellationToken);
+
     /// <summary>The ID of the workflow running on this async flow (also inside its steps), or null outside workflows.</summary>
     public static string? CurrentWorkflowId => WorkflowExecution.CurrentWorkflowId;
 

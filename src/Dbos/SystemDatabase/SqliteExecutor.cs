@@ -55,6 +55,9 @@ internal sealed class SqliteExecutor : SqlExecutor
 
     public string FilePath => url.FilePath;
 
+    /// <summary>Whether the database file is no longer at its path (deleted, or its folder removed).</summary>
+    public bool FileIsGone => !File.Exists(url.FilePath);
+
     public override Task MigrateAsync(CancellationToken cancellationToken)
     {
         mayCreate = true;

@@ -52,6 +52,10 @@ public class WebShopSampleTests
                 Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
                 Assert.Equal(HttpStatusCode.NotFound, (await shop.Http.GetAsync("/orders/no-such-order")).StatusCode);
                 Assert.Single(Lines(shop.Process, "[charge-card] order-1:"));
+
+                // The health endpoint: DBOS is launched, its database reachable, its liveness held.
+                var health = await shop.Http.GetAsync("/healthz");
+                Assert.Equal((HttpStatusCode.OK, "Healthy"), (health.StatusCode, await health.Content.ReadAsStringAsync()));
             }
 
             // 2. The process kills itself once step 2 of the next order is checkpointed.
