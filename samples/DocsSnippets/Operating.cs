@@ -40,6 +40,35 @@ public static class Operating
         // </snippet:operating-client>
     }
 
+    public static async Task RetentionAsync(IDbosOperations dbos)
+    {
+        // <snippet:operating-retention>
+        // Remove finished workflows older than 30 days, and beyond the newest million, 1000 per transaction.
+        var removed = await dbos.GarbageCollectAsync(new GarbageCollectOptions
+        {
+            CreatedBefore = DateTimeOffset.UtcNow.AddDays(-30),
+            KeepNewest = 1_000_000,
+        });
+
+        // Cancel every workflow still unfinished after a day, wherever it runs.
+        var cancelled = await dbos.GlobalTimeoutAsync(DateTimeOffset.UtcNow.AddDays(-1));
+        // </snippet:operating-retention>
+        Console.WriteLine($"{removed} {cancelled.Count}");
+    }
+
+    public static DbosConfig AutomaticRetention()
+    {
+        // <snippet:operating-retention-config>
+        var config = new DbosConfig
+        {
+            Name = "shop",
+            // Every hour, one of the application's processes removes finished workflows older than a week.
+            Retention = new RetentionOptions { MaxAge = TimeSpan.FromDays(7), Interval = TimeSpan.FromHours(1) },
+        };
+        // </snippet:operating-retention-config>
+        return config;
+    }
+
     public static void Logging(DbosApp dbos, Payments payments)
     {
         // <snippet:telemetry-logging>

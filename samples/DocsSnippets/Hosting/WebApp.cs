@@ -33,6 +33,20 @@ public static class WebApp
         // </snippet:hosting-program>
     }
 
+    public static void Health(string[] args)
+    {
+        // <snippet:hosting-health>
+        var builder = WebApplication.CreateBuilder(args);
+        builder.Services.AddDbos()
+            .AddWorkflow<CheckoutWorkflow, Order, Receipt>("checkout")
+            .AddHealthChecks(timeout: TimeSpan.FromSeconds(3));    // the check "dbos", among the host's health checks
+
+        var app = builder.Build();
+        app.MapHealthChecks("/healthz");                           // 200 "Healthy" or "Degraded", 503 "Unhealthy"
+        app.Run();
+        // </snippet:hosting-health>
+    }
+
     public static void More(IHostApplicationBuilder builder)
     {
         // <snippet:hosting-more>
