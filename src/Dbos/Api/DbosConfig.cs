@@ -47,7 +47,7 @@ public sealed class DbosConfig
         PollingInterval = other.PollingInterval;
         ServiceProvider = other.ServiceProvider;
         ListenQueues = other.ListenQueues is { } queues ? [.. queues] : null;
-        Retention = other.Retention;
+        Retention = other.Retention is { } retention ? retention with { } : null;
     }
 
     /// <summary>

@@ -42,20 +42,21 @@ public sealed record GarbageCollectOptions
 /// Automatic retention (<see cref="DbosConfig.Retention"/>): every <see cref="Interval"/>, one process of those sharing
 /// the system database removes the application's finished workflows older than <see cref="MaxAge"/> and beyond the
 /// newest <see cref="MaxWorkflows"/>, as <see cref="IDbosOperations.GarbageCollectAsync"/> does. Give at least one limit.
+/// Binds from configuration (<c>Dbos:Retention:MaxAge</c>…) with <c>AddDbos</c>.
 /// </summary>
 public sealed record RetentionOptions
 {
     /// <summary>Remove finished workflows created longer ago than this.</summary>
-    public TimeSpan? MaxAge { get; init; }
+    public TimeSpan? MaxAge { get; set; }
 
     /// <summary>Keep at most about this many workflows: finished ones older than the newest this many are removed.</summary>
-    public int? MaxWorkflows { get; init; }
+    public int? MaxWorkflows { get; set; }
 
     /// <summary>How often to collect (the first time one interval after launch). Default 1 hour.</summary>
-    public TimeSpan Interval { get; init; } = TimeSpan.FromHours(1);
+    public TimeSpan Interval { get; set; } = TimeSpan.FromHours(1);
 
     /// <summary>How many workflows each transaction removes at most. Default 1000.</summary>
-    public int BatchSize { get; init; } = 1000;
+    public int BatchSize { get; set; } = 1000;
 
     internal IEnumerable<string> Problems()
     {

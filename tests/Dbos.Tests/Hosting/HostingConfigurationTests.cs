@@ -147,6 +147,26 @@ public class HostingConfigurationTests
     }
 
     [Fact]
+    public void Automatic_retention_binds_from_configuration()
+    {
+        var builder = TestHosts.Builder(new Dictionary<string, string?>
+        {
+            ["Dbos:Retention:MaxAge"] = "7.00:00:00",
+            ["Dbos:Retention:MaxWorkflows"] = "1000",
+            ["Dbos:Retention:Interval"] = "00:10:00",
+        });
+        builder.Services.AddDbos();
+        using var host = builder.Build();
+        var config = new DbosConfig();
+        foreach (var configure in host.Services.GetServices<IConfigureOptions<DbosConfig>>())
+        {
+            configure.Configure(config);
+        }
+
+        Assert.Equal(new RetentionOptions { MaxAge = TimeSpan.FromDays(7), MaxWorkflows = 1000, Interval = TimeSpan.FromMinutes(10) }, config.Retention);
+    }
+
+    [Fact]
     public void Every_DbosConfig_setting_of_a_simple_type_binds_from_configuration()
     {
         // Guards the compile-time binder: a setting added to DbosConfig later binds too, or this test names it.
