@@ -65,8 +65,8 @@ internal static class WorkflowRetention
 
 /// <summary>
 /// Automatic retention (<see cref="DbosConfig.Retention"/>): a loop that collects every interval. Batches of different
-/// processes never overlap (an advisory lock on Postgres, the write lock on SQLite), and a process that finds another
-/// collecting skips its turn, so many replicas do not all do the same work.
+/// processes never overlap (an advisory lock on Postgres, the write lock on SQLite); on Postgres a process that finds
+/// another collecting skips its turn, so many replicas do not all do the same work.
 /// </summary>
 internal sealed class RetentionLoop : IAsyncDisposable
 {
