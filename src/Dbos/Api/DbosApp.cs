@@ -307,6 +307,7 @@ public sealed class DbosApp : IDbosOperations
     /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
     /// <returns>A reference used to run the step.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    /// <exception cref="InvalidOperationException">A step of this name is already registered.</exception>
     public Step<TInput, TResult> RegisterStep<TInput, TResult>(string name, Func<TInput, CancellationToken, Task<TResult>> function, StepOptions? options = null)
     {
         options = ValidateStep(name, function, options);
@@ -321,6 +322,7 @@ public sealed class DbosApp : IDbosOperations
     /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
     /// <returns>A reference used to run the step.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    /// <exception cref="InvalidOperationException">A step of this name is already registered.</exception>
     public Step<TInput, TResult> RegisterStep<TInput, TResult>(string name, Func<TInput, Task<TResult>> function, StepOptions? options = null)
     {
         options = ValidateStep(name, function, options);
@@ -361,6 +363,7 @@ public sealed class DbosApp : IDbosOperations
     /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
     /// <returns>A reference used to run the step.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    /// <exception cref="InvalidOperationException">A step of this name is already registered.</exception>
     public Step<TInput, TResult> RegisterStep<TInput, TResult>(string name, Func<TInput, TResult> function, StepOptions? options = null)
     {
         options = ValidateStep(name, function, options);
@@ -388,6 +391,7 @@ public sealed class DbosApp : IDbosOperations
     /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
     /// <returns>A reference used to run the step.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    /// <exception cref="InvalidOperationException">A step of this name is already registered.</exception>
     public Step<TResult> RegisterStep<TResult>(string name, Func<CancellationToken, Task<TResult>> function, StepOptions? options = null)
     {
         options = ValidateStep(name, function, options);
@@ -401,6 +405,7 @@ public sealed class DbosApp : IDbosOperations
     /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
     /// <returns>A reference used to run the step.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    /// <exception cref="InvalidOperationException">A step of this name is already registered.</exception>
     public Step<TResult> RegisterStep<TResult>(string name, Func<Task<TResult>> function, StepOptions? options = null)
     {
         options = ValidateStep(name, function, options);
@@ -438,6 +443,7 @@ public sealed class DbosApp : IDbosOperations
     /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
     /// <returns>A reference used to run the step.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    /// <exception cref="InvalidOperationException">A step of this name is already registered.</exception>
     public Step<TResult> RegisterStep<TResult>(string name, Func<TResult> function, StepOptions? options = null)
     {
         options = ValidateStep(name, function, options);
@@ -457,13 +463,14 @@ public sealed class DbosApp : IDbosOperations
         return new VoidStep(name, StepDelegates.SyncVoid(_ => function(), nameof(function)), options);
     }
 
-    private static StepOptions ValidateStep(string name, Delegate function, StepOptions? options)
+    private StepOptions ValidateStep(string name, Delegate function, StepOptions? options)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         StorableText.Check(name, "The step name", nameof(name));
         ArgumentNullException.ThrowIfNull(function);
         options ??= StepOptions.Default;
         options.Validate(name);
+        engine.RegisterStepName(name);
         return options;
     }
 
@@ -529,6 +536,7 @@ public sealed class DbosApp : IDbosOperations
     {
         engine.EnsureLaunched();
         var id = await engine.External.EnqueueAsync(options, input, typeof(TInput), hasInput: true, cancellationToken).ConfigureAwait(false);
+        await engine.WarnIfUnknownQueueAsync(options.QueueName, id, cancellationToken).ConfigureAwait(false);
         engine.Dispatcher.Wake(options.QueueName);
         return new WorkflowHandle<TResult>(engine, id);
     }
@@ -538,6 +546,7 @@ public sealed class DbosApp : IDbosOperations
     {
         engine.EnsureLaunched();
         var id = await engine.External.EnqueueAsync(options, null, typeof(object), hasInput: false, cancellationToken).ConfigureAwait(false);
+        await engine.WarnIfUnknownQueueAsync(options.QueueName, id, cancellationToken).ConfigureAwait(false);
         engine.Dispatcher.Wake(options.QueueName);
         return new WorkflowHandle<TResult>(engine, id);
     }
@@ -593,6 +602,24 @@ public sealed class DbosApp : IDbosOperations
         return WorkflowExecution.Current is { } workflow
             ? workflow.SendAsync(destinationWorkflowId, message, topic, cancellationToken)
             : engine.External.SendAsync(destinationWorkflowId, message, topic, idempotencyKey, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public Task SendManyAsync<T>(IReadOnlyList<string> destinationWorkflowIds, T message, string? topic = null, string? idempotencyKey = null, CancellationToken cancellationToken = default)
+    {
+        engine.EnsureLaunched();
+        return WorkflowExecution.Current is { } workflow
+            ? workflow.SendManyAsync(destinationWorkflowIds, message, topic, cancellationToken)
+            : engine.External.SendManyAsync(destinationWorkflowIds, message, topic, idempotencyKey, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async Task<IReadOnlyDictionary<string, T?>> GetAllEventsAsync<T>(string workflowId, CancellationToken cancellationToken = default)
+    {
+        engine.EnsureLaunched();
+        return WorkflowExecution.Current is { } workflow
+            ? await workflow.GetAllEventsAsync<T>(workflowId, cancellationToken).ConfigureAwait(false)
+            : await engine.External.GetAllEventsAsync<T>(workflowId, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>

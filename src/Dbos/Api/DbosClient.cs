@@ -113,6 +113,14 @@ public sealed class DbosClient : IDbosOperations
         await (await ReadyAsync().ConfigureAwait(false)).SendAsync(destinationWorkflowId, message, topic, idempotencyKey, cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc/>
+    public async Task SendManyAsync<T>(IReadOnlyList<string> destinationWorkflowIds, T message, string? topic = null, string? idempotencyKey = null, CancellationToken cancellationToken = default) =>
+        await (await ReadyAsync().ConfigureAwait(false)).SendManyAsync(destinationWorkflowIds, message, topic, idempotencyKey, cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc/>
+    public async Task<IReadOnlyDictionary<string, T?>> GetAllEventsAsync<T>(string workflowId, CancellationToken cancellationToken = default) =>
+        await (await ReadyAsync().ConfigureAwait(false)).GetAllEventsAsync<T>(workflowId, cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc/>
     public async Task<T?> GetEventAsync<T>(string workflowId, string key, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
         await (await ReadyAsync().ConfigureAwait(false)).GetEventAsync<T>(workflowId, key, timeout ?? WorkflowContext.DefaultWaitTimeout, cancellationToken).ConfigureAwait(false);
 

@@ -84,6 +84,22 @@ public interface IDbosOperations : IAsyncDisposable
     /// <exception cref="WorkflowNotFoundException">No workflow has the destination ID.</exception>
     Task SendAsync<T>(string destinationWorkflowId, T message, string? topic = null, string? idempotencyKey = null, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Sends one message to many workflows in one statement (one round trip), all or nothing. Outside a workflow, an
+    /// <paramref name="idempotencyKey"/> makes a retried call deliver once to each destination (each gets the message ID
+    /// <c>KEY::DESTINATION</c>, as a single send with that key); inside one, the send is recorded as one operation.
+    /// </summary>
+    /// <typeparam name="T">The message's type; must be serializable.</typeparam>
+    /// <param name="destinationWorkflowIds">The receiving workflows' IDs, each once (an empty list sends nothing).</param>
+    /// <param name="message">The message.</param>
+    /// <param name="topic">The topic, or null for the default topic.</param>
+    /// <param name="idempotencyKey">Outside a workflow: makes retries of this call deliver once per destination.</param>
+    /// <param name="cancellationToken">Stops the send.</param>
+    /// <returns>A task that completes when the messages are stored.</returns>
+    /// <exception cref="WorkflowNotFoundException">A destination ID is unknown; no message was sent.</exception>
+    /// <exception cref="ArgumentException">A destination ID is empty or listed twice.</exception>
+    Task SendManyAsync<T>(IReadOnlyList<string> destinationWorkflowIds, T message, string? topic = null, string? idempotencyKey = null, CancellationToken cancellationToken = default);
+
     /// <summary>Waits up to <paramref name="timeout"/> for a workflow to set an event, and returns its latest value.</summary>
     /// <typeparam name="T">The value's type. Read a nullable type to tell a timeout from a default value.</typeparam>
     /// <param name="workflowId">The workflow that sets the event.</param>
@@ -92,6 +108,13 @@ public interface IDbosOperations : IAsyncDisposable
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>The value, or default (null) if it was not set in time.</returns>
     Task<T?> GetEventAsync<T>(string workflowId, string key, TimeSpan? timeout = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads the latest value of every event a workflow has set so far, by key, without waiting.</summary>
+    /// <typeparam name="T">The values' type (<see cref="System.Text.Json.JsonElement"/> or <see cref="object"/> for values of several types).</typeparam>
+    /// <param name="workflowId">The workflow that sets the events.</param>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The events, by key (empty if none is set, or no workflow has this ID).</returns>
+    Task<IReadOnlyDictionary<string, T?>> GetAllEventsAsync<T>(string workflowId, CancellationToken cancellationToken = default);
 
     /// <summary>Reads a workflow's stream in order, from <paramref name="fromOffset"/> to its end, waiting for new values.</summary>
     /// <typeparam name="T">The values' type.</typeparam>

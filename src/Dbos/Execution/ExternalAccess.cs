@@ -554,6 +554,7 @@ internal sealed class ExternalAccess : IWorkflowResults
         ArgumentException.ThrowIfNullOrWhiteSpace(options.WorkflowName);
         ArgumentException.ThrowIfNullOrWhiteSpace(options.QueueName);
         StartOptions.ValidateQueueing(options.QueueName, options.Priority, options.Delay);
+        StartOptions.ValidateDeduplication(options.DeduplicationId, options.DeduplicationPolicy);
         if (options.WorkflowId is { } given && string.IsNullOrWhiteSpace(given))
         {
             throw new ArgumentException("A workflow ID, when given, must not be empty.", nameof(options));
@@ -576,13 +577,37 @@ internal sealed class ExternalAccess : IWorkflowResults
             deduplicationId: options.DeduplicationId,
             priority: options.Priority,
             partitionKey: options.PartitionKey);
-        var started = await Database.StartWorkflowAsync(row, cancellationToken).ConfigureAwait(false);
-        if (!started.Inserted)
+        var (started, startedId) = await StartWorkflowAsync(row, options.DeduplicationPolicy, cancellationToken).ConfigureAwait(false);
+        if (started is { Inserted: false })
         {
             CheckSameWorkflow(workflowId, started.Name, options.WorkflowName);
         }
 
-        return workflowId;
+        return startedId;
+    }
+
+    /// <summary>
+    /// Inserts a new workflow's rows. When its deduplication ID is held and <paramref name="policy"/> is
+    /// <see cref="DeduplicationPolicy.ReturnExisting"/>, returns no start and the holder's ID instead of throwing, as the
+    /// TypeScript SDK's <c>'return-existing'</c> does: if the holder finished between the insert and the look, the
+    /// insert is tried again.
+    /// </summary>
+    internal async Task<(StartResult? Started, string WorkflowId)> StartWorkflowAsync(NewWorkflowRow row, DeduplicationPolicy policy, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                return (await Database.StartWorkflowAsync(row, cancellationToken).ConfigureAwait(false), row.WorkflowId);
+            }
+            catch (WorkflowDeduplicatedException) when (policy == DeduplicationPolicy.ReturnExisting)
+            {
+                if (await Database.GetDeduplicatedWorkflowAsync(row.QueueName!, row.DeduplicationId!, cancellationToken).ConfigureAwait(false) is { } holder)
+                {
+                    return (null, holder);
+                }
+            }
+        }
     }
 
     /// <summary>
@@ -660,6 +685,74 @@ internal sealed class ExternalAccess : IWorkflowResults
         var text = Codec.Encode(message, typeof(T), $"message to workflow '{destinationWorkflowId}'");
         var messageId = idempotencyKey is null ? Guid.NewGuid().ToString() : $"{idempotencyKey}::{destinationWorkflowId}";
         return Database.SendAsync(destinationWorkflowId, Topic(topic), text, Codec.Format, messageId, cancellationToken);
+    }
+
+    /// <summary>
+    /// Sends one message to many workflows in one statement; an idempotency key gives each destination its own message ID
+    /// (<c>KEY::DESTINATION</c>, as a single send), so a retry delivers nothing twice. With <paramref name="operation"/>,
+    /// the send is recorded as that workflow operation in the same transaction.
+    /// </summary>
+    internal async Task<SendOutcome> SendManyAsync<T>(
+        OperationRecord? operation, IReadOnlyList<string> destinationWorkflowIds, T message, string? topic, string? idempotencyKey, CancellationToken cancellationToken)
+    {
+        var destinations = CheckDestinations(destinationWorkflowIds);
+        var text = Codec.Encode(message, typeof(T), $"message to {destinations.Length} workflow(s)");
+        var messageIds = destinations.Select(d => idempotencyKey is null ? Guid.NewGuid().ToString() : $"{idempotencyKey}::{d}").ToArray();
+        return destinations.Length == 0
+            ? SendOutcome.Sent
+            : await Database.SendManyAsync(operation, destinations, messageIds, Topic(topic), text, Codec.Format, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Sends one message to many workflows from outside a workflow (see <see cref="SendManyAsync{T}(OperationRecord?, IReadOnlyList{string}, T, string?, string?, CancellationToken)"/>).</summary>
+    public async Task SendManyAsync<T>(IReadOnlyList<string> destinationWorkflowIds, T message, string? topic, string? idempotencyKey, CancellationToken cancellationToken)
+    {
+        if (await SendManyAsync(null, destinationWorkflowIds, message, topic, idempotencyKey, cancellationToken).ConfigureAwait(false) == SendOutcome.NoSuchDestination)
+        {
+            throw await NoSuchDestinationsAsync(destinationWorkflowIds, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The error of a send to many workflows that named an unknown one: which, and that nothing was sent.</summary>
+    internal async Task<WorkflowNotFoundException> NoSuchDestinationsAsync(IReadOnlyList<string> destinationWorkflowIds, CancellationToken cancellationToken)
+    {
+        var missing = await Database.MissingWorkflowsAsync([.. destinationWorkflowIds], cancellationToken).ConfigureAwait(false);
+        return new WorkflowNotFoundException(
+            $"Cannot send to workflow(s) {string.Join(", ", missing.Select(m => $"'{m}'"))}: no workflow has that ID. No message was sent to any destination.");
+    }
+
+    private static string[] CheckDestinations(IReadOnlyList<string> destinationWorkflowIds)
+    {
+        ArgumentNullException.ThrowIfNull(destinationWorkflowIds);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var id in destinationWorkflowIds)
+        {
+            if (string.IsNullOrEmpty(id))
+            {
+                throw new ArgumentException("A destination workflow ID must not be null or empty.", nameof(destinationWorkflowIds));
+            }
+
+            StorableText.Check(id, "A destination workflow ID", nameof(destinationWorkflowIds));
+            if (!seen.Add(id))
+            {
+                throw new ArgumentException($"Destination workflow '{id}' is listed twice; each destination gets the message once.", nameof(destinationWorkflowIds));
+            }
+        }
+
+        return [.. destinationWorkflowIds];
+    }
+
+    /// <summary>The latest value of every event a workflow has set, by key (an empty dictionary for none or no such workflow).</summary>
+    public async Task<Dictionary<string, T?>> GetAllEventsAsync<T>(string workflowId, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workflowId);
+        var rows = await Database.GetAllEventsAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        var events = new Dictionary<string, T?>(rows.Count, StringComparer.Ordinal);
+        foreach (var (key, value) in rows)
+        {
+            events[key] = (T?)Codec.Decode(value.Text, value.Serialization, typeof(T), $"event '{key}' of workflow '{workflowId}'");
+        }
+
+        return events;
     }
 
     /// <summary>Waits until the workflow sets the event (or the timeout passes), and returns its latest value.</summary>

@@ -17,6 +17,8 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
 {
     private readonly DbosConfig config;
     private readonly Dictionary<string, WorkflowRegistration> workflows = new(StringComparer.Ordinal);
+    private readonly HashSet<string> stepNames = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> warnedQueues = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RunningWorkflow> running = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource shutdown = new();
     private string[] workflowNames = [];
@@ -128,6 +130,19 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
             return workflows.TryGetValue(name, out var registration)
                 ? registration
                 : throw new WorkflowNotFoundException($"No workflow named '{name}' is registered in this application (registered: {string.Join(", ", workflows.Keys.Order(StringComparer.Ordinal))}).");
+        }
+    }
+
+    /// <summary>Records a step name, refusing one already registered: two steps of one name would replay each other's results.</summary>
+    public void RegisterStepName(string name)
+    {
+        lock (workflows)
+        {
+            if (!stepNames.Add(name))
+            {
+                throw new InvalidOperationException(
+                    $"A step named '{name}' is already registered in this application: step names must be unique, since a step's recorded result is matched by its name. Nothing was registered.");
+            }
         }
     }
 
@@ -388,7 +403,12 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         var owner = Guid.NewGuid().ToString();
         using var enqueueSpan = ExternalAccess.StartEnqueueSpan(registration.Name, options?.Queue, workflowId, ApplicationName);
         var row = NewRow(registration, workflowId, owner, inputs, options, inheritedDeadline: null, parentWorkflowId: null);
-        var started = await Database.StartWorkflowAsync(row, cancellationToken).ConfigureAwait(false);
+        var (started, startedId) = await External.StartWorkflowAsync(row, options?.DeduplicationPolicy ?? DeduplicationPolicy.Throw, cancellationToken).ConfigureAwait(false);
+        if (started is null)
+        {
+            return (startedId, null, null);
+        }
+
         if (!started.Inserted)
         {
             ExternalAccess.CheckSameWorkflow(workflowId, started.Name, registration.Name);
@@ -397,12 +417,31 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
 
         if (row.QueueName is { } queue)
         {
+            await WarnIfUnknownQueueAsync(queue, workflowId, cancellationToken).ConfigureAwait(false);
             Dispatcher.Wake(queue);
             return (workflowId, null, null);
         }
 
         var (run, runningTask) = Launch(new WorkflowExecution(this, registration, workflowId, owner, Deadline(row), recorded: null), input, runHere);
         return (workflowId, run, runningTask);
+    }
+
+    /// <summary>
+    /// Warns, once per queue name, about a start on a queue neither this process nor the queues table knows (no
+    /// application of any language has ever registered it): the workflow would otherwise wait silently.
+    /// </summary>
+    internal async Task WarnIfUnknownQueueAsync(string queue, string workflowId, CancellationToken cancellationToken)
+    {
+        if (Dispatcher.Find(queue) is not null || !warnedQueues.TryAdd(queue, 0))
+        {
+            return;
+        }
+
+        if (await Database.GetQueueAsync(queue, cancellationToken).ConfigureAwait(false) is null)
+        {
+            var registered = Dispatcher.Queues.Where(q => q.Persisted).Select(q => q.Name).Order(StringComparer.Ordinal).ToList();
+            Log.UnknownQueue(Logger, workflowId, queue, registered.Count == 0 ? "none" : string.Join(", ", registered));
+        }
     }
 
     private static DateTimeOffset? Deadline(NewWorkflowRow row) =>
@@ -476,6 +515,11 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         {
             ExternalAccess.CheckSameWorkflow(childId, started.Name, registration.Name);
             return (started, null);
+        }
+
+        if (row.QueueName is { } childQueue)
+        {
+            await WarnIfUnknownQueueAsync(childQueue, childId, cancellationToken).ConfigureAwait(false);
         }
 
         return row.QueueName is { } queue

@@ -81,4 +81,8 @@ internal static partial class Log
 
     [LoggerMessage(19, LogLevel.Information, "The system database {Database} (schema {Schema}) is being migrated by another process, now at schema version {Version}; waiting for it to finish (up to {BoundSeconds} s without progress)")]
     public static partial void WaitingForMigration(ILogger logger, string database, string schema, int version, double boundSeconds);
+
+    [LoggerMessage(120, LogLevel.Warning, "Workflow {WorkflowId} was enqueued on queue '{QueueName}', which no application has registered on this system database " +
+        "(this process registers: {RegisteredQueues}); it stays ENQUEUED until a process registers and serves that queue. Said once per queue name")]
+    public static partial void UnknownQueue(ILogger logger, string workflowId, string queueName, string registeredQueues);
 }
