@@ -195,7 +195,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
                 ?? WorkflowCodeHash.Compute(config.Name, workflows.Values.Select(r => KeyValuePair.Create(r.Name, r.Method)));
         }
 
-        await Database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+        await (config.RunMigrations ? Database.MigrateAsync(cancellationToken) : Database.VerifySchemaAsync(cancellationToken)).ConfigureAwait(false);
         await Database.StartListeningAsync().ConfigureAwait(false);
         await Database.RegisterApplicationVersionAsync(ApplicationVersion, cancellationToken).ConfigureAwait(false);
         await Watch.StartAsync(ExecutorId, ApplicationVersion, cancellationToken).ConfigureAwait(false);
