@@ -542,6 +542,23 @@ public sealed class DbosApp : IDbosOperations
     }
 
     /// <inheritdoc/>
+    public async Task<WorkflowHandle<TResult>> EnqueueInTransactionAsync<TInput, TResult>(
+        System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, EnqueueOptions options, TInput input, CancellationToken cancellationToken = default)
+    {
+        engine.EnsureLaunched();
+        var id = await engine.External.EnqueueInTransactionAsync(connection, transaction, options, input, typeof(TInput), hasInput: true, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle<TResult>(engine, id);
+    }
+
+    /// <inheritdoc/>
+    public Task SendInTransactionAsync<T>(
+        System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, string destinationWorkflowId, T message, string? topic = null, string? idempotencyKey = null, CancellationToken cancellationToken = default)
+    {
+        engine.EnsureLaunched();
+        return engine.External.SendInTransactionAsync(connection, transaction, destinationWorkflowId, message, topic, idempotencyKey, cancellationToken);
+    }
+
+    /// <inheritdoc/>
     public async Task<WorkflowHandle<TResult>> EnqueueAsync<TResult>(EnqueueOptions options, CancellationToken cancellationToken = default)
     {
         engine.EnsureLaunched();

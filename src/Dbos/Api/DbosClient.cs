@@ -149,6 +149,19 @@ public sealed class DbosClient : IDbosOperations
     }
 
     /// <inheritdoc/>
+    public async Task<WorkflowHandle<TResult>> EnqueueInTransactionAsync<TInput, TResult>(
+        System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, EnqueueOptions options, TInput input, CancellationToken cancellationToken = default)
+    {
+        var id = await external.EnqueueInTransactionAsync(connection, transaction, options, input, typeof(TInput), hasInput: true, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle<TResult>(external, id);
+    }
+
+    /// <inheritdoc/>
+    public Task SendInTransactionAsync<T>(
+        System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, string destinationWorkflowId, T message, string? topic = null, string? idempotencyKey = null, CancellationToken cancellationToken = default) =>
+        external.SendInTransactionAsync(connection, transaction, destinationWorkflowId, message, topic, idempotencyKey, cancellationToken);
+
+    /// <inheritdoc/>
     public async Task<WorkflowHandle<TResult>> RetrieveWorkflowAsync<TResult>(string workflowId, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(workflowId);

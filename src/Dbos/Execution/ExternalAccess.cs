@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Dbos.Internal;
@@ -547,8 +548,8 @@ internal sealed class ExternalAccess : IWorkflowResults
         }
     }
 
-    /// <summary>Enqueues a workflow by name (for a process that does not run it), as other DBOS clients do.</summary>
-    public async Task<string> EnqueueAsync(EnqueueOptions options, object? input, Type inputType, bool hasInput, CancellationToken cancellationToken)
+    /// <summary>The row of a workflow enqueued by name, checked; and its enqueue span, which the caller disposes.</summary>
+    private NewWorkflowRow NewEnqueueRow(EnqueueOptions options, object? input, Type inputType, bool hasInput, out Activity? span)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(options.WorkflowName);
@@ -562,8 +563,8 @@ internal sealed class ExternalAccess : IWorkflowResults
 
         var workflowId = options.WorkflowId ?? Guid.NewGuid().ToString();
         var applicationName = options.ApplicationName ?? ApplicationName;
-        using var span = StartEnqueueSpan(options.WorkflowName, options.QueueName, workflowId, applicationName);
-        var row = NewWorkflowRow.Create(
+        span = StartEnqueueSpan(options.WorkflowName, options.QueueName, workflowId, applicationName);
+        return NewWorkflowRow.Create(
             workflowId,
             options.WorkflowName,
             Codec.EncodeInputs(input, inputType, hasInput, $"input of workflow '{options.WorkflowName}'"),
@@ -577,6 +578,68 @@ internal sealed class ExternalAccess : IWorkflowResults
             deduplicationId: options.DeduplicationId,
             priority: options.Priority,
             partitionKey: options.PartitionKey);
+    }
+
+    /// <summary>
+    /// Enqueues a workflow by name in the caller's own open transaction (the outbox): it exists, and its queue sees it,
+    /// only once the caller commits. The system database must be the caller's database (Postgres).
+    /// </summary>
+    public async Task<string> EnqueueInTransactionAsync(
+        DbConnection connection, DbTransaction transaction, EnqueueOptions options, object? input, Type inputType, bool hasInput, CancellationToken cancellationToken)
+    {
+        CheckCallerTransaction(connection, transaction);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.DeduplicationPolicy == DeduplicationPolicy.ReturnExisting)
+        {
+            // A refused insert aborts the caller's transaction, so the holder could not be looked up in it.
+            throw new ArgumentException("DeduplicationPolicy.ReturnExisting cannot be used in your own transaction: a collision aborts it. Nothing was written.", nameof(options));
+        }
+
+        var row = NewEnqueueRow(options, input, inputType, hasInput, out var span);
+        using var enqueueSpan = span;
+        var caller = await Database.CallerSessionAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
+        var started = await Database.StartWorkflowInCallerAsync(caller, row, cancellationToken).ConfigureAwait(false);
+        if (!started.Inserted)
+        {
+            CheckSameWorkflow(row.WorkflowId, started.Name, options.WorkflowName);
+        }
+
+        return row.WorkflowId;
+    }
+
+    /// <summary>Sends a message in the caller's own open transaction (the outbox): it is delivered only once the caller commits.</summary>
+    public async Task SendInTransactionAsync<T>(
+        DbConnection connection, DbTransaction transaction, string destinationWorkflowId, T message, string? topic, string? idempotencyKey, CancellationToken cancellationToken)
+    {
+        CheckCallerTransaction(connection, transaction);
+        ArgumentException.ThrowIfNullOrEmpty(destinationWorkflowId);
+        var text = Codec.Encode(message, typeof(T), $"message to workflow '{destinationWorkflowId}'");
+        var messageId = idempotencyKey is null ? Guid.NewGuid().ToString() : $"{idempotencyKey}::{destinationWorkflowId}";
+        var caller = await Database.CallerSessionAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
+        await Database.SendInCallerAsync(caller, destinationWorkflowId, Topic(topic), text, Codec.Format, messageId, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static void CheckCallerTransaction(DbConnection connection, DbTransaction transaction)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(transaction);
+        if (connection.State != System.Data.ConnectionState.Open)
+        {
+            throw new ArgumentException("The connection must be open, with a transaction begun on it. Nothing was written.", nameof(connection));
+        }
+
+        if (!ReferenceEquals(transaction.Connection, connection))
+        {
+            throw new ArgumentException("The transaction must be one begun on this connection and still open (not committed or rolled back). Nothing was written.", nameof(transaction));
+        }
+    }
+
+    /// <summary>Enqueues a workflow by name (for a process that does not run it), as other DBOS clients do.</summary>
+    public async Task<string> EnqueueAsync(EnqueueOptions options, object? input, Type inputType, bool hasInput, CancellationToken cancellationToken)
+    {
+        var row = NewEnqueueRow(options, input, inputType, hasInput, out var span);
+        using var enqueueSpan = span;
+        var workflowId = row.WorkflowId;
         var (started, startedId) = await StartWorkflowAsync(row, options.DeduplicationPolicy, cancellationToken).ConfigureAwait(false);
         if (started is { Inserted: false })
         {

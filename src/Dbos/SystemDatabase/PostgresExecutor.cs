@@ -430,6 +430,16 @@ internal sealed class PostgresExecutor : SqlExecutor
         }
     }
 
+    public override ISqlSession? CallerSession(DbConnection connection, DbTransaction transaction)
+    {
+        if (connection is not NpgsqlConnection npgsql || transaction is not NpgsqlTransaction npgsqlTransaction)
+        {
+            throw new ArgumentException($"The connection must be an open NpgsqlConnection with its NpgsqlTransaction (got {connection.GetType().Name} and {transaction.GetType().Name}).", nameof(connection));
+        }
+
+        return new PostgresSession(commands, npgsql, npgsqlTransaction);
+    }
+
     public override async Task VerifySchemaAsync(CancellationToken cancellationToken)
     {
         const string Remedy = "Migrate it out of band (for example `dbos migrate`, as a role that may create tables) or launch once with RunMigrations = true. Nothing was created or changed.";

@@ -85,6 +85,12 @@ internal abstract class SqlExecutor : IAsyncDisposable
     /// </summary>
     public abstract Task VerifySchemaAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// A session on the caller's own open connection and transaction (the outbox), for statements that commit or roll
+    /// back with the caller's work. Null when this backend cannot share a caller's transaction (SQLite).
+    /// </summary>
+    public virtual ISqlSession? CallerSession(DbConnection connection, DbTransaction transaction) => null;
+
     // The checks below read driver errors, so the statements that rely on them stay free of any driver.
 
     /// <summary>Whether <paramref name="ex"/> is this database refusing a row that breaks a unique or primary key.</summary>
