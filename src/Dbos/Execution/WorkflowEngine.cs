@@ -170,12 +170,67 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         {
             if (launched)
             {
-                throw new InvalidOperationException($"Queue '{name}' must be registered before LaunchAsync.");
+                throw new InvalidOperationException($"Queue '{name}': after LaunchAsync, register queues with RegisterQueueAsync (which records them in the queues table). Nothing was registered.");
             }
 
             Dispatcher.Register(name, options);
             return new Queue(name, options);
         }
+    }
+
+    /// <summary>Registers a queue before or after launch (after: recorded in the queues table and served at once).</summary>
+    public async Task<Queue> RegisterQueueAsync(string name, QueueOptions? options, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        StorableText.Check(name, "The queue name", nameof(name));
+        options ??= new QueueOptions();
+        options.Validate(name);
+        lock (workflows)
+        {
+            if (!launched)
+            {
+                Dispatcher.Register(name, options);
+                return new Queue(name, options);
+            }
+        }
+
+        await Dispatcher.RegisterAtRuntimeAsync(name, options, cancellationToken).ConfigureAwait(false);
+        warnedQueues.TryRemove(name, out _);
+        return new Queue(name, options);
+    }
+
+    /// <summary>Changes a registered queue's flow control: in the queues table (every process applies it within seconds) and here at once.</summary>
+    public async Task UpdateQueueAsync(string name, QueueOptions options, CancellationToken cancellationToken)
+    {
+        EnsureLaunched();
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate(name);
+        var state = Dispatcher.Find(name) is { Persisted: true } found ? found : throw new InvalidOperationException(
+            $"Queue '{name}' is not registered in this process; register it with RegisterQueueAsync. Nothing was changed.");
+        var record = QueueDispatcher.ToRecord(name, options);
+        if (await Database.UpsertQueueAsync(record, NowMs(), cancellationToken).ConfigureAwait(false) is { } owner)
+        {
+            throw new InvalidOperationException($"Queue '{name}' belongs to application '{owner}'; it cannot be changed from '{ApplicationName}'. Nothing was changed.");
+        }
+
+        state.Record = record;
+        state.ConfigReadAtMs = NowMs();
+        state.Wake();
+    }
+
+    /// <summary>Deletes a queue's row and stops serving it here (other processes stop within seconds); its work stays ENQUEUED.</summary>
+    public async Task<bool> DeleteQueueAsync(string name, CancellationToken cancellationToken)
+    {
+        EnsureLaunched();
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        var deleted = await Database.DeleteQueueAsync(name, cancellationToken).ConfigureAwait(false);
+        if (Dispatcher.Find(name) is { Persisted: true })
+        {
+            Dispatcher.Forget(name);
+            Log.QueueDeleted(Logger, name);
+        }
+
+        return deleted;
     }
 
     public async Task LaunchAsync(CancellationToken cancellationToken)

@@ -397,4 +397,8 @@ internal sealed partial class SystemDatabase
             cancellationToken).ConfigureAwait(false);
         return rows.Count > 0 ? rows[0] : null;
     }
+
+    /// <summary>Deletes a queue's row, as the TypeScript SDK's <c>deleteQueue</c>: its workflows are left as they are. Returns whether it existed.</summary>
+    public async Task<bool> DeleteQueueAsync(string name, CancellationToken cancellationToken) =>
+        await executor.ExecuteAsync($"DELETE FROM {d.Table("queues")} WHERE name = $1", [name], cancellationToken).ConfigureAwait(false) > 0;
 }
