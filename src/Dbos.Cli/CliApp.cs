@@ -291,6 +291,19 @@ internal static class CliApp
                 ct).ConfigureAwait(false);
             await printer.WorkflowsAsync(found).ConfigureAwait(false);
         }));
+
+        var queueName = new Argument<string>("name") { Description = "The queue's name." };
+        var delete = new Command("delete", "Delete a queue from the queues table: processes stop serving it; its waiting workflows stay ENQUEUED until it is registered again.") { queueName };
+        queue.Subcommands.Add(Handle(delete, output, errors, async (p, client, printer, ct) =>
+        {
+            var name = p.GetValue(queueName)!;
+            if (!await client.DeleteQueueAsync(name, ct).ConfigureAwait(false))
+            {
+                throw new InvalidOperationException($"No queue named '{name}' is registered in the queues table.");
+            }
+
+            await printer.LineAsync($"Deleted queue {name}.", new { queue = name }).ConfigureAwait(false);
+        }));
         return queue;
     }
 

@@ -171,6 +171,13 @@ public class CliTests
         Assert.Contains("nobody-serves-this", queued.Output, StringComparison.Ordinal);
         var queuedJson = (await DbosAsync(db, "queue", "list", "--queue", "nobody-serves-this", "--json")).Json;
         Assert.Equal("ENQUEUED", Assert.Single(queuedJson.EnumerateArray()).GetProperty("status").GetString());
+
+        var deleteQueue = await DbosAsync(db, "queue", "delete", "unserved-elsewhere");
+        Assert.Equal((0, "Deleted queue unserved-elsewhere."), (deleteQueue.ExitCode, deleteQueue.Output.Trim()));
+        Assert.Equal(0L, await db.CountAsync("SELECT count(*) FROM {queues} WHERE name = 'unserved-elsewhere'"));
+        var again = await DbosAsync(db, "queue", "delete", "unserved-elsewhere");
+        Assert.Equal(1, again.ExitCode);
+        Assert.Contains("No queue named 'unserved-elsewhere'", again.Errors, StringComparison.Ordinal);
     }
 
     [Theory, BothBackends]

@@ -311,6 +311,7 @@ public sealed class DbosApp : IDbosOperations
     /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
     /// <returns>A reference used to run the step.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    /// <exception cref="InvalidOperationException">A step of this name is already registered.</exception>
     public Step<TInput, TResult> RegisterStep<TInput, TResult>(string name, Func<TInput, CancellationToken, Task<TResult>> function, StepOptions? options = null)
     {
         options = ValidateStep(name, function, options);
@@ -325,6 +326,7 @@ public sealed class DbosApp : IDbosOperations
     /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
     /// <returns>A reference used to run the step.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    /// <exception cref="InvalidOperationException">A step of this name is already registered.</exception>
     public Step<TInput, TResult> RegisterStep<TInput, TResult>(string name, Func<TInput, Task<TResult>> function, StepOptions? options = null)
     {
         options = ValidateStep(name, function, options);
@@ -365,6 +367,7 @@ public sealed class DbosApp : IDbosOperations
     /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
     /// <returns>A reference used to run the step.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    /// <exception cref="InvalidOperationException">A step of this name is already registered.</exception>
     public Step<TInput, TResult> RegisterStep<TInput, TResult>(string name, Func<TInput, TResult> function, StepOptions? options = null)
     {
         options = ValidateStep(name, function, options);
@@ -392,6 +395,7 @@ public sealed class DbosApp : IDbosOperations
     /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
     /// <returns>A reference used to run the step.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    /// <exception cref="InvalidOperationException">A step of this name is already registered.</exception>
     public Step<TResult> RegisterStep<TResult>(string name, Func<CancellationToken, Task<TResult>> function, StepOptions? options = null)
     {
         options = ValidateStep(name, function, options);
@@ -405,6 +409,7 @@ public sealed class DbosApp : IDbosOperations
     /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
     /// <returns>A reference used to run the step.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    /// <exception cref="InvalidOperationException">A step of this name is already registered.</exception>
     public Step<TResult> RegisterStep<TResult>(string name, Func<Task<TResult>> function, StepOptions? options = null)
     {
         options = ValidateStep(name, function, options);
@@ -442,6 +447,7 @@ public sealed class DbosApp : IDbosOperations
     /// <param name="options">Retries and timeout. Default: one attempt, no timeout.</param>
     /// <returns>A reference used to run the step.</returns>
     /// <exception cref="ArgumentOutOfRangeException">A retry setting or the timeout is zero or negative.</exception>
+    /// <exception cref="InvalidOperationException">A step of this name is already registered.</exception>
     public Step<TResult> RegisterStep<TResult>(string name, Func<TResult> function, StepOptions? options = null)
     {
         options = ValidateStep(name, function, options);
@@ -461,13 +467,14 @@ public sealed class DbosApp : IDbosOperations
         return new VoidStep(name, StepDelegates.SyncVoid(_ => function(), nameof(function)), options);
     }
 
-    private static StepOptions ValidateStep(string name, Delegate function, StepOptions? options)
+    private StepOptions ValidateStep(string name, Delegate function, StepOptions? options)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         StorableText.Check(name, "The step name", nameof(name));
         ArgumentNullException.ThrowIfNull(function);
         options ??= StepOptions.Default;
         options.Validate(name);
+        engine.RegisterStepName(name);
         return options;
     }
 
@@ -512,6 +519,41 @@ public sealed class DbosApp : IDbosOperations
     public Queue RegisterQueue(string name, QueueOptions? options = null) => engine.RegisterQueue(name, options);
 
     /// <summary>
+    /// Registers a queue, before or after <see cref="LaunchAsync"/>. After launch it is recorded in the queues table at
+    /// once and this process starts serving it (when <see cref="DbosConfig.ListenQueues"/> allows).
+    /// </summary>
+    /// <param name="name">The queue's name (names starting with <c>_dbos</c> are reserved).</param>
+    /// <param name="options">Its flow control. Default: no limits.</param>
+    /// <param name="cancellationToken">Stops the registration.</param>
+    /// <returns>The queue.</returns>
+    /// <exception cref="InvalidOperationException">A queue of this name is registered already, or belongs to another application.</exception>
+    public Task<Queue> RegisterQueueAsync(string name, QueueOptions? options = null, CancellationToken cancellationToken = default) =>
+        engine.RegisterQueueAsync(name, options, cancellationToken);
+
+    /// <summary>
+    /// Changes a registered queue's flow control at runtime: written to the queues table, applied here at once and by
+    /// every other process serving the queue within seconds.
+    /// </summary>
+    /// <param name="name">The queue's name.</param>
+    /// <param name="options">The new flow control.</param>
+    /// <param name="cancellationToken">Stops the change.</param>
+    /// <returns>A task that completes when the change is recorded.</returns>
+    /// <exception cref="InvalidOperationException">This process does not have the queue registered, or it belongs to another application.</exception>
+    public Task UpdateQueueAsync(string name, QueueOptions options, CancellationToken cancellationToken = default) =>
+        engine.UpdateQueueAsync(name, options, cancellationToken);
+
+    /// <summary>
+    /// Deletes a queue at runtime: its row leaves the queues table, this process stops serving it at once and every
+    /// other process within seconds. Workflows waiting on it stay <c>ENQUEUED</c> (and new starts on it are still
+    /// accepted, with the unknown-queue warning) until a queue of that name is registered again.
+    /// </summary>
+    /// <param name="name">The queue's name.</param>
+    /// <param name="cancellationToken">Stops the deletion.</param>
+    /// <returns>Whether the queues table had the queue.</returns>
+    public Task<bool> DeleteQueueAsync(string name, CancellationToken cancellationToken = default) =>
+        engine.DeleteQueueAsync(name, cancellationToken);
+
+    /// <summary>
     /// Connects to the system database (creating a missing Postgres database), brings its schema to the current version,
     /// re-enqueues this executor's pending workflows of this application version, and starts running them.
     /// </summary>
@@ -533,8 +575,26 @@ public sealed class DbosApp : IDbosOperations
     {
         engine.EnsureLaunched();
         var id = await engine.External.EnqueueAsync(options, input, typeof(TInput), hasInput: true, cancellationToken).ConfigureAwait(false);
+        await engine.WarnIfUnknownQueueAsync(options.QueueName, id, cancellationToken).ConfigureAwait(false);
         engine.Dispatcher.Wake(options.QueueName);
         return new WorkflowHandle<TResult>(engine, id);
+    }
+
+    /// <inheritdoc/>
+    public async Task<WorkflowHandle<TResult>> EnqueueInTransactionAsync<TInput, TResult>(
+        System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, EnqueueOptions options, TInput input, CancellationToken cancellationToken = default)
+    {
+        engine.EnsureLaunched();
+        var id = await engine.External.EnqueueInTransactionAsync(connection, transaction, options, input, typeof(TInput), hasInput: true, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle<TResult>(engine, id);
+    }
+
+    /// <inheritdoc/>
+    public Task SendInTransactionAsync<T>(
+        System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, string destinationWorkflowId, T message, string? topic = null, string? idempotencyKey = null, CancellationToken cancellationToken = default)
+    {
+        engine.EnsureLaunched();
+        return engine.External.SendInTransactionAsync(connection, transaction, destinationWorkflowId, message, topic, idempotencyKey, cancellationToken);
     }
 
     /// <inheritdoc/>
@@ -542,6 +602,7 @@ public sealed class DbosApp : IDbosOperations
     {
         engine.EnsureLaunched();
         var id = await engine.External.EnqueueAsync(options, null, typeof(object), hasInput: false, cancellationToken).ConfigureAwait(false);
+        await engine.WarnIfUnknownQueueAsync(options.QueueName, id, cancellationToken).ConfigureAwait(false);
         engine.Dispatcher.Wake(options.QueueName);
         return new WorkflowHandle<TResult>(engine, id);
     }
@@ -597,6 +658,24 @@ public sealed class DbosApp : IDbosOperations
         return WorkflowExecution.Current is { } workflow
             ? workflow.SendAsync(destinationWorkflowId, message, topic, cancellationToken)
             : engine.External.SendAsync(destinationWorkflowId, message, topic, idempotencyKey, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public Task SendManyAsync<T>(IReadOnlyList<string> destinationWorkflowIds, T message, string? topic = null, string? idempotencyKey = null, CancellationToken cancellationToken = default)
+    {
+        engine.EnsureLaunched();
+        return WorkflowExecution.Current is { } workflow
+            ? workflow.SendManyAsync(destinationWorkflowIds, message, topic, cancellationToken)
+            : engine.External.SendManyAsync(destinationWorkflowIds, message, topic, idempotencyKey, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async Task<IReadOnlyDictionary<string, T?>> GetAllEventsAsync<T>(string workflowId, CancellationToken cancellationToken = default)
+    {
+        engine.EnsureLaunched();
+        return WorkflowExecution.Current is { } workflow
+            ? await workflow.GetAllEventsAsync<T>(workflowId, cancellationToken).ConfigureAwait(false)
+            : await engine.External.GetAllEventsAsync<T>(workflowId, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>

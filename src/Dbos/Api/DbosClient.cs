@@ -113,6 +113,14 @@ public sealed class DbosClient : IDbosOperations
         await (await ReadyAsync().ConfigureAwait(false)).SendAsync(destinationWorkflowId, message, topic, idempotencyKey, cancellationToken).ConfigureAwait(false);
 
     /// <inheritdoc/>
+    public async Task SendManyAsync<T>(IReadOnlyList<string> destinationWorkflowIds, T message, string? topic = null, string? idempotencyKey = null, CancellationToken cancellationToken = default) =>
+        await (await ReadyAsync().ConfigureAwait(false)).SendManyAsync(destinationWorkflowIds, message, topic, idempotencyKey, cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc/>
+    public async Task<IReadOnlyDictionary<string, T?>> GetAllEventsAsync<T>(string workflowId, CancellationToken cancellationToken = default) =>
+        await (await ReadyAsync().ConfigureAwait(false)).GetAllEventsAsync<T>(workflowId, cancellationToken).ConfigureAwait(false);
+
+    /// <inheritdoc/>
     public async Task<T?> GetEventAsync<T>(string workflowId, string key, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
         await (await ReadyAsync().ConfigureAwait(false)).GetEventAsync<T>(workflowId, key, timeout ?? WorkflowContext.DefaultWaitTimeout, cancellationToken).ConfigureAwait(false);
 
@@ -138,6 +146,32 @@ public sealed class DbosClient : IDbosOperations
     {
         var id = await external.EnqueueAsync(options, null, typeof(object), hasInput: false, cancellationToken).ConfigureAwait(false);
         return new WorkflowHandle<TResult>(external, id);
+    }
+
+    /// <inheritdoc/>
+    public async Task<WorkflowHandle<TResult>> EnqueueInTransactionAsync<TInput, TResult>(
+        System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, EnqueueOptions options, TInput input, CancellationToken cancellationToken = default)
+    {
+        var id = await external.EnqueueInTransactionAsync(connection, transaction, options, input, typeof(TInput), hasInput: true, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle<TResult>(external, id);
+    }
+
+    /// <inheritdoc/>
+    public Task SendInTransactionAsync<T>(
+        System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, string destinationWorkflowId, T message, string? topic = null, string? idempotencyKey = null, CancellationToken cancellationToken = default) =>
+        external.SendInTransactionAsync(connection, transaction, destinationWorkflowId, message, topic, idempotencyKey, cancellationToken);
+
+    /// <summary>
+    /// Deletes a queue from the queues table, as <see cref="DbosApp.DeleteQueueAsync"/> does: the processes serving it
+    /// stop within seconds, and its waiting workflows stay <c>ENQUEUED</c> until a queue of that name is registered again.
+    /// </summary>
+    /// <param name="name">The queue's name.</param>
+    /// <param name="cancellationToken">Stops the deletion.</param>
+    /// <returns>Whether the queues table had the queue.</returns>
+    public async Task<bool> DeleteQueueAsync(string name, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        return await external.Database.DeleteQueueAsync(name, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc/>

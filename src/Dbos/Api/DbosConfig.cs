@@ -41,6 +41,7 @@ public sealed class DbosConfig
         SqliteSynchronous = other.SqliteSynchronous;
         MaxRecoveryAttempts = other.MaxRecoveryAttempts;
         RecoverPendingWorkflows = other.RecoverPendingWorkflows;
+        RunMigrations = other.RunMigrations;
         Serializer = other.Serializer;
         TimeProvider = other.TimeProvider;
         LoggerFactory = other.LoggerFactory;
@@ -150,6 +151,15 @@ public sealed class DbosConfig
 
     /// <summary>Whether DbosApp.LaunchAsync recovers this executor's pending workflows. Default true.</summary>
     public bool RecoverPendingWorkflows { get; set { ThrowIfReadOnly(); field = value; } } = true;
+
+    /// <summary>
+    /// Whether <see cref="DbosApp.LaunchAsync"/> creates and migrates the system database. Default true. Set it to false
+    /// for a role that may not run DDL, or when the schema is migrated out of band (<c>dbos migrate</c>): the launch then
+    /// only checks the schema, and changes nothing. It waits while another process is migrating (the version rises), and
+    /// fails with a <see cref="DbosDatabaseException"/> when the database, the schema or its tables are missing, or the
+    /// version stays older than this release needs.
+    /// </summary>
+    public bool RunMigrations { get; set { ThrowIfReadOnly(); field = value; } } = true;
 
     /// <summary>The serializer for values this application writes. Default <see cref="PortableJsonSerializer"/>.</summary>
     public IDbosSerializer? Serializer { get; set { ThrowIfReadOnly(); field = value; } }

@@ -38,6 +38,43 @@ public interface IDbosOperations : IAsyncDisposable
     /// <exception cref="WorkflowDeduplicatedException">A workflow with the same deduplication ID is queued or running.</exception>
     Task<WorkflowHandle<TResult>> EnqueueAsync<TResult>(EnqueueOptions options, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Enqueues a workflow by name inside your own open transaction (the outbox pattern): the workflow exists, and
+    /// runs, only if you commit; a rollback leaves nothing. Needs a Postgres system database in the same database as
+    /// your connection (checked, once per connection string); refused with <see cref="InvalidOperationException"/>
+    /// otherwise, before anything is written.
+    /// </summary>
+    /// <typeparam name="TInput">The input's type; must be serializable.</typeparam>
+    /// <typeparam name="TResult">The workflow's result type.</typeparam>
+    /// <param name="connection">Your open Npgsql connection to the database that holds the system database's schema.</param>
+    /// <param name="transaction">The transaction open on it; you commit or roll it back.</param>
+    /// <param name="options">The workflow, the queue and the enqueue options (<see cref="DeduplicationPolicy.ReturnExisting"/> is refused: a collision aborts your transaction).</param>
+    /// <param name="input">The workflow's input.</param>
+    /// <param name="cancellationToken">Stops the enqueue.</param>
+    /// <returns>A handle to the workflow, which resolves once you have committed.</returns>
+    /// <exception cref="InvalidOperationException">The system database is SQLite, or another database than your connection's.</exception>
+    /// <exception cref="WorkflowDeduplicatedException">The deduplication ID is held; your transaction is aborted.</exception>
+    Task<WorkflowHandle<TResult>> EnqueueInTransactionAsync<TInput, TResult>(
+        System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, EnqueueOptions options, TInput input, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Sends a message inside your own open transaction (the outbox pattern): it is delivered only if you commit. The
+    /// same requirements as <see cref="EnqueueInTransactionAsync{TInput, TResult}"/>.
+    /// </summary>
+    /// <typeparam name="T">The message's type; must be serializable.</typeparam>
+    /// <param name="connection">Your open Npgsql connection to the database that holds the system database's schema.</param>
+    /// <param name="transaction">The transaction open on it; you commit or roll it back.</param>
+    /// <param name="destinationWorkflowId">The receiving workflow's ID.</param>
+    /// <param name="message">The message.</param>
+    /// <param name="topic">The topic, or null for the default topic.</param>
+    /// <param name="idempotencyKey">Makes retries of this send deliver once (as <see cref="SendAsync{T}"/>).</param>
+    /// <param name="cancellationToken">Stops the send.</param>
+    /// <returns>A task that completes when the message is written in your transaction.</returns>
+    /// <exception cref="InvalidOperationException">The system database is SQLite, or another database than your connection's.</exception>
+    /// <exception cref="WorkflowNotFoundException">No workflow has the destination ID; your transaction is aborted.</exception>
+    Task SendInTransactionAsync<T>(
+        System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, string destinationWorkflowId, T message, string? topic = null, string? idempotencyKey = null, CancellationToken cancellationToken = default);
+
     /// <summary>A handle to an existing workflow, by ID.</summary>
     /// <typeparam name="TResult">The workflow's result type.</typeparam>
     /// <param name="workflowId">The workflow's ID.</param>
@@ -84,6 +121,22 @@ public interface IDbosOperations : IAsyncDisposable
     /// <exception cref="WorkflowNotFoundException">No workflow has the destination ID.</exception>
     Task SendAsync<T>(string destinationWorkflowId, T message, string? topic = null, string? idempotencyKey = null, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Sends one message to many workflows in one statement (one round trip), all or nothing. Outside a workflow, an
+    /// <paramref name="idempotencyKey"/> makes a retried call deliver once to each destination (each gets the message ID
+    /// <c>KEY::DESTINATION</c>, as a single send with that key); inside one, the send is recorded as one operation.
+    /// </summary>
+    /// <typeparam name="T">The message's type; must be serializable.</typeparam>
+    /// <param name="destinationWorkflowIds">The receiving workflows' IDs, each once (an empty list sends nothing).</param>
+    /// <param name="message">The message.</param>
+    /// <param name="topic">The topic, or null for the default topic.</param>
+    /// <param name="idempotencyKey">Outside a workflow: makes retries of this call deliver once per destination.</param>
+    /// <param name="cancellationToken">Stops the send.</param>
+    /// <returns>A task that completes when the messages are stored.</returns>
+    /// <exception cref="WorkflowNotFoundException">A destination ID is unknown; no message was sent.</exception>
+    /// <exception cref="ArgumentException">A destination ID is empty or listed twice.</exception>
+    Task SendManyAsync<T>(IReadOnlyList<string> destinationWorkflowIds, T message, string? topic = null, string? idempotencyKey = null, CancellationToken cancellationToken = default);
+
     /// <summary>Waits up to <paramref name="timeout"/> for a workflow to set an event, and returns its latest value.</summary>
     /// <typeparam name="T">The value's type. Read a nullable type to tell a timeout from a default value.</typeparam>
     /// <param name="workflowId">The workflow that sets the event.</param>
@@ -92,6 +145,13 @@ public interface IDbosOperations : IAsyncDisposable
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>The value, or default (null) if it was not set in time.</returns>
     Task<T?> GetEventAsync<T>(string workflowId, string key, TimeSpan? timeout = null, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads the latest value of every event a workflow has set so far, by key, without waiting.</summary>
+    /// <typeparam name="T">The values' type (<see cref="System.Text.Json.JsonElement"/> or <see cref="object"/> for values of several types).</typeparam>
+    /// <param name="workflowId">The workflow that sets the events.</param>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The events, by key (empty if none is set, or no workflow has this ID).</returns>
+    Task<IReadOnlyDictionary<string, T?>> GetAllEventsAsync<T>(string workflowId, CancellationToken cancellationToken = default);
 
     /// <summary>Reads a workflow's stream in order, from <paramref name="fromOffset"/> to its end, waiting for new values.</summary>
     /// <typeparam name="T">The values' type.</typeparam>

@@ -174,6 +174,12 @@ public sealed record StartOptions
     /// <summary>With <see cref="Queue"/>: refuse the enqueue while a workflow with this ID is queued or running on the queue.</summary>
     public string? DeduplicationId { get; init; }
 
+    /// <summary>
+    /// With <see cref="DeduplicationId"/>: what the start does when the deduplication ID is already held on the queue,
+    /// throw (default) or return the holder's ID (a handle to it). Inside a workflow, the holder is recorded as the child.
+    /// </summary>
+    public DeduplicationPolicy DeduplicationPolicy { get; init; }
+
     /// <summary>With <see cref="Queue"/>: the priority (lower runs first, 0 to 2,147,483,647) on a queue with priorities.</summary>
     public int? Priority { get; init; }
 
@@ -206,6 +212,20 @@ public sealed record StartOptions
         }
 
         ValidateQueueing(Queue, Priority, Delay);
+        ValidateDeduplication(DeduplicationId, DeduplicationPolicy);
+    }
+
+    internal static void ValidateDeduplication(string? deduplicationId, DeduplicationPolicy policy)
+    {
+        if (policy is not (DeduplicationPolicy.Throw or DeduplicationPolicy.ReturnExisting))
+        {
+            throw new ArgumentOutOfRangeException(nameof(DeduplicationPolicy), policy, "Unknown deduplication policy.");
+        }
+
+        if (policy == DeduplicationPolicy.ReturnExisting && deduplicationId is null)
+        {
+            throw new ArgumentException("DeduplicationPolicy.ReturnExisting needs a DeduplicationId (and a queue): it returns the workflow that holds that ID.", nameof(DeduplicationPolicy));
+        }
     }
 
     internal static void ValidateQueueing(string? queue, int? priority, TimeSpan? delay)

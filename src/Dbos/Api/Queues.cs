@@ -103,6 +103,15 @@ public sealed class Queue
 
     /// <summary>The flow control it was registered with (the queues table may since have been changed).</summary>
     public QueueOptions Options { get; }
+
+    /// <summary>The queue's name, so a <see cref="Queue"/> can be given wherever a queue name is expected (<see cref="StartOptions.Queue"/>, <see cref="EnqueueOptions.QueueName"/>).</summary>
+    /// <param name="queue">The queue (null gives null).</param>
+    [return: System.Diagnostics.CodeAnalysis.NotNullIfNotNull(nameof(queue))]
+    public static implicit operator string?(Queue? queue) => queue?.Name;
+
+    /// <summary>The queue's name.</summary>
+    /// <returns>The name.</returns>
+    public override string ToString() => Name;
 }
 
 /// <summary>How to enqueue a workflow by name from a <see cref="DbosClient"/>.</summary>
@@ -126,6 +135,12 @@ public sealed record EnqueueOptions
     /// <summary>Refuse the enqueue while a workflow with this deduplication ID is queued or running on the queue.</summary>
     public string? DeduplicationId { get; init; }
 
+    /// <summary>
+    /// What the enqueue does when <see cref="DeduplicationId"/> is already held on the queue: throw (default) or return
+    /// a handle to the workflow that holds it.
+    /// </summary>
+    public DeduplicationPolicy DeduplicationPolicy { get; init; }
+
     /// <summary>The priority (lower runs first) on a queue with priorities.</summary>
     public int? Priority { get; init; }
 
@@ -137,6 +152,20 @@ public sealed record EnqueueOptions
 
     /// <summary>Cancel it if it has not finished this long after it is dequeued.</summary>
     public TimeSpan? Timeout { get; init; }
+}
+
+/// <summary>What an enqueue does when its deduplication ID is already held on its queue by a queued or running workflow.</summary>
+public enum DeduplicationPolicy
+{
+    /// <summary>Throw a <see cref="WorkflowDeduplicatedException"/>; nothing is enqueued (the default).</summary>
+    Throw,
+
+    /// <summary>
+    /// Enqueue nothing and return a handle to the workflow that holds the deduplication ID (its input is the one it was
+    /// enqueued with; this call's input is discarded). Needs a deduplication ID. As DBOS for TypeScript's
+    /// <c>duplicationPolicy: 'return-existing'</c>.
+    /// </summary>
+    ReturnExisting,
 }
 
 /// <summary>A workflow could not be enqueued because one with the same deduplication ID is queued or running.</summary>

@@ -160,6 +160,21 @@ public abstract class WorkflowContext
     public abstract Task SendAsync<T>(string destinationWorkflowId, T message, string? topic = null, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Sends one message to many workflows in one statement, recorded as one operation (<c>DBOS.send_bulk</c>): a
+    /// re-execution sends nothing again. All or nothing: if one destination does not exist, none gets the message.
+    /// </summary>
+    /// <typeparam name="T">The message's type; must be serializable.</typeparam>
+    /// <param name="destinationWorkflowIds">The receiving workflows' IDs, each once.</param>
+    /// <param name="message">The message.</param>
+    /// <param name="topic">The topic, or null for the default topic.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes when the messages are stored.</returns>
+    /// <exception cref="WorkflowNotFoundException">A destination ID is unknown; nothing was sent (recorded: a re-execution throws it too).</exception>
+    /// <remarks>The base implementation throws <see cref="NotSupportedException"/>: a fake context in a test overrides it.</remarks>
+    public virtual Task SendManyAsync<T>(IReadOnlyList<string> destinationWorkflowIds, T message, string? topic = null, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException("SendManyAsync is implemented by the DBOS runtime; a fake WorkflowContext must override it.");
+
+    /// <summary>
     /// Receives the oldest message sent to this workflow on <paramref name="topic"/>, waiting for one up to
     /// <paramref name="timeout"/>. The receive is recorded, so a re-execution gets the same message and a message is
     /// received exactly once. The timeout is durable too: a restarted workflow waits only for what is left of it.
@@ -193,6 +208,18 @@ public abstract class WorkflowContext
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>The value, or default (null) if it was not set in time.</returns>
     public abstract Task<T?> GetEventAsync<T>(string workflowId, string key, TimeSpan? timeout = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Reads the latest value of every event another workflow has set so far, by key, without waiting. Recorded
+    /// (<c>DBOS.get_events</c>, as DBOS for Python): a re-execution gets the same events.
+    /// </summary>
+    /// <typeparam name="T">The values' type (<see cref="System.Text.Json.JsonElement"/> or <see cref="object"/> for values of several types).</typeparam>
+    /// <param name="workflowId">The workflow that sets the events.</param>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The events, by key (empty if none is set, or no workflow has this ID).</returns>
+    /// <remarks>The base implementation throws <see cref="NotSupportedException"/>: a fake context in a test overrides it.</remarks>
+    public virtual Task<IReadOnlyDictionary<string, T?>> GetAllEventsAsync<T>(string workflowId, CancellationToken cancellationToken = default) =>
+        throw new NotSupportedException("GetAllEventsAsync is implemented by the DBOS runtime; a fake WorkflowContext must override it.");
 
     /// <summary>Appends a value to this workflow's stream named <paramref name="key"/>. Recorded: a re-execution does not append it again.</summary>
     /// <typeparam name="T">The value's type; must be serializable.</typeparam>

@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using Dbos.Internal;
@@ -547,13 +548,14 @@ internal sealed class ExternalAccess : IWorkflowResults
         }
     }
 
-    /// <summary>Enqueues a workflow by name (for a process that does not run it), as other DBOS clients do.</summary>
-    public async Task<string> EnqueueAsync(EnqueueOptions options, object? input, Type inputType, bool hasInput, CancellationToken cancellationToken)
+    /// <summary>The row of a workflow enqueued by name, checked; and its enqueue span, which the caller disposes.</summary>
+    private NewWorkflowRow NewEnqueueRow(EnqueueOptions options, object? input, Type inputType, bool hasInput, out Activity? span)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentException.ThrowIfNullOrWhiteSpace(options.WorkflowName);
         ArgumentException.ThrowIfNullOrWhiteSpace(options.QueueName);
         StartOptions.ValidateQueueing(options.QueueName, options.Priority, options.Delay);
+        StartOptions.ValidateDeduplication(options.DeduplicationId, options.DeduplicationPolicy);
         if (options.WorkflowId is { } given && string.IsNullOrWhiteSpace(given))
         {
             throw new ArgumentException("A workflow ID, when given, must not be empty.", nameof(options));
@@ -561,8 +563,8 @@ internal sealed class ExternalAccess : IWorkflowResults
 
         var workflowId = options.WorkflowId ?? Guid.NewGuid().ToString();
         var applicationName = options.ApplicationName ?? ApplicationName;
-        using var span = StartEnqueueSpan(options.WorkflowName, options.QueueName, workflowId, applicationName);
-        var row = NewWorkflowRow.Create(
+        span = StartEnqueueSpan(options.WorkflowName, options.QueueName, workflowId, applicationName);
+        return NewWorkflowRow.Create(
             workflowId,
             options.WorkflowName,
             Codec.EncodeInputs(input, inputType, hasInput, $"input of workflow '{options.WorkflowName}'"),
@@ -576,13 +578,99 @@ internal sealed class ExternalAccess : IWorkflowResults
             deduplicationId: options.DeduplicationId,
             priority: options.Priority,
             partitionKey: options.PartitionKey);
-        var started = await Database.StartWorkflowAsync(row, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Enqueues a workflow by name in the caller's own open transaction (the outbox): it exists, and its queue sees it,
+    /// only once the caller commits. The system database must be the caller's database (Postgres).
+    /// </summary>
+    public async Task<string> EnqueueInTransactionAsync(
+        DbConnection connection, DbTransaction transaction, EnqueueOptions options, object? input, Type inputType, bool hasInput, CancellationToken cancellationToken)
+    {
+        CheckCallerTransaction(connection, transaction);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.DeduplicationPolicy == DeduplicationPolicy.ReturnExisting)
+        {
+            // A refused insert aborts the caller's transaction, so the holder could not be looked up in it.
+            throw new ArgumentException("DeduplicationPolicy.ReturnExisting cannot be used in your own transaction: a collision aborts it. Nothing was written.", nameof(options));
+        }
+
+        var row = NewEnqueueRow(options, input, inputType, hasInput, out var span);
+        using var enqueueSpan = span;
+        var caller = await Database.CallerSessionAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
+        var started = await Database.StartWorkflowInCallerAsync(caller, row, cancellationToken).ConfigureAwait(false);
         if (!started.Inserted)
+        {
+            CheckSameWorkflow(row.WorkflowId, started.Name, options.WorkflowName);
+        }
+
+        return row.WorkflowId;
+    }
+
+    /// <summary>Sends a message in the caller's own open transaction (the outbox): it is delivered only once the caller commits.</summary>
+    public async Task SendInTransactionAsync<T>(
+        DbConnection connection, DbTransaction transaction, string destinationWorkflowId, T message, string? topic, string? idempotencyKey, CancellationToken cancellationToken)
+    {
+        CheckCallerTransaction(connection, transaction);
+        ArgumentException.ThrowIfNullOrEmpty(destinationWorkflowId);
+        var text = Codec.Encode(message, typeof(T), $"message to workflow '{destinationWorkflowId}'");
+        var messageId = idempotencyKey is null ? Guid.NewGuid().ToString() : $"{idempotencyKey}::{destinationWorkflowId}";
+        var caller = await Database.CallerSessionAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
+        await Database.SendInCallerAsync(caller, destinationWorkflowId, Topic(topic), text, Codec.Format, messageId, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static void CheckCallerTransaction(DbConnection connection, DbTransaction transaction)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        ArgumentNullException.ThrowIfNull(transaction);
+        if (connection.State != System.Data.ConnectionState.Open)
+        {
+            throw new ArgumentException("The connection must be open, with a transaction begun on it. Nothing was written.", nameof(connection));
+        }
+
+        if (!ReferenceEquals(transaction.Connection, connection))
+        {
+            throw new ArgumentException("The transaction must be one begun on this connection and still open (not committed or rolled back). Nothing was written.", nameof(transaction));
+        }
+    }
+
+    /// <summary>Enqueues a workflow by name (for a process that does not run it), as other DBOS clients do.</summary>
+    public async Task<string> EnqueueAsync(EnqueueOptions options, object? input, Type inputType, bool hasInput, CancellationToken cancellationToken)
+    {
+        var row = NewEnqueueRow(options, input, inputType, hasInput, out var span);
+        using var enqueueSpan = span;
+        var workflowId = row.WorkflowId;
+        var (started, startedId) = await StartWorkflowAsync(row, options.DeduplicationPolicy, cancellationToken).ConfigureAwait(false);
+        if (started is { Inserted: false })
         {
             CheckSameWorkflow(workflowId, started.Name, options.WorkflowName);
         }
 
-        return workflowId;
+        return startedId;
+    }
+
+    /// <summary>
+    /// Inserts a new workflow's rows. When its deduplication ID is held and <paramref name="policy"/> is
+    /// <see cref="DeduplicationPolicy.ReturnExisting"/>, returns no start and the holder's ID instead of throwing, as the
+    /// TypeScript SDK's <c>'return-existing'</c> does: if the holder finished between the insert and the look, the
+    /// insert is tried again.
+    /// </summary>
+    internal async Task<(StartResult? Started, string WorkflowId)> StartWorkflowAsync(NewWorkflowRow row, DeduplicationPolicy policy, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                return (await Database.StartWorkflowAsync(row, cancellationToken).ConfigureAwait(false), row.WorkflowId);
+            }
+            catch (WorkflowDeduplicatedException) when (policy == DeduplicationPolicy.ReturnExisting)
+            {
+                if (await Database.GetDeduplicatedWorkflowAsync(row.QueueName!, row.DeduplicationId!, cancellationToken).ConfigureAwait(false) is { } holder)
+                {
+                    return (null, holder);
+                }
+            }
+        }
     }
 
     /// <summary>
@@ -660,6 +748,74 @@ internal sealed class ExternalAccess : IWorkflowResults
         var text = Codec.Encode(message, typeof(T), $"message to workflow '{destinationWorkflowId}'");
         var messageId = idempotencyKey is null ? Guid.NewGuid().ToString() : $"{idempotencyKey}::{destinationWorkflowId}";
         return Database.SendAsync(destinationWorkflowId, Topic(topic), text, Codec.Format, messageId, cancellationToken);
+    }
+
+    /// <summary>
+    /// Sends one message to many workflows in one statement; an idempotency key gives each destination its own message ID
+    /// (<c>KEY::DESTINATION</c>, as a single send), so a retry delivers nothing twice. With <paramref name="operation"/>,
+    /// the send is recorded as that workflow operation in the same transaction.
+    /// </summary>
+    internal async Task<SendOutcome> SendManyAsync<T>(
+        OperationRecord? operation, IReadOnlyList<string> destinationWorkflowIds, T message, string? topic, string? idempotencyKey, CancellationToken cancellationToken)
+    {
+        var destinations = CheckDestinations(destinationWorkflowIds);
+        var text = Codec.Encode(message, typeof(T), $"message to {destinations.Length} workflow(s)");
+        var messageIds = destinations.Select(d => idempotencyKey is null ? Guid.NewGuid().ToString() : $"{idempotencyKey}::{d}").ToArray();
+        return destinations.Length == 0
+            ? SendOutcome.Sent
+            : await Database.SendManyAsync(operation, destinations, messageIds, Topic(topic), text, Codec.Format, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Sends one message to many workflows from outside a workflow (see <see cref="SendManyAsync{T}(OperationRecord?, IReadOnlyList{string}, T, string?, string?, CancellationToken)"/>).</summary>
+    public async Task SendManyAsync<T>(IReadOnlyList<string> destinationWorkflowIds, T message, string? topic, string? idempotencyKey, CancellationToken cancellationToken)
+    {
+        if (await SendManyAsync(null, destinationWorkflowIds, message, topic, idempotencyKey, cancellationToken).ConfigureAwait(false) == SendOutcome.NoSuchDestination)
+        {
+            throw await NoSuchDestinationsAsync(destinationWorkflowIds, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The error of a send to many workflows that named an unknown one: which, and that nothing was sent.</summary>
+    internal async Task<WorkflowNotFoundException> NoSuchDestinationsAsync(IReadOnlyList<string> destinationWorkflowIds, CancellationToken cancellationToken)
+    {
+        var missing = await Database.MissingWorkflowsAsync([.. destinationWorkflowIds], cancellationToken).ConfigureAwait(false);
+        return new WorkflowNotFoundException(
+            $"Cannot send to workflow(s) {string.Join(", ", missing.Select(m => $"'{m}'"))}: no workflow has that ID. No message was sent to any destination.");
+    }
+
+    private static string[] CheckDestinations(IReadOnlyList<string> destinationWorkflowIds)
+    {
+        ArgumentNullException.ThrowIfNull(destinationWorkflowIds);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var id in destinationWorkflowIds)
+        {
+            if (string.IsNullOrEmpty(id))
+            {
+                throw new ArgumentException("A destination workflow ID must not be null or empty.", nameof(destinationWorkflowIds));
+            }
+
+            StorableText.Check(id, "A destination workflow ID", nameof(destinationWorkflowIds));
+            if (!seen.Add(id))
+            {
+                throw new ArgumentException($"Destination workflow '{id}' is listed twice; each destination gets the message once.", nameof(destinationWorkflowIds));
+            }
+        }
+
+        return [.. destinationWorkflowIds];
+    }
+
+    /// <summary>The latest value of every event a workflow has set, by key (an empty dictionary for none or no such workflow).</summary>
+    public async Task<Dictionary<string, T?>> GetAllEventsAsync<T>(string workflowId, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workflowId);
+        var rows = await Database.GetAllEventsAsync(workflowId, cancellationToken).ConfigureAwait(false);
+        var events = new Dictionary<string, T?>(rows.Count, StringComparer.Ordinal);
+        foreach (var (key, value) in rows)
+        {
+            events[key] = (T?)Codec.Decode(value.Text, value.Serialization, typeof(T), $"event '{key}' of workflow '{workflowId}'");
+        }
+
+        return events;
     }
 
     /// <summary>Waits until the workflow sets the event (or the timeout passes), and returns its latest value.</summary>

@@ -23,6 +23,11 @@ internal sealed class QueueState(string name, QueueRecord record, bool persisted
 
     public long ConfigReadAtMs { get; set; }
 
+    /// <summary>Set when the queue's row was deleted: its loop stops.</summary>
+    public bool Deleted { get => Volatile.Read(ref deleted); set => Volatile.Write(ref deleted, value); }
+
+    private bool deleted;
+
     /// <summary>How many workflows wait on the queue, as last counted (only while someone observes the metric).</summary>
     public long? Depth { get; set; }
 
@@ -77,8 +82,10 @@ internal sealed class QueueDispatcher : IAsyncDisposable
     private readonly TimeProvider time;
     private readonly ILogger logger;
     private readonly string applicationName;
-    private readonly Dictionary<string, QueueState> queues = new(StringComparer.Ordinal);
+    // Concurrent: queues are registered and deleted at runtime while loops and starts look them up.
+    private readonly ConcurrentDictionary<string, QueueState> queues = new(StringComparer.Ordinal);
     private readonly List<Task> loops = [];
+    private IReadOnlyList<string>? listening;
     private readonly CancellationTokenSource stop = new();
 
     public QueueDispatcher(SystemDatabase.SystemDatabase database, IClaimingProcess process, TimeProvider time, ILogger logger, string applicationName, TimeSpan internalPollingInterval)
@@ -88,7 +95,7 @@ internal sealed class QueueDispatcher : IAsyncDisposable
         this.time = time;
         this.logger = logger;
         this.applicationName = applicationName;
-        queues.Add(StatusNames.InternalQueue, new QueueState(
+        queues.TryAdd(StatusNames.InternalQueue, new QueueState(
             StatusNames.InternalQueue,
             new QueueRecord { Name = StatusNames.InternalQueue, PollingIntervalSec = internalPollingInterval.TotalSeconds },
             persisted: false));
@@ -103,19 +110,18 @@ internal sealed class QueueDispatcher : IAsyncDisposable
             throw new ArgumentException($"Queue name '{name}' is reserved: names starting with '_dbos' belong to DBOS's internal queues.", nameof(name));
         }
 
-        if (queues.ContainsKey(name))
+        var state = new QueueState(name, ToRecord(name, options), persisted: true);
+        if (!queues.TryAdd(name, state))
         {
             throw new InvalidOperationException($"A queue named '{name}' is already registered.");
         }
 
-        var state = new QueueState(name, ToRecord(name, options), persisted: true);
-        queues.Add(name, state);
         return state;
     }
 
     public QueueState? Find(string name) => queues.GetValueOrDefault(name);
 
-    private static QueueRecord ToRecord(string name, QueueOptions options) => new()
+    internal static QueueRecord ToRecord(string name, QueueOptions options) => new()
     {
         Name = name,
         Concurrency = options.Concurrency,
@@ -142,6 +148,7 @@ internal sealed class QueueDispatcher : IAsyncDisposable
             }
         }
 
+        listening = listenQueues;
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         foreach (var queue in queues.Values.Where(q => q.Persisted))
         {
@@ -161,10 +168,53 @@ internal sealed class QueueDispatcher : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Registers a queue after launch: records it in the queues table (refused, and forgotten, when another application
+    /// owns the name) and starts its loop when this process listens to it.
+    /// </summary>
+    public async Task<QueueState> RegisterAtRuntimeAsync(string name, QueueOptions options, CancellationToken cancellationToken)
+    {
+        var state = Register(name, options);
+        try
+        {
+            if (await database.UpsertQueueAsync(state.Record, time.GetUtcNow().ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false) is { } owner)
+            {
+                throw new InvalidOperationException(
+                    $"Queue '{name}' belongs to application '{owner}' on this system database; queue names are shared by every application on it, so '{applicationName}' must use another name. Nothing was registered.");
+            }
+        }
+        catch
+        {
+            queues.TryRemove(name, out _);
+            throw;
+        }
+
+        state.ConfigReadAtMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+        if (listening is null || listening.Contains(name))
+        {
+            lock (loops)
+            {
+                loops.Add(Task.Run(() => LoopAsync(state, stop.Token), CancellationToken.None));
+            }
+        }
+
+        return state;
+    }
+
+    /// <summary>Forgets a queue whose row was deleted: its loop ends at its next round; its waiting work stays ENQUEUED.</summary>
+    public void Forget(string name)
+    {
+        if (queues.TryRemove(name, out var state))
+        {
+            state.Deleted = true;
+            state.Wake();
+        }
+    }
+
     private async Task LoopAsync(QueueState queue, CancellationToken cancellationToken)
     {
         var idle = FastestPoll;
-        while (!cancellationToken.IsCancellationRequested)
+        while (!cancellationToken.IsCancellationRequested && !queue.Deleted)
         {
             var signal = queue.Signal;
             var claimed = 0;
@@ -206,7 +256,15 @@ internal sealed class QueueDispatcher : IAsyncDisposable
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
         if (queue.Persisted && now - queue.ConfigReadAtMs >= ConfigRefresh.TotalMilliseconds)
         {
-            queue.Record = await database.GetQueueAsync(queue.Name, cancellationToken).ConfigureAwait(false) ?? queue.Record;
+            if (await database.GetQueueAsync(queue.Name, cancellationToken).ConfigureAwait(false) is not { } record)
+            {
+                // The row was deleted (DeleteQueueAsync, here or in any process, or another DBOS implementation): stop serving it.
+                Log.QueueDeleted(logger, queue.Name);
+                Forget(queue.Name);
+                return 0;
+            }
+
+            queue.Record = record;
             queue.ConfigReadAtMs = now;
         }
 
@@ -270,7 +328,13 @@ internal sealed class QueueDispatcher : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await stop.CancelAsync().ConfigureAwait(false);
-        await Task.WhenAll(loops).ConfigureAwait(false);
+        Task[] running;
+        lock (loops)
+        {
+            running = [.. loops];
+        }
+
+        await Task.WhenAll(running).ConfigureAwait(false);
         stop.Dispose();
     }
 }

@@ -17,6 +17,8 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
 {
     private readonly DbosConfig config;
     private readonly Dictionary<string, WorkflowRegistration> workflows = new(StringComparer.Ordinal);
+    private readonly HashSet<string> stepNames = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> warnedQueues = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RunningWorkflow> running = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource shutdown = new();
     private string[] workflowNames = [];
@@ -131,6 +133,19 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         }
     }
 
+    /// <summary>Records a step name, refusing one already registered: two steps of one name would replay each other's results.</summary>
+    public void RegisterStepName(string name)
+    {
+        lock (workflows)
+        {
+            if (!stepNames.Add(name))
+            {
+                throw new InvalidOperationException(
+                    $"A step named '{name}' is already registered in this application: step names must be unique, since a step's recorded result is matched by its name. Nothing was registered.");
+            }
+        }
+    }
+
     public void RegisterSchedule(string workflowName, string cron, ScheduleOptions? options)
     {
         var row = External.NewSchedule(workflowName, cron, options, ApplicationName);
@@ -155,12 +170,67 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         {
             if (launched)
             {
-                throw new InvalidOperationException($"Queue '{name}' must be registered before LaunchAsync.");
+                throw new InvalidOperationException($"Queue '{name}': after LaunchAsync, register queues with RegisterQueueAsync (which records them in the queues table). Nothing was registered.");
             }
 
             Dispatcher.Register(name, options);
             return new Queue(name, options);
         }
+    }
+
+    /// <summary>Registers a queue before or after launch (after: recorded in the queues table and served at once).</summary>
+    public async Task<Queue> RegisterQueueAsync(string name, QueueOptions? options, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        StorableText.Check(name, "The queue name", nameof(name));
+        options ??= new QueueOptions();
+        options.Validate(name);
+        lock (workflows)
+        {
+            if (!launched)
+            {
+                Dispatcher.Register(name, options);
+                return new Queue(name, options);
+            }
+        }
+
+        await Dispatcher.RegisterAtRuntimeAsync(name, options, cancellationToken).ConfigureAwait(false);
+        warnedQueues.TryRemove(name, out _);
+        return new Queue(name, options);
+    }
+
+    /// <summary>Changes a registered queue's flow control: in the queues table (every process applies it within seconds) and here at once.</summary>
+    public async Task UpdateQueueAsync(string name, QueueOptions options, CancellationToken cancellationToken)
+    {
+        EnsureLaunched();
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate(name);
+        var state = Dispatcher.Find(name) is { Persisted: true } found ? found : throw new InvalidOperationException(
+            $"Queue '{name}' is not registered in this process; register it with RegisterQueueAsync. Nothing was changed.");
+        var record = QueueDispatcher.ToRecord(name, options);
+        if (await Database.UpsertQueueAsync(record, NowMs(), cancellationToken).ConfigureAwait(false) is { } owner)
+        {
+            throw new InvalidOperationException($"Queue '{name}' belongs to application '{owner}'; it cannot be changed from '{ApplicationName}'. Nothing was changed.");
+        }
+
+        state.Record = record;
+        state.ConfigReadAtMs = NowMs();
+        state.Wake();
+    }
+
+    /// <summary>Deletes a queue's row and stops serving it here (other processes stop within seconds); its work stays ENQUEUED.</summary>
+    public async Task<bool> DeleteQueueAsync(string name, CancellationToken cancellationToken)
+    {
+        EnsureLaunched();
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        var deleted = await Database.DeleteQueueAsync(name, cancellationToken).ConfigureAwait(false);
+        if (Dispatcher.Find(name) is { Persisted: true })
+        {
+            Dispatcher.Forget(name);
+            Log.QueueDeleted(Logger, name);
+        }
+
+        return deleted;
     }
 
     public async Task LaunchAsync(CancellationToken cancellationToken)
@@ -180,7 +250,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
                 ?? WorkflowCodeHash.Compute(config.Name, workflows.Values.Select(r => KeyValuePair.Create(r.Name, r.Method)));
         }
 
-        await Database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+        await (config.RunMigrations ? Database.MigrateAsync(cancellationToken) : Database.VerifySchemaAsync(cancellationToken)).ConfigureAwait(false);
         await Database.StartListeningAsync().ConfigureAwait(false);
         await Database.RegisterApplicationVersionAsync(ApplicationVersion, cancellationToken).ConfigureAwait(false);
         await Watch.StartAsync(ExecutorId, ApplicationVersion, cancellationToken).ConfigureAwait(false);
@@ -401,7 +471,12 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         var owner = Guid.NewGuid().ToString();
         using var enqueueSpan = ExternalAccess.StartEnqueueSpan(registration.Name, options?.Queue, workflowId, ApplicationName);
         var row = NewRow(registration, workflowId, owner, inputs, options, inheritedDeadline: null, parentWorkflowId: null);
-        var started = await Database.StartWorkflowAsync(row, cancellationToken).ConfigureAwait(false);
+        var (started, startedId) = await External.StartWorkflowAsync(row, options?.DeduplicationPolicy ?? DeduplicationPolicy.Throw, cancellationToken).ConfigureAwait(false);
+        if (started is null)
+        {
+            return (startedId, null, null);
+        }
+
         if (!started.Inserted)
         {
             ExternalAccess.CheckSameWorkflow(workflowId, started.Name, registration.Name);
@@ -410,12 +485,31 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
 
         if (row.QueueName is { } queue)
         {
+            await WarnIfUnknownQueueAsync(queue, workflowId, cancellationToken).ConfigureAwait(false);
             Dispatcher.Wake(queue);
             return (workflowId, null, null);
         }
 
         var (run, runningTask) = Launch(new WorkflowExecution(this, registration, workflowId, owner, Deadline(row), recorded: null), input, runHere);
         return (workflowId, run, runningTask);
+    }
+
+    /// <summary>
+    /// Warns, once per queue name, about a start on a queue neither this process nor the queues table knows (no
+    /// application of any language has ever registered it): the workflow would otherwise wait silently.
+    /// </summary>
+    internal async Task WarnIfUnknownQueueAsync(string queue, string workflowId, CancellationToken cancellationToken)
+    {
+        if (Dispatcher.Find(queue) is not null || !warnedQueues.TryAdd(queue, 0))
+        {
+            return;
+        }
+
+        if (await Database.GetQueueAsync(queue, cancellationToken).ConfigureAwait(false) is null)
+        {
+            var registered = Dispatcher.Queues.Where(q => q.Persisted).Select(q => q.Name).Order(StringComparer.Ordinal).ToList();
+            Log.UnknownQueue(Logger, workflowId, queue, registered.Count == 0 ? "none" : string.Join(", ", registered));
+        }
     }
 
     private static DateTimeOffset? Deadline(NewWorkflowRow row) =>
@@ -489,6 +583,11 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         {
             ExternalAccess.CheckSameWorkflow(childId, started.Name, registration.Name);
             return (started, null);
+        }
+
+        if (row.QueueName is { } childQueue)
+        {
+            await WarnIfUnknownQueueAsync(childQueue, childId, cancellationToken).ConfigureAwait(false);
         }
 
         return row.QueueName is { } queue

@@ -723,14 +723,34 @@ internal sealed class WorkflowExecution : WorkflowContext
         }
 
         var childId = options?.WorkflowId ?? $"{WorkflowId}-{functionId.ToString(CultureInfo.InvariantCulture)}";
-        var (started, launch) = await engine.StartChildAsync(this, functionId, child, childId, input, options, cancellationToken).ConfigureAwait(false);
-        if (started is null)
+        while (true)
         {
-            await StopForLostOwnershipAsync().ConfigureAwait(false);
-        }
+            (StartResult? Started, Action? Launch) start;
+            try
+            {
+                start = await engine.StartChildAsync(this, functionId, child, childId, input, options, cancellationToken).ConfigureAwait(false);
+            }
+            catch (WorkflowDeduplicatedException) when (options?.DeduplicationPolicy == DeduplicationPolicy.ReturnExisting)
+            {
+                // As the TypeScript SDK: the holder is recorded as this operation's child, so a replay returns it again.
+                var startedAt = NowMs();
+                if (await engine.Database.GetDeduplicatedWorkflowAsync(options.Queue!, options.DeduplicationId!, cancellationToken).ConfigureAwait(false) is { } holder)
+                {
+                    await RecordAsync(functionId, child.Name, null, null, holder, startedAt, NowMs(), null).ConfigureAwait(false);
+                    return holder;
+                }
 
-        launch?.Invoke();
-        return childId;
+                continue;
+            }
+
+            if (start.Started is null)
+            {
+                await StopForLostOwnershipAsync().ConfigureAwait(false);
+            }
+
+            start.Launch?.Invoke();
+            return childId;
+        }
     }
 
     /// <summary>Waits for another workflow's result, recorded as this workflow's next operation.</summary>
@@ -863,6 +883,57 @@ internal sealed class WorkflowExecution : WorkflowContext
                 await RecordAsync(functionId, OperationNames.Send, null, ValueCodec.EncodeError(error), null, startedAt, null, engine.Codec.Format).ConfigureAwait(false);
                 throw error;
         }
+    }
+
+    public override async Task SendManyAsync<T>(IReadOnlyList<string> destinationWorkflowIds, T message, string? topic = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(destinationWorkflowIds);
+        ThrowIfStopped();
+        var functionId = NextFunctionId();
+        if (Replay(functionId, OperationNames.SendMany) is { } row)
+        {
+            if (row.Error is not null)
+            {
+                throw new WorkflowNotFoundException(ValueCodec.DecodeError(row.Error).Message);
+            }
+
+            return;
+        }
+
+        var startedAt = NowMs();
+        var outcome = await engine.External.SendManyAsync(
+            Operation(functionId, OperationNames.SendMany, startedAt, engine.Codec.Format), destinationWorkflowIds, message, topic, idempotencyKey: null, cancellationToken).ConfigureAwait(false);
+        switch (outcome)
+        {
+            case SendOutcome.NotOwner:
+                await StopForLostOwnershipAsync().ConfigureAwait(false);
+                break;
+            case SendOutcome.NoSuchDestination:
+                var error = await engine.External.NoSuchDestinationsAsync(destinationWorkflowIds, cancellationToken).ConfigureAwait(false);
+                await RecordAsync(functionId, OperationNames.SendMany, null, ValueCodec.EncodeError(error), null, startedAt, null, engine.Codec.Format).ConfigureAwait(false);
+                throw error;
+        }
+    }
+
+    public override async Task<IReadOnlyDictionary<string, T?>> GetAllEventsAsync<T>(string workflowId, CancellationToken cancellationToken = default)
+        where T : default
+    {
+        ArgumentException.ThrowIfNullOrEmpty(workflowId);
+        ThrowIfStopped();
+        var functionId = NextFunctionId();
+        var what = $"events of workflow '{workflowId}'";
+        if (Replay(functionId, OperationNames.GetAllEvents) is { } row)
+        {
+            return row.Output is null
+                ? new Dictionary<string, T?>(StringComparer.Ordinal)
+                : (Dictionary<string, T?>)engine.Codec.Decode(row.Output, row.Serialization, typeof(Dictionary<string, T?>), $"recorded {what}")!;
+        }
+
+        var startedAt = NowMs();
+        var events = await engine.External.GetAllEventsAsync<T>(workflowId, cancellationToken).ConfigureAwait(false);
+        var output = engine.Codec.Encode(events, typeof(Dictionary<string, T?>), what);
+        await RecordAsync(functionId, OperationNames.GetAllEvents, output, null, null, startedAt, null, engine.Codec.Format).ConfigureAwait(false);
+        return events;
     }
 
     public override async Task<T?> RecvAsync<T>(string? topic = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)

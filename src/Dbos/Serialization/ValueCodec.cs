@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Dbos.Serialization;
 
@@ -92,9 +93,40 @@ internal sealed class ValueCodec(IDbosSerializer serializer)
         {
             return Serializer.Serialize(value, type);
         }
+        catch (ArgumentException ex) when (NonFiniteNumberIn(value, type) is { } found)
+        {
+            // System.Text.Json's own message speaks of infinity even for NaN: name what the value holds.
+            throw new DbosSerializationException(
+                $"The {what} cannot be serialized as {type.Name}: it contains {found}, which JSON cannot represent. Replace it (for example with null) before passing it.", ex);
+        }
         catch (Exception ex) when (ex is not DbosException and not OutOfMemoryException)
         {
             throw new DbosSerializationException($"The {what} cannot be serialized as {type.Name}: {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// Which non-finite floating-point number (NaN or an infinity) <paramref name="value"/> holds, found by writing it
+    /// again with named literals allowed; null when the configured serializer is not portable JSON or none is found.
+    /// </summary>
+    private string? NonFiniteNumberIn(object? value, Type type)
+    {
+        if (Serializer is not PortableJsonSerializer portable)
+        {
+            return null;
+        }
+
+        try
+        {
+            var named = new JsonSerializerOptions(portable.Options) { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+            var text = JsonSerializer.Serialize(value, named.GetTypeInfo(type));
+            return text.Contains("\"NaN\"", StringComparison.Ordinal) ? "a NaN (not-a-number) floating-point value"
+                : text.Contains("Infinity\"", StringComparison.Ordinal) ? "an infinite floating-point value"
+                : null;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            return null;
         }
     }
 

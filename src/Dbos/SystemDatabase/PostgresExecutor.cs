@@ -430,6 +430,64 @@ internal sealed class PostgresExecutor : SqlExecutor
         }
     }
 
+    public override ISqlSession? CallerSession(DbConnection connection, DbTransaction transaction)
+    {
+        if (connection is not NpgsqlConnection npgsql || transaction is not NpgsqlTransaction npgsqlTransaction)
+        {
+            throw new ArgumentException($"The connection must be an open NpgsqlConnection with its NpgsqlTransaction (got {connection.GetType().Name} and {transaction.GetType().Name}).", nameof(connection));
+        }
+
+        return new PostgresSession(commands, npgsql, npgsqlTransaction);
+    }
+
+    public override async Task VerifySchemaAsync(CancellationToken cancellationToken)
+    {
+        const string Remedy = "Migrate it out of band (for example `dbos migrate`, as a role that may create tables) or launch once with RunMigrations = true. Nothing was created or changed.";
+        NpgsqlConnection connection;
+        try
+        {
+            connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.InvalidCatalogName)
+        {
+            throw new DbosDatabaseException($"The system database {url.Masked} does not exist, and RunMigrations is false. {Remedy}", ex);
+        }
+        catch (Exception ex) when (IsConnectFailure(ex))
+        {
+            throw ConnectError(url, ex);
+        }
+
+        connectedOnce = true;
+        await using (connection.ConfigureAwait(false))
+        {
+            var latest = PostgresSchema.LatestVersion;
+            var state = await ReadStateAsync(connection, cancellationToken).ConfigureAwait(false);
+            for (var waited = false; ; waited = true)
+            {
+                if (state.Version == latest)
+                {
+                    return;
+                }
+
+                CheckNotNewer(state.Version, latest);
+                if (state.IsEmpty)
+                {
+                    throw new DbosDatabaseException($"The system database {url.Masked} has no DBOS schema \"{Dialect.Schema}\" (or none of its tables), and RunMigrations is false. {Remedy}");
+                }
+
+                if (waited)
+                {
+                    throw new DbosDatabaseException(
+                        $"The system database {url.Masked} (schema \"{Dialect.Schema}\") has schema version {state.Version}, older than the {latest} this release needs, and it did not rise for {MigrationWaitBound.TotalSeconds} s; RunMigrations is false. {Remedy}");
+                }
+
+                // The version is below the current one: another process may be migrating. Wait while it makes progress.
+                Log.WaitingForMigration(Logger, url.Masked, Dialect.Schema, state.Version, MigrationWaitBound.TotalSeconds);
+                state = await WaitForOtherMigrationAsync(connection, state, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
     /// <summary>
     /// How long a migration another process runs may show no progress before this one stops waiting for it: then a
     /// version in the shared range is finished here, and one below it is refused as a database of an older release.

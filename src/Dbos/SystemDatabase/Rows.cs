@@ -44,6 +44,12 @@ internal static class OperationNames
     /// <summary><c>WorkflowContext.WaitFirstAsync</c>: the ID of the first workflow found finished, as DBOS's <c>waitFirst</c> records it.</summary>
     public const string WaitFirst = "DBOS.waitFirst";
 
+    /// <summary>A send to many workflows from a workflow, as DBOS for Python names its bulk send.</summary>
+    public const string SendMany = "DBOS.send_bulk";
+
+    /// <summary>Reading every event of a workflow from a workflow, as DBOS for Python names it (output: the key → value object).</summary>
+    public const string GetAllEvents = "DBOS.get_events";
+
     /// <summary>The topic stored for messages sent without one.</summary>
     public const string NullTopic = "__null__topic__";
 

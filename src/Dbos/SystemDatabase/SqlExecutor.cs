@@ -79,6 +79,18 @@ internal abstract class SqlExecutor : IAsyncDisposable
     /// <summary>Creates the database if needed and brings its schema to the current version.</summary>
     public abstract Task MigrateAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Checks that the schema is at the current version without creating or changing anything, waiting while another
+    /// process migrates it; throws <see cref="DbosDatabaseException"/> when it is missing or stays older.
+    /// </summary>
+    public abstract Task VerifySchemaAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// A session on the caller's own open connection and transaction (the outbox), for statements that commit or roll
+    /// back with the caller's work. Null when this backend cannot share a caller's transaction (SQLite).
+    /// </summary>
+    public virtual ISqlSession? CallerSession(DbConnection connection, DbTransaction transaction) => null;
+
     // The checks below read driver errors, so the statements that rely on them stay free of any driver.
 
     /// <summary>Whether <paramref name="ex"/> is this database refusing a row that breaks a unique or primary key.</summary>

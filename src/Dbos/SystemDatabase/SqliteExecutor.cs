@@ -78,10 +78,42 @@ internal sealed class SqliteExecutor : SqlExecutor
         return WriteAsync((session, ct) => new ValueTask<int>(ApplyMigrations((SqliteSession)session)), cancellationToken);
     }
 
-    private static int ApplyMigrations(SqliteSession session)
+    public override async Task VerifySchemaAsync(CancellationToken cancellationToken)
+    {
+        const string Remedy = "Migrate it out of band (for example `dbos migrate`) or launch once with RunMigrations = true. Nothing was created or changed.";
+        if (!File.Exists(url.FilePath))
+        {
+            throw new DbosDatabaseException($"The SQLite system database {url.Masked} does not exist, and RunMigrations is false. {Remedy}");
+        }
+
+        // A write transaction waits for another process's migration (one transaction on SQLite) and sees its result.
+        EnsureWriter();
+        var found = await WriteAsync((session, ct) => new ValueTask<int?>(ReadVersion((SqliteSession)session)), cancellationToken).ConfigureAwait(false);
+        var current = found ?? 0;
+        var latest = SqliteSchema.Migrations.Count;
+        if (current > latest)
+        {
+            throw Translate(new SchemaTooNewException(current, latest));
+        }
+
+        if (current < latest)
+        {
+            throw new DbosDatabaseException(found is null
+                ? $"The SQLite system database {url.Masked} has no DBOS tables, and RunMigrations is false. {Remedy}"
+                : $"The SQLite system database {url.Masked} has schema version {current}, older than the {latest} this release needs, and RunMigrations is false. {Remedy}");
+        }
+    }
+
+    /// <summary>The recorded schema version, or null when there is no version table.</summary>
+    private static int? ReadVersion(SqliteSession session)
     {
         var hasTable = session.Scalar("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'dbos_migrations'") is long n && n > 0;
-        var current = hasTable ? Convert.ToInt32(session.Scalar("SELECT coalesce(max(version), 0) FROM dbos_migrations") ?? 0L, CultureInfo.InvariantCulture) : 0;
+        return hasTable ? Convert.ToInt32(session.Scalar("SELECT coalesce(max(version), 0) FROM dbos_migrations") ?? 0L, CultureInfo.InvariantCulture) : null;
+    }
+
+    private static int ApplyMigrations(SqliteSession session)
+    {
+        var current = ReadVersion(session) ?? 0;
         var latest = SqliteSchema.Migrations.Count;
         if (current > latest)
         {

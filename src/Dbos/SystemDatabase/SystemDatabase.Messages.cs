@@ -84,6 +84,66 @@ internal sealed partial class SystemDatabase
         return SendOutcome.Sent;
     }
 
+    /// <summary>
+    /// Sends one message to many workflows in one statement (one transaction), outside a workflow when
+    /// <paramref name="operation"/> is null, else recorded as that operation. <paramref name="messageIds"/> holds each
+    /// destination's message ID: a repeated one is delivered once. All or nothing: an unknown destination sends none.
+    /// </summary>
+    public async Task<SendOutcome> SendManyAsync(
+        OperationRecord? operation, string[] destinationIds, string[] messageIds, string topic, string message, string serialization, CancellationToken cancellationToken)
+    {
+        var notifications = d.Table("notifications");
+        var sql = d.IsPostgres
+            ? $"INSERT INTO {notifications} (destination_uuid, topic, message, serialization, message_uuid) " +
+              "SELECT t.dest, $3, $4, $5, t.id FROM unnest($1::text[], $2::text[]) AS t(dest, id) ON CONFLICT (message_uuid) DO NOTHING"
+            : $"INSERT INTO {notifications} (destination_uuid, topic, message, serialization, message_uuid) " +
+              "SELECT dst.value, $3, $4, $5, mid.value FROM json_each($1) AS dst JOIN json_each($2) AS mid ON mid.key = dst.key WHERE TRUE " +
+              "ON CONFLICT (message_uuid) DO NOTHING";
+        object?[] args = [destinationIds, messageIds, topic, message, serialization];
+        try
+        {
+            if (operation is null)
+            {
+                await executor.ExecuteAsync(sql, args, cancellationToken).ConfigureAwait(false);
+            }
+            else if (!await WriteRecordedAsync(operation, (session, ct) => IgnoreCount(session.ExecuteAsync(sql, args, ct)), cancellationToken).ConfigureAwait(false))
+            {
+                return SendOutcome.NotOwner;
+            }
+        }
+        catch (Exception ex) when (executor.IsForeignKeyViolation(ex))
+        {
+            return SendOutcome.NoSuchDestination;
+        }
+
+        foreach (var destination in destinationIds)
+        {
+            Notifier.Signal(ChangeKind.Message, ChangeNotifier.Payload(destination, topic));
+        }
+
+        return SendOutcome.Sent;
+    }
+
+    /// <summary>Which of <paramref name="workflowIds"/> no workflow has.</summary>
+    public async Task<List<string>> MissingWorkflowsAsync(string[] workflowIds, CancellationToken cancellationToken)
+    {
+        var found = await executor.QueryAsync(
+            $"SELECT workflow_uuid FROM {d.Table("workflow_status")} WHERE {d.InList("workflow_uuid", 1)}",
+            [workflowIds],
+            static r => r.GetString(0),
+            cancellationToken).ConfigureAwait(false);
+        var existing = found.ToHashSet(StringComparer.Ordinal);
+        return [.. workflowIds.Where(id => !existing.Contains(id))];
+    }
+
+    /// <summary>The latest value of every event a workflow has set, by key.</summary>
+    public Task<List<(string Key, StoredValue Value)>> GetAllEventsAsync(string workflowId, CancellationToken cancellationToken) =>
+        executor.QueryAsync(
+            $"SELECT key, value, serialization FROM {d.Table("workflow_events")} WHERE workflow_uuid = $1 ORDER BY key",
+            [workflowId],
+            static r => (r.GetString(0), new StoredValue(r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2))),
+            cancellationToken);
+
     private static async ValueTask IgnoreCount(ValueTask<int> task) => await task.ConfigureAwait(false);
 
     /// <summary>Whether an unconsumed message waits for <paramref name="destinationId"/> on <paramref name="topic"/>.</summary>

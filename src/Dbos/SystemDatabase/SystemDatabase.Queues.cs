@@ -383,4 +383,22 @@ internal sealed partial class SystemDatabase
             [queueName],
             static r => r.GetInt64(0),
             cancellationToken).ConfigureAwait(false))[0];
+
+    /// <summary>
+    /// The workflow that holds a deduplication ID on a queue, or null if none does (any more), as the TypeScript SDK's
+    /// <c>getDeduplicatedWorkflow</c>: the unique index on <c>(queue_name, deduplication_id)</c> admits at most one.
+    /// </summary>
+    public async Task<string?> GetDeduplicatedWorkflowAsync(string queueName, string deduplicationId, CancellationToken cancellationToken)
+    {
+        var rows = await executor.QueryAsync(
+            $"SELECT workflow_uuid FROM {d.Table("workflow_status")} WHERE queue_name = $1 AND deduplication_id = $2",
+            [queueName, deduplicationId],
+            static r => r.GetString(0),
+            cancellationToken).ConfigureAwait(false);
+        return rows.Count > 0 ? rows[0] : null;
+    }
+
+    /// <summary>Deletes a queue's row, as the TypeScript SDK's <c>deleteQueue</c>: its workflows are left as they are. Returns whether it existed.</summary>
+    public async Task<bool> DeleteQueueAsync(string name, CancellationToken cancellationToken) =>
+        await executor.ExecuteAsync($"DELETE FROM {d.Table("queues")} WHERE name = $1", [name], cancellationToken).ConfigureAwait(false) > 0;
 }

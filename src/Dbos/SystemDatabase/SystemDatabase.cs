@@ -104,6 +104,9 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
 
     public Task MigrateAsync(CancellationToken cancellationToken) => executor.MigrateAsync(cancellationToken);
 
+    /// <summary>Checks the schema is current without changing anything (<see cref="DbosConfig.RunMigrations"/> false).</summary>
+    public Task VerifySchemaAsync(CancellationToken cancellationToken) => executor.VerifySchemaAsync(cancellationToken);
+
     /// <summary>Deletes the system tables and everything in them (the schema on Postgres).</summary>
     public Task ResetAsync(CancellationToken cancellationToken) =>
         d is PostgresDialect postgres
