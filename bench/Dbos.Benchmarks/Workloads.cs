@@ -132,9 +132,22 @@ internal sealed class Workloads(bool smoke)
             var workflows = smoke ? level * 2 : Math.Max(60, level * 12);
             var raw = new List<double>();
             var ours = new List<double>();
+            var ungrouped = new List<double>();
             for (var round = 0; round < Math.Min(rounds, smoke ? 1 : 3); round++)
             {
                 raw.Add(await target.InsertConcurrentlyAsync(level, workflows * 10));
+                ours.Add(await RunAllAsync());
+                if (backend == "Postgres" && level >= 8)
+                {
+                    // The same workload with every step record sent alone (no group commit), interleaved in the same run.
+                    dbos.Engine.Database.SetOperationWritesInFlight(int.MaxValue);
+                    ungrouped.Add(await RunAllAsync());
+                    dbos.Engine.Database.SetOperationWritesInFlight(Dbos.SystemDatabase.SystemDatabase.MaxOperationWritesInFlight);
+                }
+            }
+
+            async Task<double> RunAllAsync()
+            {
                 var watch = Stopwatch.StartNew();
                 await Task.WhenAll(Enumerable.Range(0, level).Select(async w =>
                 {
@@ -143,7 +156,12 @@ internal sealed class Workloads(bool smoke)
                         await tenSteps.RunAsync(i);
                     }
                 }));
-                ours.Add(workflows * 10 / watch.Elapsed.TotalSeconds);
+                return workflows * 10 / watch.Elapsed.TotalSeconds;
+            }
+
+            if (ungrouped.Count > 0)
+            {
+                results.Add(new($"{level} at once: group commit vs each record alone", backend, "steps/s", Stats.Median(ungrouped), Stats.Median(ours)));
             }
 
             if (level == 32 && target is PostgresTarget postgres && await postgres.PgbenchInsertAsync(16, smoke ? 1 : 3) is { } bench)

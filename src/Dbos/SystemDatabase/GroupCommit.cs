@@ -16,6 +16,8 @@ internal sealed class OperationGroupCommit(
     Func<IReadOnlyList<OperationRecord>, CancellationToken, Task<HashSet<(string WorkflowId, int FunctionId)>>> writeMany,
     int maxInFlight)
 {
+    private volatile int maxInFlight = maxInFlight;
+
     /// <summary>More records than this wait for the next batch, which keeps one statement's arrays bounded.</summary>
     internal const int MaxBatch = 500;
 
@@ -26,6 +28,13 @@ internal sealed class OperationGroupCommit(
 
     /// <summary>How many records were written in a statement together with others (for tests and the benchmark).</summary>
     public long CombinedRecords => Interlocked.Read(ref combined);
+
+    /// <summary>How many records go out alone before others wait to be combined (the benchmark compares settings in one run).</summary>
+    public int MaxInFlight
+    {
+        get => maxInFlight;
+        set => maxInFlight = Math.Max(1, value);
+    }
 
     public Task<int> WriteAsync(OperationRecord record, CancellationToken cancellationToken)
     {

@@ -123,6 +123,15 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
     /// <summary>Operation records written together with others by group commit (Postgres; 0 on SQLite, whose writer combines them).</summary>
     internal long CombinedOperationRecords => operationGroupCommit?.CombinedRecords ?? 0;
 
+    /// <summary>Changes <see cref="MaxOperationWritesInFlight"/> for this database (the benchmark's A/B comparison); no effect on SQLite.</summary>
+    internal void SetOperationWritesInFlight(int value)
+    {
+        if (operationGroupCommit is { } group)
+        {
+            group.MaxInFlight = value;
+        }
+    }
+
     public SqlExecutor Executor => executor;
 
     public string Description => executor.Description;
