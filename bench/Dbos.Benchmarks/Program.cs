@@ -22,7 +22,7 @@
 //        [--postgres-url URL] [--json FILE] [--only WORKLOAD[,WORKLOAD...]]
 //        (WORKLOAD: Sequential, Concurrent, Queue, QueueOneByOne, QueueThreeProcesses, Drain, Recovery, Sleepers, RoundTrip, Transaction, Takeover, Idle; a
 //        name runs that workload, a prefix that is no full name runs every workload it starts: QueueThree, Round, ...)
-//        [--group-commit-in-flight N]   operation records on Postgres sent alone before the rest are combined (default 2)
+//        [--group-commit-in-flight N]   operation records on Postgres sent alone before the rest are combined (default 8)
 //        [--profile-alloc]   instead of the table: which types a step allocates (sampled allocation ticks)
 // The Postgres URL defaults to DBOS_TEST_POSTGRES_URL (the server; scratch databases are created on it and dropped).
 using System.Diagnostics;

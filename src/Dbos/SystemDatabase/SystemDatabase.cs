@@ -39,10 +39,12 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
     private readonly PostgresListener? listener;
 
     /// <summary>
-    /// Operation records on Postgres that go out at once, each alone; more wait and go out together when one ends. A few
-    /// keep several connections busy at once; many would mean many small commits instead of fewer larger ones.
+    /// Operation records on Postgres that go out at once, each alone; more wait and go out together when one ends. Up to
+    /// this many, concurrent commits cost Postgres little more than one (it flushes the log for all of them at once), and
+    /// waiting would only add latency; beyond it, combining wins (measured in docs/performance.md: 2 was slower than no
+    /// combining at 8 and 32 workflows at once, 8 was not).
     /// </summary>
-    internal static int MaxOperationWritesInFlight { get; set; } = 2;
+    internal static int MaxOperationWritesInFlight { get; set; } = 8;
 
     public SystemDatabase(SqlExecutor executor, string applicationName, ILogger logger)
     {
