@@ -5,6 +5,8 @@
 //   one step (sequential)              (a 10-step workflow - an empty workflow) / 10, vs one raw INSERT+COMMIT
 //   empty workflow median / p99        start to result of a workflow without steps, vs one raw commit
 //   10-step workflows, N at once       steps/s with N workflows running at once, vs raw commits/s from N connections
+//   queued, enqueued one by one        the user's path: each StartAsync awaited before the next, served in-process
+//   drain a backlog of 20,000/100,000  one process (worker concurrency 50) draining SQL-enqueued work (Postgres)
 //   queued 1-step workflows            end to end (enqueue, claim, step, completion), one process and three processes,
 //                                      vs a raw queue: insert, claim in batches with FOR UPDATE SKIP LOCKED, complete
 //   recovery of 10,000 workflows       from launch until all are dispatched, and until all have finished
@@ -18,8 +20,9 @@
 //
 // Usage: dotnet run -c Release --project bench/Dbos.Benchmarks -- [--smoke] [--backend sqlite|postgres|both]
 //        [--postgres-url URL] [--json FILE] [--only WORKLOAD[,WORKLOAD...]]
-//        (WORKLOAD: Sequential, Concurrent, Queue, QueueThreeProcesses, Recovery, Sleepers, RoundTrip, Transaction, Takeover, Idle; a
+//        (WORKLOAD: Sequential, Concurrent, Queue, QueueOneByOne, QueueThreeProcesses, Drain, Recovery, Sleepers, RoundTrip, Transaction, Takeover, Idle; a
 //        name runs that workload, a prefix that is no full name runs every workload it starts: QueueThree, Round, ...)
+//        [--group-commit-in-flight N]   operation records on Postgres sent alone before the rest are combined (default 8)
 //        [--profile-alloc]   instead of the table: which types a step allocates (sampled allocation ticks)
 // The Postgres URL defaults to DBOS_TEST_POSTGRES_URL (the server; scratch databases are created on it and dropped).
 using System.Diagnostics;
@@ -43,10 +46,16 @@ var backend = Option("--backend") ?? "both";
 var postgresServer = (Option("--postgres-url") ?? Environment.GetEnvironmentVariable("DBOS_TEST_POSTGRES_URL") ?? "postgresql://dbos:dbos@127.0.0.1:5432").TrimEnd('/');
 var jsonPath = Option("--json");
 var only = Option("--only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+if (Option("--group-commit-in-flight") is { } inFlight)
+{
+    // For comparisons: how many operation records go out alone before the rest are combined (a large number: never combined).
+    Dbos.SystemDatabase.SystemDatabase.MaxOperationWritesInFlight = int.Parse(inFlight, CultureInfo.InvariantCulture);
+}
+
 var workloads = new Workloads(smoke);
 var all = new Func<string, Target, Task<List<Result>>>[]
 {
-    workloads.SequentialAsync, workloads.ConcurrentAsync, workloads.QueueAsync, workloads.QueueThreeProcessesAsync,
+    workloads.SequentialAsync, workloads.ConcurrentAsync, workloads.QueueAsync, workloads.QueueOneByOneAsync, workloads.QueueThreeProcessesAsync, workloads.DrainAsync,
     workloads.RecoveryAsync, workloads.SleepersAsync, workloads.RoundTripAsync, workloads.TransactionAsync,
     workloads.TakeoverAsync, workloads.IdleAsync,
 };

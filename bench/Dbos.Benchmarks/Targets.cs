@@ -339,6 +339,9 @@ internal sealed class PostgresTarget : Target
 
     public override string SystemDatabaseUrl => $"{server}/{database}";
 
+    /// <summary>The server's URL, without a database.</summary>
+    public string Server => server;
+
     public static async Task<PostgresTarget> CreateAsync(string server)
     {
         var database = "dbos_bench_" + Guid.NewGuid().ToString("N")[..8];
@@ -358,7 +361,9 @@ internal sealed class PostgresTarget : Target
             MaxPoolSize = 64,
         };
         var dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
-        await using (var command = dataSource.CreateCommand("CREATE TABLE raw_inserts (id text NOT NULL, n int8 NOT NULL, payload text, PRIMARY KEY (id, n))"))
+        await using (var command = dataSource.CreateCommand(
+            "CREATE TABLE raw_inserts (id text NOT NULL, n int8 NOT NULL, payload text, PRIMARY KEY (id, n)); " +
+            "CREATE TABLE pgbench_inserts (id bigserial PRIMARY KEY, payload text)"))
         {
             await command.ExecuteNonQueryAsync();
         }
@@ -391,6 +396,10 @@ internal sealed class PostgresTarget : Target
     }
 
     public override string Qualified(string table) => "dbos." + table;
+
+    /// <summary>pgbench's one-row INSERTs from <paramref name="clients"/> clients on this database; null without pgbench.</summary>
+    public Task<(double Tps, double LatencyUs)?> PgbenchInsertAsync(int clients, double seconds) =>
+        Pgbench.InsertAsync(new Uri(server), database, clients, seconds);
 
     private const long RawLockKey = 4242;
 

@@ -51,8 +51,14 @@ internal sealed class Workloads(bool smoke)
         var rawAll = new List<double>();
         var perStep = new List<double>();
         var emptyMedians = new List<double>();
+        var pgbench = new List<double>();
         for (var round = 0; round < rounds; round++)
         {
+            if (target is PostgresTarget postgres && await postgres.PgbenchInsertAsync(1, smoke ? 1 : 2) is { } bench)
+            {
+                pgbench.Add(bench.LatencyUs);
+            }
+
             var rawTimes = await Stats.TimeEachAsync(rawPerRound, _ => target.InsertAsync());
             stepFloor.Add(Stats.Median(await Stats.TimeEachAsync(rawPerRound, _ => target.StepStatementAsync())));
             workflowFloor.Add(Stats.Median(await Stats.TimeEachAsync(workflowsPerRound, _ => target.WorkflowStatementsAsync())));
@@ -86,6 +92,7 @@ internal sealed class Workloads(bool smoke)
         return
         [
             new("one step (sequential)", backend, "us", Stats.Median(raw), Stats.Median(perStep), stepTarget),
+            .. pgbench.Count > 0 ? [new Result("one step vs pgbench one-row commit", backend, "us", Stats.Median(pgbench), Stats.Median(perStep), "ratio <= 1.5")] : Array.Empty<Result>(),
             new("one step vs its own SQL run raw", backend, "us", Stats.Median(stepFloor), Stats.Median(perStep)),
             new("empty workflow median", backend, "us", Stats.Median(raw), Stats.Median(emptyMedians), "ratio <= 2.3"),
             new("empty workflow vs its own SQL run raw", backend, "us", Stats.Median(workflowFloor), Stats.Median(emptyMedians)),
@@ -115,17 +122,32 @@ internal sealed class Workloads(bool smoke)
         }
 
         var results = new List<Result>();
-        var levels = new[] { 1, 8, 32 };
+        var levels = new[] { 1, 8, 32, 64 };
         var rawPeak = 0.0;
         var oursPeak = 0.0;
+        var oursAt32 = 0.0;
+        double? pgbench16 = null;
         foreach (var level in levels)
         {
             var workflows = smoke ? level * 2 : Math.Max(60, level * 12);
             var raw = new List<double>();
             var ours = new List<double>();
+            var ungrouped = new List<double>();
             for (var round = 0; round < Math.Min(rounds, smoke ? 1 : 3); round++)
             {
                 raw.Add(await target.InsertConcurrentlyAsync(level, workflows * 10));
+                ours.Add(await RunAllAsync());
+                if (backend == "Postgres" && level >= 8)
+                {
+                    // The same workload with every step record sent alone (no group commit), interleaved in the same run.
+                    dbos.Engine.Database.SetOperationWritesInFlight(int.MaxValue);
+                    ungrouped.Add(await RunAllAsync());
+                    dbos.Engine.Database.SetOperationWritesInFlight(Dbos.SystemDatabase.SystemDatabase.MaxOperationWritesInFlight);
+                }
+            }
+
+            async Task<double> RunAllAsync()
+            {
                 var watch = Stopwatch.StartNew();
                 await Task.WhenAll(Enumerable.Range(0, level).Select(async w =>
                 {
@@ -134,7 +156,22 @@ internal sealed class Workloads(bool smoke)
                         await tenSteps.RunAsync(i);
                     }
                 }));
-                ours.Add(workflows * 10 / watch.Elapsed.TotalSeconds);
+                return workflows * 10 / watch.Elapsed.TotalSeconds;
+            }
+
+            if (ungrouped.Count > 0)
+            {
+                results.Add(new($"{level} at once: group commit vs each record alone", backend, "steps/s", Stats.Median(ungrouped), Stats.Median(ours)));
+            }
+
+            if (level == 32 && target is PostgresTarget postgres && await postgres.PgbenchInsertAsync(16, smoke ? 1 : 3) is { } bench)
+            {
+                pgbench16 = bench.Tps;
+            }
+
+            if (level >= 32)
+            {
+                oursAt32 = Math.Max(oursAt32, Stats.Median(ours));
             }
 
             rawPeak = Math.Max(rawPeak, Stats.Median(raw));
@@ -143,6 +180,11 @@ internal sealed class Workloads(bool smoke)
         }
 
         results.Add(new("step throughput, best vs peak raw", backend, "steps/s", rawPeak, oursPeak, backend == "Postgres" ? "ratio >= 0.75" : string.Empty));
+        if (pgbench16 is { } tps)
+        {
+            results.Add(new("steps/s at >= 32 at once vs pgbench, 16 clients", backend, "steps/s", tps, oursAt32, "ratio >= 1.0"));
+        }
+
         return results;
     }
 
@@ -180,6 +222,107 @@ internal sealed class Workloads(bool smoke)
         }
 
         return [new("queued 1-step workflows, one process", backend, "workflows/s", Stats.Median(raw), Stats.Median(ours), backend == "Postgres" ? "ratio >= 0.7, >= 2000/s" : string.Empty)];
+    }
+
+    /// <summary>
+    /// The queue as a user writes it: 1-step workflows enqueued one at a time, each start awaited before the next, served
+    /// by the same process; from the first enqueue until the last result.
+    /// </summary>
+    public async Task<List<Result>> QueueOneByOneAsync(string backend, Target target)
+    {
+        var count = smoke ? 40 : 1000;
+        await using var dbos = DbosApp.Create(Config("queue-one-by-one", target));
+        dbos.RegisterQueue("user-queue");
+        var step = dbos.RegisterStep("work", (int i, CancellationToken _) => Task.FromResult(i + 1));
+        var oneStep = dbos.RegisterWorkflow("one-step", (WorkflowContext ctx, int i) => step.RunAsync(i));
+        await dbos.LaunchAsync();
+        for (var i = 0; i < (smoke ? 5 : 100); i++)
+        {
+            await (await oneStep.StartAsync(i, new StartOptions { Queue = "user-queue" })).GetResultAsync();
+        }
+
+        var ours = new List<double>();
+        for (var round = 0; round < Math.Min(rounds, 3); round++)
+        {
+            var watch = Stopwatch.StartNew();
+            var handles = new WorkflowHandle<int>[count];
+            for (var i = 0; i < count; i++)
+            {
+                handles[i] = await oneStep.StartAsync(i, new StartOptions { Queue = "user-queue" });
+            }
+
+            foreach (var handle in handles)
+            {
+                await handle.GetResultAsync();
+            }
+
+            ours.Add(count / watch.Elapsed.TotalSeconds);
+            Console.Error.WriteLine($"   round {round + 1}: {ours[^1]:0} workflows/s");
+        }
+
+        return [new("queued 1-step workflows, enqueued one by one", backend, "workflows/s", null, Stats.Median(ours), backend == "Postgres" ? ">= 2000/s" : string.Empty)];
+    }
+
+    /// <summary>
+    /// One process draining a backlog enqueued in SQL (<c>dbos.enqueue_workflow</c>, Postgres), worker concurrency 50, at
+    /// two sizes: the rate should not fall as the backlog grows.
+    /// </summary>
+    public async Task<List<Result>> DrainAsync(string backend, Target target)
+    {
+        if (backend != "Postgres")
+        {
+            return [];
+        }
+
+        var rates = new List<double>();
+        var sizes = smoke ? new[] { 200, 1000 } : new[] { 20_000, 100_000 };
+        foreach (var size in sizes)
+        {
+            await using var scratch = await PostgresTarget.CreateAsync(((PostgresTarget)target).Server);
+            rates.Add(await DrainOnceAsync(scratch, size));
+            Console.Error.WriteLine($"   backlog {size}: {rates[^1]:0} workflows/s");
+        }
+
+        return
+        [
+            new($"drain a backlog of {sizes[0]:N0} (SQL-enqueued)", backend, "workflows/s", null, rates[0]),
+            new($"drain a backlog of {sizes[1]:N0} vs of {sizes[0]:N0}", backend, "workflows/s", rates[0], rates[1], "ratio >= 0.8"),
+        ];
+    }
+
+    private static async Task<double> DrainOnceAsync(PostgresTarget target, int size)
+    {
+        var finished = 0;
+        await using var dbos = DbosApp.Create(Config("drain", target));
+        dbos.RegisterQueue("drain", new QueueOptions { WorkerConcurrency = 50 });
+        var step = dbos.RegisterStep("work", (int i, CancellationToken _) => Task.FromResult(i + 1));
+        dbos.RegisterWorkflow("drain-one", async (WorkflowContext ctx, int i) =>
+        {
+            var result = await step.RunAsync(i);
+            Interlocked.Increment(ref finished);
+            return result;
+        });
+        await using (var client = DbosClient.Create(new DbosClientOptions { SystemDatabaseUrl = target.SystemDatabaseUrl, ApplicationName = "drain" }))
+        {
+            await client.MigrateAsync();
+        }
+
+        for (var done = 0; done < size; done += 5_000)
+        {
+            await target.ScalarAsync(
+                $"SELECT count(dbos.enqueue_workflow('drain-one', 'drain', ARRAY[i::text::json], app_version => '{Version}', application_name => 'drain')) " +
+                $"FROM generate_series({done}, {Math.Min(done + 5_000, size) - 1}) AS i");
+        }
+
+        await target.ScalarAsync("ANALYZE dbos.workflow_status");
+        var watch = Stopwatch.StartNew();
+        await dbos.LaunchAsync();
+        while (await target.ScalarAsync("SELECT count(*) FROM dbos.workflow_status WHERE status IN ('ENQUEUED', 'PENDING')") > 0 || Volatile.Read(ref finished) < size)
+        {
+            await Task.Delay(100);
+        }
+
+        return size / watch.Elapsed.TotalSeconds;
     }
 
     /// <summary>Queued 1-step workflows served by three processes on one Postgres, enqueued by a client.</summary>

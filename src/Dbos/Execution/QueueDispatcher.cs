@@ -27,6 +27,8 @@ internal sealed class QueueState(string name, QueueRecord record, bool persisted
     public bool Deleted { get => Volatile.Read(ref deleted); set => Volatile.Write(ref deleted, value); }
 
     private bool deleted;
+    /// <summary>When delayed workflows were last released (a real-time timestamp), 0 before the first time.</summary>
+    public long DelayedReleasedAt { get; set; }
 
     /// <summary>How many workflows wait on the queue, as last counted (only while someone observes the metric).</summary>
     public long? Depth { get; set; }
@@ -76,6 +78,9 @@ internal sealed class QueueDispatcher : IAsyncDisposable
     private static readonly TimeSpan FastestPoll = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan ConfigRefresh = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan DepthRefresh = TimeSpan.FromSeconds(1);
+
+    // A busy queue claims many times a second; releasing due delayed workflows that often would add a write to each claim.
+    private static readonly TimeSpan DelayedRelease = TimeSpan.FromMilliseconds(50);
 
     private readonly SystemDatabase.SystemDatabase database;
     private readonly IClaimingProcess process;
@@ -268,7 +273,13 @@ internal sealed class QueueDispatcher : IAsyncDisposable
             queue.ConfigReadAtMs = now;
         }
 
-        await database.ReleaseDelayedAsync(queue.Name, now, cancellationToken).ConfigureAwait(false);
+        // Measured in real time (the executor's clock): a test's fake clock that nobody advances must not stop releases.
+        var clock = database.Executor.Time;
+        if (queue.DelayedReleasedAt == 0 || clock.GetElapsedTime(queue.DelayedReleasedAt) >= DelayedRelease)
+        {
+            queue.DelayedReleasedAt = clock.GetTimestamp();
+            await database.ReleaseDelayedAsync(queue.Name, now, cancellationToken).ConfigureAwait(false);
+        }
         if (Telemetry.QueueDepth.Enabled && now - queue.DepthReadAtMs >= DepthRefresh.TotalMilliseconds)
         {
             queue.Depth = await database.CountWaitingAsync(queue.Name, cancellationToken).ConfigureAwait(false);

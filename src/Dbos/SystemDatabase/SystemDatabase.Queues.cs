@@ -52,7 +52,10 @@ internal sealed partial class SystemDatabase
             // Like other DBOS implementations, only the latest version of the application takes work enqueued without one.
             $"(application_version = $2 OR (application_version IS NULL AND $2 = (SELECT version_name FROM {d.Table("application_versions")} " +
             "WHERE application_name = $3 OR application_name IS NULL ORDER BY version_timestamp DESC LIMIT 1))) " +
-            $"AND {scope}{partitionFilter} AND {d.InList("name", 5)} ORDER BY priority, created_at, {d.InsertionOrder} LIMIT $6{lockMode}";
+            // Ties of (priority, created_at) go in insertion order. On Postgres that is the order of the in-flight index,
+            // which keeps equal keys in heap order, so the scan stops after LIMIT rows; naming ctid here made Postgres sort
+            // every row sharing the first key on each claim (a backlog enqueued in one transaction shares created_at).
+            $"AND {scope}{partitionFilter} AND {d.InList("name", 5)} ORDER BY priority, created_at{(d.IsPostgres ? "" : ", rowid")} LIMIT $6{lockMode}";
         if (partitionKey is null)
         {
             // Without a partition the parameters are renumbered, so none goes unused (Postgres cannot type an unused one).

@@ -107,8 +107,47 @@ internal sealed partial class SystemDatabase
         string ownerXid,
         CancellationToken cancellationToken)
     {
-        var args = OperationArgs(workflowId, functionId, name, output, error, childWorkflowId, startedAtEpochMs, completedAtEpochMs, serialization, ownerXid);
-        return executor.ExecuteAsync(recordOperationSql, args, cancellationToken);
+        var record = new OperationRecord(workflowId, functionId, name, ownerXid, startedAtEpochMs, completedAtEpochMs, output, error, serialization, childWorkflowId);
+        return operationGroupCommit is { } group ? group.WriteAsync(record, cancellationToken) : RecordOneOperationAsync(record, cancellationToken);
+    }
+
+    /// <summary>Records one operation with its own statement (and, on Postgres, its own commit).</summary>
+    internal Task<int> RecordOneOperationAsync(OperationRecord r, CancellationToken cancellationToken) =>
+        executor.ExecuteAsync(
+            recordOperationSql,
+            OperationArgs(r.WorkflowId, r.FunctionId, r.Name, r.Output, r.Error, r.ChildWorkflowId, r.StartedAtEpochMs, r.CompletedAtEpochMs, r.Serialization, r.OwnerXid),
+            cancellationToken);
+
+    /// <summary>
+    /// Records several operations with one statement and one commit (Postgres), each while its owner still owns its pending
+    /// workflow; returns the operations written. A record that is a duplicate or not owned is skipped, never an error.
+    /// </summary>
+    internal async Task<HashSet<(string WorkflowId, int FunctionId)>> RecordOperationsAsync(IReadOnlyList<OperationRecord> records, CancellationToken cancellationToken)
+    {
+        var n = records.Count;
+        var ids = new string[n];
+        var functionIds = new int[n];
+        var names = new string[n];
+        var outputs = new string?[n];
+        var errors = new string?[n];
+        var children = new string?[n];
+        var started = new long[n];
+        var completed = new long[n];
+        var serializations = new string?[n];
+        var owners = new string[n];
+        for (var i = 0; i < n; i++)
+        {
+            var r = records[i];
+            (ids[i], functionIds[i], names[i], outputs[i], errors[i], children[i]) = (r.WorkflowId, r.FunctionId, r.Name, r.Output, r.Error, r.ChildWorkflowId);
+            (started[i], completed[i], serializations[i], owners[i]) = (r.StartedAtEpochMs, r.CompletedAtEpochMs, r.Serialization, r.OwnerXid);
+        }
+
+        var rows = await executor.ExecuteQueryAsync(
+            recordOperationsSql!,
+            [ids, functionIds, names, outputs, errors, children, started, completed, serializations, owners, applicationName],
+            static r => (r.GetString(0), r.GetInt32(1)),
+            cancellationToken).ConfigureAwait(false);
+        return [.. rows];
     }
 
     private object?[] OperationArgs(

@@ -27,6 +27,8 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
     private readonly string insertInputSql;
     private readonly string startSql;
     private readonly string recordOperationSql;
+    private readonly string? recordOperationsSql;
+    private readonly OperationGroupCommit? operationGroupCommit;
     private readonly string completeStatusSql;
     private readonly string completeOutputSql;
     private readonly string completeSql;
@@ -35,6 +37,14 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
     private readonly string operationSql;
 
     private readonly PostgresListener? listener;
+
+    /// <summary>
+    /// Operation records on Postgres that go out at once, each alone; more wait and go out together when one ends. Up to
+    /// this many, concurrent commits cost Postgres little more than one (it flushes the log for all of them at once), and
+    /// waiting would only add latency; beyond it, combining wins (measured in docs/performance.md: 2 was slower than no
+    /// combining at 8 and 32 workflows at once, 8 was not).
+    /// </summary>
+    internal static int MaxOperationWritesInFlight { get; set; } = 8;
 
     public SystemDatabase(SqlExecutor executor, string applicationName, ILogger logger)
     {
@@ -75,6 +85,23 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
             $"WHERE EXISTS (SELECT 1 FROM {ws} WHERE workflow_uuid = $1 AND status = 'PENDING' AND owner_xid = $11) " +
             "ON CONFLICT (workflow_uuid, function_id) DO NOTHING";
 
+        if (d.IsPostgres)
+        {
+            // Group commit: many records in one statement that no single record can make fail: a record already written or
+            // not owned is skipped, as the one-record statement skips it (operation_outputs has no foreign key to fail).
+            recordOperationsSql =
+                "WITH v AS (SELECT * FROM unnest(CAST($1 AS text[]), CAST($2 AS integer[]), CAST($3 AS text[]), CAST($4 AS text[]), CAST($5 AS text[]), " +
+                "CAST($6 AS text[]), CAST($7 AS bigint[]), CAST($8 AS bigint[]), CAST($9 AS text[]), CAST($10 AS text[])) " +
+                "AS v(workflow_uuid, function_id, function_name, output, error, child_workflow_id, started_at_epoch_ms, completed_at_epoch_ms, serialization, owner_xid)) " +
+                $"INSERT INTO {d.Table("operation_outputs")} (workflow_uuid, function_id, function_name, output, error, child_workflow_id, " +
+                "started_at_epoch_ms, completed_at_epoch_ms, serialization, application_name) " +
+                "SELECT v.workflow_uuid, v.function_id, v.function_name, v.output, v.error, v.child_workflow_id, v.started_at_epoch_ms, " +
+                "v.completed_at_epoch_ms, v.serialization, $11 FROM v " +
+                $"WHERE EXISTS (SELECT 1 FROM {ws} ws WHERE ws.workflow_uuid = v.workflow_uuid AND ws.status = 'PENDING' AND ws.owner_xid = v.owner_xid) " +
+                "ON CONFLICT (workflow_uuid, function_id) DO NOTHING RETURNING workflow_uuid, function_id";
+            operationGroupCommit = new OperationGroupCommit(RecordOneOperationAsync, RecordOperationsAsync, MaxOperationWritesInFlight);
+        }
+
         completeStatusSql =
             $"UPDATE {ws} SET status = $2, updated_at = {d.NowMs}, completed_at = {d.NowMs}, deduplication_id = NULL, owner_xid = NULL " +
             "WHERE workflow_uuid = $1 AND status = 'PENDING' AND owner_xid = $3 RETURNING workflow_uuid";
@@ -94,6 +121,18 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
     }
 
     public SqlDialect Dialect => d;
+
+    /// <summary>Operation records written together with others by group commit (Postgres; 0 on SQLite, whose writer combines them).</summary>
+    internal long CombinedOperationRecords => operationGroupCommit?.CombinedRecords ?? 0;
+
+    /// <summary>Changes <see cref="MaxOperationWritesInFlight"/> for this database (the benchmark's A/B comparison); no effect on SQLite.</summary>
+    internal void SetOperationWritesInFlight(int value)
+    {
+        if (operationGroupCommit is { } group)
+        {
+            group.MaxInFlight = value;
+        }
+    }
 
     public SqlExecutor Executor => executor;
 

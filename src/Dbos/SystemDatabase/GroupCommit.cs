@@ -1,0 +1,175 @@
+namespace Dbos.SystemDatabase;
+
+/// <summary>
+/// Group commit of operation records (Postgres; the SQLite writer combines every write already). A record that finds no
+/// write in flight goes out at once, alone, so a lone workflow waits for nothing. Records that arrive while writes are in
+/// flight wait for one of them to end and then go out together: one statement, one round trip, one commit. Each caller's
+/// task completes only once its own record is committed, with 1 (written) or 0 (already recorded, or not owned).
+/// </summary>
+/// <remarks>
+/// The combined statement cannot fail for one record's sake: a duplicate, lost ownership or a missing workflow row (deleted
+/// meanwhile) only skips that record, as the one-record statement does. If it still fails (a value too long for an index,
+/// say), every record of the batch is written alone, so each gets its own outcome or error.
+/// </remarks>
+internal sealed class OperationGroupCommit(
+    Func<OperationRecord, CancellationToken, Task<int>> writeOne,
+    Func<IReadOnlyList<OperationRecord>, CancellationToken, Task<HashSet<(string WorkflowId, int FunctionId)>>> writeMany,
+    int maxInFlight)
+{
+    private volatile int maxInFlight = maxInFlight;
+
+    /// <summary>More records than this wait for the next batch, which keeps one statement's arrays bounded.</summary>
+    internal const int MaxBatch = 500;
+
+    private readonly Lock gate = new();
+    private List<Waiting> waiting = [];
+    private int inFlight;
+    private long combined;
+
+    /// <summary>How many records were written in a statement together with others (for tests and the benchmark).</summary>
+    public long CombinedRecords => Interlocked.Read(ref combined);
+
+    /// <summary>How many records go out alone before others wait to be combined (the benchmark compares settings in one run).</summary>
+    public int MaxInFlight
+    {
+        get => maxInFlight;
+        set => maxInFlight = Math.Max(1, value);
+    }
+
+    public Task<int> WriteAsync(OperationRecord record, CancellationToken cancellationToken)
+    {
+        lock (gate)
+        {
+            if (inFlight >= maxInFlight)
+            {
+                var entry = new Waiting(record);
+                waiting.Add(entry);
+                return entry.Completion.Task;
+            }
+
+            inFlight++;
+        }
+
+        return WriteAloneAsync(record, cancellationToken);
+    }
+
+    private async Task<int> WriteAloneAsync(OperationRecord record, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await writeOne(record, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Release();
+        }
+    }
+
+    /// <summary>Ends one write in flight: its slot goes to the records that waited, if any.</summary>
+    private void Release()
+    {
+        List<Waiting> batch;
+        lock (gate)
+        {
+            if (waiting.Count == 0)
+            {
+                inFlight--;
+                return;
+            }
+
+            batch = Take();
+        }
+
+        // Off the caller's stack: the finished write's continuation should not wait for the next round trip.
+        ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.self.WriteBatchAsync(state.batch), (self: this, batch), preferLocal: true);
+    }
+
+    /// <summary>
+    /// Takes the waiting records for one batch: at most <see cref="MaxBatch"/>, and each operation once (a second record of
+    /// the same operation, from another execution, waits for the next batch so each gets the outcome of its own statement).
+    /// </summary>
+    private List<Waiting> Take()
+    {
+        var all = waiting;
+        if (all.Count <= 1)
+        {
+            waiting = [];
+            return all;
+        }
+
+        var keys = new HashSet<(string, int)>();
+        var batch = new List<Waiting>(Math.Min(all.Count, MaxBatch));
+        var rest = new List<Waiting>();
+        foreach (var entry in all)
+        {
+            if (batch.Count < MaxBatch && keys.Add((entry.Record.WorkflowId, entry.Record.FunctionId)))
+            {
+                batch.Add(entry);
+            }
+            else
+            {
+                rest.Add(entry);
+            }
+        }
+
+        waiting = rest;
+        return batch;
+    }
+
+    private async Task WriteBatchAsync(List<Waiting> batch)
+    {
+        try
+        {
+            if (batch.Count == 1)
+            {
+                await WriteEachAsync(batch).ConfigureAwait(false);
+                return;
+            }
+
+            HashSet<(string, int)> written;
+            try
+            {
+                written = await writeMany(batch.ConvertAll(static w => w.Record), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // Whatever refused the batch is one record's fault or the server's: alone, each record meets its own fate.
+                await WriteEachAsync(batch).ConfigureAwait(false);
+                return;
+            }
+
+            Interlocked.Add(ref combined, batch.Count);
+            foreach (var entry in batch)
+            {
+                entry.Completion.TrySetResult(written.Contains((entry.Record.WorkflowId, entry.Record.FunctionId)) ? 1 : 0);
+            }
+        }
+        finally
+        {
+            Release();
+        }
+    }
+
+    private async Task WriteEachAsync(List<Waiting> batch)
+    {
+        foreach (var entry in batch)
+        {
+            try
+            {
+                entry.Completion.TrySetResult(await writeOne(entry.Record, CancellationToken.None).ConfigureAwait(false));
+            }
+            catch (Exception ex)
+            {
+                entry.Completion.TrySetException(ex);
+            }
+        }
+    }
+
+    private sealed class Waiting(OperationRecord record)
+    {
+        public OperationRecord Record { get; } = record;
+
+        // Completed from the writer's loop: each workflow continues on the pool, not inline on the writer.
+        public TaskCompletionSource<int> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

@@ -1,0 +1,143 @@
+using Dbos.SystemDatabase;
+using Dbos.Tests.Infrastructure;
+
+namespace Dbos.Tests;
+
+/// <summary>
+/// Operation records written together (group commit on Postgres, the combined writer on SQLite): a record that cannot be
+/// written fails alone, with its own outcome, and its batch-mates are written and durable.
+/// </summary>
+public class GroupCommitTests
+{
+    [Theory, BothBackends]
+    public async Task Batch_mates_of_failing_records_are_written_and_each_failing_record_gets_its_own_outcome(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var dbos = DbosApp.Create(db.Config());
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hold = dbos.RegisterWorkflow("hold", async (WorkflowContext ctx, int _) =>
+        {
+            await gate.Task;
+            return ctx.WorkflowId;
+        });
+        await dbos.LaunchAsync();
+        var handles = new List<WorkflowHandle<string>>();
+        foreach (var id in new[] { "gc-a", "gc-b", "gc-lost" })
+        {
+            handles.Add(await hold.StartAsync(0, new StartOptions { WorkflowId = id }));
+        }
+
+        var database = dbos.Engine.Database;
+        var owners = (await database.GetOwnershipAsync(["gc-a", "gc-b", "gc-lost"], CancellationToken.None)).ToDictionary(r => r.WorkflowId, r => r.OwnerXid!);
+        var combinedBefore = database.CombinedOperationRecords;
+
+        Task<int> Record(string workflowId, int functionId, string owner, string name = "step") =>
+            database.RecordOperationAsync(workflowId, functionId, name, "\"out\"", null, null, 1, 2, "portable_json", owner, CancellationToken.None);
+
+        // Issued without awaiting, so most of them wait for the first writes and go out together.
+        var good = new List<(string Id, int FunctionId, Task<int> Written)>();
+        for (var i = 0; i < 8; i++)
+        {
+            good.Add((i % 2 == 0 ? "gc-a" : "gc-b", 100 + i, Record(i % 2 == 0 ? "gc-a" : "gc-b", 100 + i, owners[i % 2 == 0 ? "gc-a" : "gc-b"])));
+        }
+
+        var duplicate = Record("gc-a", 100, owners["gc-a"]);
+        var notOwned = Record("gc-lost", 100, "another-execution");
+        var missing = Record("gc-no-such-workflow", 100, owners["gc-a"]);
+        for (var i = 8; i < 40; i++)
+        {
+            good.Add((i % 2 == 0 ? "gc-a" : "gc-b", 100 + i, Record(i % 2 == 0 ? "gc-a" : "gc-b", 100 + i, owners[i % 2 == 0 ? "gc-a" : "gc-b"])));
+        }
+
+        Assert.All(await Task.WhenAll(good.Select(g => g.Written)), written => Assert.Equal(1, written));
+        Assert.Equal(0, await duplicate);
+        Assert.Equal(0, await notOwned);
+        Assert.Equal(0, await missing);
+        if (backend == Backend.Postgres)
+        {
+            Assert.True(database.CombinedOperationRecords > combinedBefore, "no records were written together");
+        }
+
+        // A record the database refuses with an error (too long for operation_outputs' index on function_name, on
+        // Postgres) makes its batch fail: each record is then written alone, and only that one gets the error.
+        var first = Record("gc-a", 300, owners["gc-a"]);
+        var second = Record("gc-b", 300, owners["gc-b"]);
+        var beforeTooLong = Enumerable.Range(301, 10).Select(f => (Id: f % 2 == 0 ? "gc-a" : "gc-b", FunctionId: f)).ToList();
+        var mates = beforeTooLong.Select(g => Record(g.Id, g.FunctionId, owners[g.Id])).ToList();
+        var tooLong = Record("gc-b", 400, owners["gc-b"], name: RandomText(12_000));
+        mates.Add(Record("gc-a", 311, owners["gc-a"]));
+        Assert.Equal(new[] { 1, 1 }, await Task.WhenAll(first, second));
+        Assert.All(await Task.WhenAll(mates), written => Assert.Equal(1, written));
+        if (backend == Backend.Postgres)
+        {
+            await Assert.ThrowsAsync<ArgumentException>(() => tooLong);
+        }
+        else
+        {
+            Assert.Equal(1, await tooLong);
+        }
+
+        good.AddRange(beforeTooLong.Select(g => (g.Id, g.FunctionId, Task.FromResult(1))));
+        good.AddRange([("gc-a", 300, first), ("gc-b", 300, second), ("gc-a", 311, first)]);
+
+        // Every good record is durable (read back on other connections), and nothing was written for the refused ones.
+        foreach (var id in new[] { "gc-a", "gc-b" })
+        {
+            var recorded = (await database.GetOperationsAsync(id, CancellationToken.None)).Select(o => o.FunctionId).Where(f => f < 400).ToHashSet();
+            Assert.Equal(good.Where(g => g.Id == id).Select(g => g.FunctionId).ToHashSet(), recorded);
+        }
+
+        Assert.Empty(await database.GetOperationsAsync("gc-lost", CancellationToken.None));
+        Assert.Empty(await database.GetOperationsAsync("gc-no-such-workflow", CancellationToken.None));
+
+        gate.SetResult();
+        foreach (var handle in handles)
+        {
+            Assert.Equal(handle.WorkflowId, await handle.GetResultAsync());
+        }
+    }
+
+    [Theory, BothBackends]
+    public async Task Concurrent_workflows_whose_steps_are_written_together_record_every_step_once(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var dbos = DbosApp.Create(db.Config());
+        var runs = 0;
+        var workflow = dbos.RegisterWorkflow("ten", async (WorkflowContext ctx, int n) =>
+        {
+            var sum = 0;
+            for (var i = 0; i < 10; i++)
+            {
+                sum += await ctx.RunStepAsync("s", _ =>
+                {
+                    Interlocked.Increment(ref runs);
+                    return Task.FromResult(i);
+                });
+            }
+
+            return sum + n;
+        });
+        await dbos.LaunchAsync();
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 64).Select(n => workflow.RunAsync(n, new StartOptions { WorkflowId = $"gc-{n}" })));
+
+        Assert.Equal(Enumerable.Range(0, 64).Select(n => n + 45), results);
+        Assert.Equal(640, runs);
+        Assert.Equal(640L, await db.CountAsync("SELECT count(*) FROM {operation_outputs} WHERE workflow_uuid LIKE 'gc-%'"));
+        if (backend == Backend.Postgres)
+        {
+            Assert.True(dbos.Engine.Database.CombinedOperationRecords > 0, "no steps were written together");
+        }
+    }
+
+    private static string RandomText(int length)
+    {
+        var chars = new char[length];
+        for (var i = 0; i < length; i++)
+        {
+            chars[i] = (char)('a' + Random.Shared.Next(26));
+        }
+
+        return new string(chars);
+    }
+}
