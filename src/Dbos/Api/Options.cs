@@ -183,6 +183,18 @@ public sealed record StartOptions
     /// <summary>With <see cref="Queue"/>: do not start before this delay has passed (the workflow is <c>DELAYED</c> until then).</summary>
     public TimeSpan? Delay { get; init; }
 
+    /// <summary>
+    /// The user the workflow runs for, stored in its status (<c>authenticated_user</c>) and read in it from
+    /// <see cref="WorkflowContext.AuthenticatedUser"/>. Default: inside a workflow, the parent's; otherwise none.
+    /// </summary>
+    public string? AuthenticatedUser { get; init; }
+
+    /// <summary>
+    /// The roles of <see cref="AuthenticatedUser"/>, stored in its status (<c>authenticated_roles</c>, a JSON array) and
+    /// read from <see cref="WorkflowContext.AuthenticatedRoles"/>. Default: inside a workflow, the parent's; otherwise none.
+    /// </summary>
+    public IReadOnlyList<string>? AuthenticatedRoles { get; init; }
+
     internal void Validate()
     {
         if (WorkflowId is { } id && string.IsNullOrWhiteSpace(id))
@@ -194,6 +206,7 @@ public sealed record StartOptions
         Internal.StorableText.Check(Queue, "The queue name", nameof(Queue));
         Internal.StorableText.Check(DeduplicationId, "The deduplication ID", nameof(DeduplicationId));
         Internal.StorableText.Check(PartitionKey, "The partition key", nameof(PartitionKey));
+        ValidateAuthentication(AuthenticatedUser, AuthenticatedRoles);
 
         if (Timeout is { } timeout && timeout <= TimeSpan.Zero)
         {
@@ -206,6 +219,20 @@ public sealed record StartOptions
         }
 
         ValidateQueueing(Queue, Priority, Delay);
+    }
+
+    internal static void ValidateAuthentication(string? user, IReadOnlyList<string>? roles)
+    {
+        Internal.StorableText.Check(user, "The authenticated user", nameof(AuthenticatedUser));
+        foreach (var role in roles ?? [])
+        {
+            if (role is null)
+            {
+                throw new ArgumentException("AuthenticatedRoles must not contain null.", nameof(AuthenticatedRoles));
+            }
+
+            Internal.StorableText.Check(role, "The authenticated role", nameof(AuthenticatedRoles));
+        }
     }
 
     internal static void ValidateQueueing(string? queue, int? priority, TimeSpan? delay)

@@ -137,6 +137,12 @@ public sealed record EnqueueOptions
 
     /// <summary>Cancel it if it has not finished this long after it is dequeued.</summary>
     public TimeSpan? Timeout { get; init; }
+
+    /// <summary>The user it runs for (as <see cref="StartOptions.AuthenticatedUser"/>). Default: none.</summary>
+    public string? AuthenticatedUser { get; init; }
+
+    /// <summary>The roles of <see cref="AuthenticatedUser"/> (as <see cref="StartOptions.AuthenticatedRoles"/>). Default: none.</summary>
+    public IReadOnlyList<string>? AuthenticatedRoles { get; init; }
 }
 
 /// <summary>A workflow could not be enqueued because one with the same deduplication ID is queued or running.</summary>

@@ -41,6 +41,15 @@ public abstract class WorkflowContext
     public virtual Microsoft.Extensions.Logging.ILogger Logger => Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 
     /// <summary>
+    /// The user the workflow runs for (<see cref="StartOptions.AuthenticatedUser"/>, or its parent's), stored in its
+    /// status so every execution sees the same; null when none was given.
+    /// </summary>
+    public virtual string? AuthenticatedUser => null;
+
+    /// <summary>The roles of <see cref="AuthenticatedUser"/> (<see cref="StartOptions.AuthenticatedRoles"/>, or its parent's); empty when none were given.</summary>
+    public virtual IReadOnlyList<string> AuthenticatedRoles => [];
+
+    /// <summary>
     /// Runs <paramref name="step"/> as a checkpointed step named <paramref name="name"/>: once it has finished, its result
     /// (or error) is recorded and a re-execution returns it without running the step again.
     /// </summary>

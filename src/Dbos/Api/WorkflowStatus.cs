@@ -108,6 +108,9 @@ public sealed class WorkflowStatus
             var error = ValueCodec.DecodeError(row.Error);
             Error = new RecordedErrorInfo(error.Name, error.Message, error.Code);
         }
+
+        AuthenticatedUser = string.IsNullOrEmpty(row.AuthenticatedUser) ? null : row.AuthenticatedUser;
+        AuthenticatedRoles = ValueCodec.DecodeRoles(row.AuthenticatedRoles);
     }
 
     /// <summary>The workflow's ID.</summary>
@@ -175,6 +178,12 @@ public sealed class WorkflowStatus
 
     /// <summary>When a delayed workflow may start.</summary>
     public DateTimeOffset? DelayUntil { get; }
+
+    /// <summary>The user it runs for (<see cref="StartOptions.AuthenticatedUser"/>), or null when none was given.</summary>
+    public string? AuthenticatedUser { get; }
+
+    /// <summary>The roles of <see cref="AuthenticatedUser"/>; empty when none were given.</summary>
+    public IReadOnlyList<string> AuthenticatedRoles { get; }
 
     /// <summary>The format its input and output are stored in (for example <c>portable_json</c>).</summary>
     public string? Serialization { get; }

@@ -554,6 +554,7 @@ internal sealed class ExternalAccess : IWorkflowResults
         ArgumentException.ThrowIfNullOrWhiteSpace(options.WorkflowName);
         ArgumentException.ThrowIfNullOrWhiteSpace(options.QueueName);
         StartOptions.ValidateQueueing(options.QueueName, options.Priority, options.Delay);
+        StartOptions.ValidateAuthentication(options.AuthenticatedUser, options.AuthenticatedRoles);
         if (options.WorkflowId is { } given && string.IsNullOrWhiteSpace(given))
         {
             throw new ArgumentException("A workflow ID, when given, must not be empty.", nameof(options));
@@ -575,7 +576,9 @@ internal sealed class ExternalAccess : IWorkflowResults
             timeout: options.Timeout,
             deduplicationId: options.DeduplicationId,
             priority: options.Priority,
-            partitionKey: options.PartitionKey);
+            partitionKey: options.PartitionKey,
+            authenticatedUser: options.AuthenticatedUser,
+            authenticatedRoles: options.AuthenticatedRoles);
         var started = await Database.StartWorkflowAsync(row, cancellationToken).ConfigureAwait(false);
         if (!started.Inserted)
         {

@@ -387,7 +387,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         var inputs = Codec.EncodeInputs(input, registration.InputType, registration.HasInput, $"input of workflow '{registration.Name}'");
         var owner = Guid.NewGuid().ToString();
         using var enqueueSpan = ExternalAccess.StartEnqueueSpan(registration.Name, options?.Queue, workflowId, ApplicationName);
-        var row = NewRow(registration, workflowId, owner, inputs, options, inheritedDeadline: null, parentWorkflowId: null);
+        var row = NewRow(registration, workflowId, owner, inputs, options, inheritedDeadline: null, parent: null);
         var started = await Database.StartWorkflowAsync(row, cancellationToken).ConfigureAwait(false);
         if (!started.Inserted)
         {
@@ -401,15 +401,23 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
             return (workflowId, null, null);
         }
 
-        var (run, runningTask) = Launch(new WorkflowExecution(this, registration, workflowId, owner, Deadline(row), recorded: null), input, runHere);
+        var (run, runningTask) = Launch(NewExecution(registration, row, owner), input, runHere);
         return (workflowId, run, runningTask);
     }
 
     private static DateTimeOffset? Deadline(NewWorkflowRow row) =>
         row.DeadlineEpochMs is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
 
+    /// <summary>The first execution of a workflow this process just created (<paramref name="row"/>) and runs at once.</summary>
+    private WorkflowExecution NewExecution(WorkflowRegistration registration, NewWorkflowRow row, string owner) =>
+        new(this, registration, row.WorkflowId, owner, Deadline(row), recorded: null)
+        {
+            AuthenticatedUserStored = row.AuthenticatedUser,
+            AuthenticatedRolesStored = ValueCodec.DecodeRoles(row.AuthenticatedRoles),
+        };
+
     /// <summary>The status row of a new workflow started by this process (see <see cref="NewWorkflowRow.Create"/>).</summary>
-    private NewWorkflowRow NewRow(WorkflowRegistration registration, string workflowId, string owner, string inputs, StartOptions? options, DateTimeOffset? inheritedDeadline, string? parentWorkflowId)
+    private NewWorkflowRow NewRow(WorkflowRegistration registration, string workflowId, string owner, string inputs, StartOptions? options, DateTimeOffset? inheritedDeadline, WorkflowExecution? parent)
     {
         if (options?.Queue is { } queue && Dispatcher.Find(queue) is { } known)
         {
@@ -430,10 +438,13 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
             delay: options?.Delay,
             timeout: options?.Timeout,
             inheritedDeadline: inheritedDeadline,
-            parentWorkflowId: parentWorkflowId,
+            parentWorkflowId: parent?.WorkflowId,
             deduplicationId: options?.DeduplicationId,
             priority: options?.Priority,
-            partitionKey: options?.PartitionKey);
+            partitionKey: options?.PartitionKey,
+            // A child runs for its parent's user unless told otherwise, as in the other DBOS implementations.
+            authenticatedUser: options?.AuthenticatedUser ?? parent?.AuthenticatedUserStored,
+            authenticatedRoles: options?.AuthenticatedRoles ?? parent?.AuthenticatedRolesStored);
     }
 
     private static void CheckQueueOptions(QueueRecord queue, StartOptions options)
@@ -465,7 +476,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         var inputs = Codec.EncodeInputs(input, registration.InputType, registration.HasInput, $"input of workflow '{registration.Name}'");
         var owner = Guid.NewGuid().ToString();
         using var enqueueSpan = ExternalAccess.StartEnqueueSpan(registration.Name, options?.Queue, childId, ApplicationName);
-        var row = NewRow(registration, childId, owner, inputs, options, parent.Deadline, parent.WorkflowId);
+        var row = NewRow(registration, childId, owner, inputs, options, parent.Deadline, parent);
         var started = await Database.StartChildWorkflowAsync(row, parent.OwnerXid, functionId, NowMs(), cancellationToken).ConfigureAwait(false);
         if (started is null)
         {
@@ -480,7 +491,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
 
         return row.QueueName is { } queue
             ? (started, () => Dispatcher.Wake(queue))
-            : (started, () => Launch(new WorkflowExecution(this, registration, childId, owner, Deadline(row), recorded: null), input));
+            : (started, () => Launch(NewExecution(registration, row, owner), input));
     }
 
     /// <summary>
@@ -746,6 +757,8 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
                 PartitionKey = row.PartitionKey,
                 StoredFormat = row.Serialization,
                 TraceParent = Telemetry.ParseTraceContext(row.Attributes),
+                AuthenticatedUserStored = row.AuthenticatedUser ?? string.Empty,
+                AuthenticatedRolesStored = ValueCodec.DecodeRoles(row.AuthenticatedRoles),
             },
             input);
     }

@@ -113,6 +113,18 @@ internal sealed class WorkflowExecution : WorkflowContext
     /// <summary>The format the workflow's status row names (set by whoever created it); its output is written in it.</summary>
     public string? StoredFormat { get; init; }
 
+    /// <inheritdoc/>
+    public override string? AuthenticatedUser => AuthenticatedUserStored is { Length: > 0 } user ? user : null;
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<string> AuthenticatedRoles => AuthenticatedRolesStored;
+
+    /// <summary>The status row's <c>authenticated_user</c> (empty for none), which children inherit.</summary>
+    public string AuthenticatedUserStored { get; init; } = string.Empty;
+
+    /// <summary>The status row's roles, decoded.</summary>
+    public IReadOnlyList<string> AuthenticatedRolesStored { get; init; } = [];
+
     /// <summary>When the workflow is cancelled for taking too long, if it has a timeout.</summary>
     public DateTimeOffset? Deadline { get; }
 

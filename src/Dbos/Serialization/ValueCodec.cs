@@ -85,6 +85,66 @@ internal sealed class ValueCodec(IDbosSerializer serializer)
         }
     }
 
+    /// <summary>
+    /// The <c>authenticated_roles</c> column's text: a JSON array of strings, as the TypeScript SDK writes it
+    /// (<c>JSON.stringify(roles)</c>, <c>[]</c> for none).
+    /// </summary>
+    public static string EncodeRoles(IReadOnlyList<string>? roles)
+    {
+        if (roles is null || roles.Count == 0)
+        {
+            return "[]";
+        }
+
+        var buffer = new ArrayBufferWriter<byte>(64);
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            writer.WriteStartArray();
+            foreach (var role in roles)
+            {
+                writer.WriteStringValue(role);
+            }
+
+            writer.WriteEndArray();
+        }
+
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    /// <summary>Reads the <c>authenticated_roles</c> column (none when null, empty, or not a JSON array; non-string items are skipped).</summary>
+    public static IReadOnlyList<string> DecodeRoles(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return [];
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            if (document.RootElement.ValueKind != JsonValueKind.Array)
+            {
+                return [];
+            }
+
+            var roles = new List<string>(document.RootElement.GetArrayLength());
+            foreach (var item in document.RootElement.EnumerateArray())
+            {
+                if (item.ValueKind == JsonValueKind.String)
+                {
+                    roles.Add(item.GetString()!);
+                }
+            }
+
+            return roles;
+        }
+        catch (JsonException)
+        {
+            // Written by someone else in another shape: no roles to report.
+            return [];
+        }
+    }
+
     /// <summary>Encodes a value in the configured format.</summary>
     public string Encode(object? value, Type type, string what)
     {

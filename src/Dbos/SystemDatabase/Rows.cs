@@ -105,7 +105,9 @@ internal sealed class NewWorkflowRow
         string? partitionKey = null,
         string? scheduleName = null,
         bool debounced = false,
-        DateTimeOffset? debounceDeadline = null)
+        DateTimeOffset? debounceDeadline = null,
+        string? authenticatedUser = null,
+        IReadOnlyList<string>? authenticatedRoles = null)
     {
         var startedHere = queue is null;
         var delayed = !startedHere && delay is { } d && d > TimeSpan.Zero;
@@ -135,6 +137,8 @@ internal sealed class NewWorkflowRow
             ScheduleName = scheduleName,
             IsDebounced = debounced,
             DebounceDeadlineEpochMs = debounceDeadline?.ToUnixTimeMilliseconds(),
+            AuthenticatedUser = authenticatedUser ?? string.Empty,
+            AuthenticatedRoles = Dbos.Serialization.ValueCodec.EncodeRoles(authenticatedRoles),
         };
     }
 
@@ -186,6 +190,12 @@ internal sealed class NewWorkflowRow
 
     /// <summary>The latest start a debouncer may push it back to.</summary>
     public long? DebounceDeadlineEpochMs { get; init; }
+
+    /// <summary>The user it runs for; empty for none, as the TypeScript SDK writes it.</summary>
+    public string AuthenticatedUser { get; init; } = string.Empty;
+
+    /// <summary>The user's roles as a JSON array (<c>[]</c> for none), as the TypeScript SDK writes them.</summary>
+    public string AuthenticatedRoles { get; init; } = "[]";
 }
 
 /// <summary>
@@ -287,6 +297,12 @@ internal sealed record ClaimedRow(
 
     /// <summary>Whether it has recorded operations to load (set by the one-statement claim, which reads them only then).</summary>
     public bool HasOperations { get; init; }
+
+    /// <summary>The <c>authenticated_user</c> column.</summary>
+    public string? AuthenticatedUser { get; init; }
+
+    /// <summary>The <c>authenticated_roles</c> column (a JSON array).</summary>
+    public string? AuthenticatedRoles { get; init; }
 }
 
 /// <summary>A full <c>workflow_status</c> row as listed.</summary>
@@ -341,6 +357,14 @@ internal sealed record StatusRow
     public string? Output { get; init; }
 
     public string? Error { get; init; }
+
+    public string? AuthenticatedUser { get; init; }
+
+    /// <summary>The <c>authenticated_roles</c> column (a JSON array).</summary>
+    public string? AuthenticatedRoles { get; init; }
+
+    /// <summary>The <c>attributes</c> column (a JSON object), as text.</summary>
+    public string? Attributes { get; init; }
 }
 
 /// <summary>Filters for listing workflows; null means "any".</summary>

@@ -70,19 +70,19 @@ internal sealed partial class SystemDatabase
     private static WorkflowDeduplicatedException Deduplicated(NewWorkflowRow row) => new(
         $"Workflow '{row.WorkflowId}' was not enqueued: a workflow with deduplication ID '{row.DeduplicationId}' is already queued or running on queue '{row.QueueName}'.");
 
-    /// <summary>The status row's parameters, in the order of <c>insertStatusSql</c>'s $1 to $22.</summary>
+    /// <summary>The status row's parameters, in the order of <c>insertStatusSql</c>'s $1 to $24.</summary>
     private static object?[] StatusArgs(NewWorkflowRow row) =>
     [
         row.WorkflowId, row.Status, row.Name, row.QueueName, row.ExecutorId, row.ApplicationVersion, row.RecoveryAttempts,
         row.TimeoutMs, row.DeadlineEpochMs, row.ParentWorkflowId, row.Serialization, row.CreatorXid, row.OwnerXid,
         row.ApplicationName, row.DeduplicationId, row.Priority, row.PartitionKey, row.DelayUntilEpochMs, row.ScheduleName, row.Attributes,
-        row.IsDebounced, row.DebounceDeadlineEpochMs,
+        row.IsDebounced, row.DebounceDeadlineEpochMs, row.AuthenticatedUser, row.AuthenticatedRoles,
     ];
 
     /// <summary>The input row's parameters, for <c>insertInputSql</c>.</summary>
     private static object?[] InputArgs(NewWorkflowRow row) => [row.WorkflowId, row.Inputs, row.CreatorXid];
 
-    /// <summary>Postgres's one-statement start (<c>startSql</c>): the status row's parameters, then the input as $23.</summary>
+    /// <summary>Postgres's one-statement start (<c>startSql</c>): the status row's parameters, then the input as $25.</summary>
     private static object?[] StartArgs(NewWorkflowRow row) => [.. StatusArgs(row), row.Inputs];
 
     private static StartRow ReadStart(DbDataReader r) =>
