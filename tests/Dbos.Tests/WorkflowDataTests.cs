@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
 using Dbos.Tests.Infrastructure;
 
 namespace Dbos.Tests;
@@ -70,5 +72,172 @@ public class WorkflowDataTests
         Assert.Equal(["a", "b"], (await client.GetWorkflowStatusAsync(enqueued.WorkflowId))!.AuthenticatedRoles);
 
         await Assert.ThrowsAsync<ArgumentException>(() => who.StartAsync("bad", new StartOptions { AuthenticatedUser = "nul\0" }));
+    }
+
+    [Theory, BothBackends]
+    public async Task Attributes_are_stored_at_start_replaced_from_the_workflow_once_shown_and_filtered_on(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var dbos = DbosApp.Create(db.Config());
+        var runs = 0;
+        var tagged = dbos.RegisterWorkflow("attr-wf", async (WorkflowContext ctx, string next) =>
+        {
+            Interlocked.Increment(ref runs);
+            if (next != "keep")
+            {
+                await ctx.SetAttributesAsync(next == "clear" ? null : new JsonObject { ["customer"] = next, ["stage"] = 2 });
+            }
+
+            return ctx.WorkflowId;
+        });
+        await dbos.LaunchAsync();
+
+        await tagged.RunAsync("keep", new StartOptions { WorkflowId = "attr-1", Attributes = new JsonObject { ["customer"] = "acme", ["tier"] = 3, ["vip"] = true, ["note"] = null } });
+        await tagged.RunAsync("globex", new StartOptions { WorkflowId = "attr-2", Attributes = new JsonObject { ["customer"] = "acme" } });
+        await tagged.RunAsync("clear", new StartOptions { WorkflowId = "attr-3", Attributes = new JsonObject { ["customer"] = "acme" } });
+        await tagged.RunAsync("keep", new StartOptions { WorkflowId = "attr-4" });
+
+        static void SameJson(string expected, JsonObject? actual) =>
+            Assert.True(JsonNode.DeepEquals(JsonNode.Parse(expected), actual), $"expected {expected}, got {actual?.ToJsonString()}");
+        SameJson("""{"customer":"acme","tier":3,"vip":true,"note":null}""", (await dbos.GetWorkflowStatusAsync("attr-1"))!.Attributes);
+        SameJson("""{"customer":"globex","stage":2}""", (await dbos.GetWorkflowStatusAsync("attr-2"))!.Attributes);
+        Assert.Null((await dbos.GetWorkflowStatusAsync("attr-3"))!.Attributes);
+        Assert.Null((await dbos.GetWorkflowStatusAsync("attr-4"))!.Attributes);
+
+        var steps = await dbos.ListWorkflowStepsAsync("attr-2");
+        Assert.Equal("DBOS.updateWorkflowAttributes", Assert.Single(steps).Name);
+
+        async Task<string[]> MatchingAsync(JsonObject filter) =>
+            (await dbos.ListWorkflowsAsync(new ListWorkflowsOptions { Attributes = filter })).Select(w => w.WorkflowId).ToArray();
+        Assert.Equal(["attr-1"], await MatchingAsync(new JsonObject { ["customer"] = "acme" }));
+        Assert.Equal(["attr-2"], await MatchingAsync(new JsonObject { ["customer"] = "globex", ["stage"] = 2.0 }));
+        Assert.Equal(["attr-1"], await MatchingAsync(new JsonObject { ["tier"] = 3, ["vip"] = true, ["note"] = null }));
+        Assert.Empty(await MatchingAsync(new JsonObject { ["tier"] = "3" }));
+        Assert.Empty(await MatchingAsync(new JsonObject { ["vip"] = false }));
+        Assert.Equal(1, Assert.Single(await dbos.CountWorkflowsAsync(new ListWorkflowsOptions { Attributes = new JsonObject { ["customer"] = "acme" } })).Count);
+
+        await Assert.ThrowsAsync<ArgumentException>(() => dbos.ListWorkflowsAsync(new ListWorkflowsOptions { Attributes = new JsonObject { ["nested"] = new JsonObject() } }));
+        await Assert.ThrowsAsync<ArgumentException>(() => tagged.RunAsync("keep", new StartOptions { Attributes = new JsonObject { ["dbos.otelContext"] = "x" } }));
+
+        // Re-executing the workflow replays the recorded update: the attributes are not written again.
+        await db.ExecuteAsync(
+            "UPDATE {workflow_status} SET status = 'PENDING', attributes = " + (backend == Backend.Postgres ? "'{\"changed\":1}'::jsonb" : "'{\"changed\":1}'") +
+            " WHERE workflow_uuid = 'attr-2'");
+        var runsBefore = runs;
+        await dbos.ResumeWorkflowAsync("attr-2");
+        Assert.Equal("attr-2", await (await dbos.RetrieveWorkflowAsync<string>("attr-2")).GetResultAsync());
+        Assert.Equal(runsBefore + 1, runs);
+        SameJson("""{"changed":1}""", (await dbos.GetWorkflowStatusAsync("attr-2"))!.Attributes);
+    }
+
+    [Theory, BothBackends]
+    public async Task The_trace_context_is_kept_where_DBOS_for_Python_keeps_it_and_a_row_of_the_previous_release_still_continues_its_trace(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        using var source = new ActivitySource("wf-data-test");
+        var spans = new List<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == source.Name || s.Name == DbosInstrumentation.ActivitySourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = a => { lock (spans) { spans.Add(a); } },
+        };
+        ActivitySource.AddActivityListener(listener);
+        await using var dbos = DbosApp.Create(db.Config());
+        dbos.RegisterQueue("trace-q");
+        var traced = dbos.RegisterWorkflow("trace-wf", (WorkflowContext ctx, string x) => Task.FromResult(x));
+        await dbos.LaunchAsync();
+
+        ActivityTraceId traceId;
+        using (var root = source.StartActivity("root")!)
+        {
+            traceId = root.TraceId;
+            var handle = await traced.StartAsync("a", new StartOptions { WorkflowId = "trace-1", Queue = "trace-q", Attributes = new JsonObject { ["k"] = "v" } });
+            await handle.GetResultAsync();
+        }
+
+        var stored = Assert.Single(await db.QueryAsync("SELECT attributes FROM {workflow_status} WHERE workflow_uuid = 'trace-1'", r => r.GetString(0)));
+        var json = JsonNode.Parse(stored)!.AsObject();
+        Assert.Equal("v", (string?)json["k"]);
+        Assert.Null(json["traceparent"]);
+        Assert.StartsWith("00-" + traceId.ToHexString() + "-", (string?)json["dbos.otelContext"]!["traceparent"]);
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("""{"k":"v"}"""), (await dbos.GetWorkflowStatusAsync("trace-1"))!.Attributes));
+        lock (spans)
+        {
+            Assert.Contains(spans, s => s.Source.Name == DbosInstrumentation.ActivitySourceName && s.TraceId == traceId && s.Tags.Any(t => t.Value == "trace-1"));
+        }
+
+        // A row enqueued by the previous release: the trace context alone, at the top level.
+        var legacyTrace = ActivityTraceId.CreateRandom();
+        var legacyParent = $"00-{legacyTrace.ToHexString()}-{ActivitySpanId.CreateRandom().ToHexString()}-01";
+        await using (var client = DbosClient.Create(new DbosClientOptions { SystemDatabaseUrl = db.Url, SystemDatabaseSchema = db.Schema, ApplicationName = "test-app" }))
+        {
+            Activity.Current = null;
+            await client.EnqueueAsync<string, string>(new EnqueueOptions { WorkflowName = "trace-wf", QueueName = "trace-q", WorkflowId = "legacy-1", Delay = TimeSpan.FromHours(1) }, "b");
+        }
+
+        await db.ExecuteAsync(
+            $$"""UPDATE {workflow_status} SET attributes = '{"traceparent":"{{legacyParent}}"}', status = 'ENQUEUED', delay_until_epoch_ms = NULL WHERE workflow_uuid = 'legacy-1'""");
+        var legacy = await (await dbos.RetrieveWorkflowAsync<string>("legacy-1")).GetResultAsync();
+        Assert.Equal("b", legacy);
+        Assert.Null((await dbos.GetWorkflowStatusAsync("legacy-1"))!.Attributes);
+        lock (spans)
+        {
+            Assert.Contains(spans, s => s.Source.Name == DbosInstrumentation.ActivitySourceName && s.TraceId == legacyTrace);
+        }
+    }
+
+    [Theory, BothBackends]
+    public async Task Listing_takes_several_values_per_filter_forks_and_parents_and_counts_group_by_columns(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var dbos = DbosApp.Create(db.Config());
+        var leaf = dbos.RegisterWorkflow("list-leaf", (WorkflowContext ctx, int x) => Task.FromResult(x));
+        var other = dbos.RegisterWorkflow("list-other", (WorkflowContext ctx, int x) => x < 0 ? throw new InvalidOperationException("negative") : Task.FromResult(x));
+        var parent = dbos.RegisterWorkflow("list-parent", async (WorkflowContext ctx) => await leaf.RunAsync(1, new StartOptions { WorkflowId = "child-1" }));
+        await dbos.LaunchAsync();
+
+        await leaf.RunAsync(1, new StartOptions { WorkflowId = "leaf-1" });
+        await leaf.RunAsync(2, new StartOptions { WorkflowId = "leaf-2", AuthenticatedUser = "u1" });
+        await other.RunAsync(3, new StartOptions { WorkflowId = "other-1", AuthenticatedUser = "u2" });
+        await Assert.ThrowsAsync<WorkflowFailedException>(() => other.RunAsync(-1, new StartOptions { WorkflowId = "other-bad" }));
+        await parent.RunAsync(new StartOptions { WorkflowId = "parent-1" });
+        // Forked to a version nobody runs here: it stays ENQUEUED, which is all the filters need.
+        await dbos.ForkWorkflowAsync("leaf-1", 0, new ForkOptions { NewWorkflowId = "fork-1", ApplicationVersion = "v2" });
+
+        async Task<string[]> IdsAsync(ListWorkflowsOptions options) =>
+            (await dbos.ListWorkflowsAsync(options)).Select(w => w.WorkflowId).Order(StringComparer.Ordinal).ToArray();
+
+        Assert.Equal(["child-1", "fork-1", "leaf-1", "leaf-2", "other-1", "other-bad", "parent-1"], await IdsAsync(new ListWorkflowsOptions()));
+        Assert.Equal(["other-1", "other-bad", "parent-1"], await IdsAsync(new ListWorkflowsOptions { Names = ["list-other", "list-parent"] }));
+        Assert.Equal(["other-1", "other-bad", "parent-1"], await IdsAsync(new ListWorkflowsOptions { Name = "list-other", Names = ["list-parent"] }));
+        Assert.Equal(["leaf-2", "other-1"], await IdsAsync(new ListWorkflowsOptions { AuthenticatedUsers = ["u1", "u2"] }));
+        Assert.Equal(["fork-1"], await IdsAsync(new ListWorkflowsOptions { ForkedFrom = "leaf-1" }));
+        Assert.Equal(["child-1"], await IdsAsync(new ListWorkflowsOptions { HasParent = true }));
+        Assert.DoesNotContain("child-1", await IdsAsync(new ListWorkflowsOptions { HasParent = false }));
+        Assert.Equal(["fork-1"], await IdsAsync(new ListWorkflowsOptions { ApplicationVersions = ["v2", "v3"] }));
+        Assert.Equal(7, (await IdsAsync(new ListWorkflowsOptions { ApplicationVersions = ["v2"], ApplicationVersion = "test-version" })).Length);
+        Assert.Equal(["leaf-1"], await IdsAsync(new ListWorkflowsOptions { ExecutorIds = ["local", "elsewhere"], WorkflowIds = ["leaf-1"] }));
+        Assert.Empty(await IdsAsync(new ListWorkflowsOptions { ExecutorIds = ["elsewhere"] }));
+        Assert.Equal(["other-bad"], await IdsAsync(new ListWorkflowsOptions { Status = [WorkflowState.Error, WorkflowState.Cancelled] }));
+
+        var total = Assert.Single(await dbos.CountWorkflowsAsync());
+        Assert.Equal(7, total.Count);
+        Assert.Null(total.Name);
+        Assert.Equal(0, Assert.Single(await dbos.CountWorkflowsAsync(new ListWorkflowsOptions { Names = ["nothing"] })).Count);
+
+        var byName = await dbos.CountWorkflowsAsync(groupBy: WorkflowGrouping.Name);
+        Assert.Equal([("list-leaf", 4L), ("list-other", 2L), ("list-parent", 1L)], byName.Select(c => (c.Name!, c.Count)));
+        var byStatusAndName = await dbos.CountWorkflowsAsync(new ListWorkflowsOptions { Names = ["list-other"] }, WorkflowGrouping.Status | WorkflowGrouping.Name);
+        Assert.Equal(
+            [(WorkflowState.Error, "ERROR", "list-other", 1L), (WorkflowState.Success, "SUCCESS", "list-other", 1L)],
+            byStatusAndName.Select(c => (c.State!.Value, c.StatusText!, c.Name!, c.Count)));
+        var byVersion = await dbos.CountWorkflowsAsync(groupBy: WorkflowGrouping.ApplicationVersion | WorkflowGrouping.QueueName);
+        Assert.Contains(byVersion, c => c is { ApplicationVersion: "v2", QueueName: "_dbos_internal_queue", Count: 1 });
+        Assert.Contains(byVersion, c => c is { ApplicationVersion: "test-version", QueueName: null, Count: 6 });
+
+        await using var client = DbosClient.Create(new DbosClientOptions { SystemDatabaseUrl = db.Url, SystemDatabaseSchema = db.Schema, ApplicationName = "test-app" });
+        Assert.Equal(byName, await client.CountWorkflowsAsync(groupBy: WorkflowGrouping.Name));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => client.CountWorkflowsAsync(groupBy: (WorkflowGrouping)64));
     }
 }

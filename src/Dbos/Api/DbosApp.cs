@@ -562,6 +562,10 @@ public sealed class DbosApp : IDbosOperations
         engine.External.ListWorkflowsAsync(options ?? new ListWorkflowsOptions(), cancellationToken);
 
     /// <inheritdoc/>
+    public Task<IReadOnlyList<WorkflowCount>> CountWorkflowsAsync(ListWorkflowsOptions? options = null, WorkflowGrouping groupBy = WorkflowGrouping.None, CancellationToken cancellationToken = default) =>
+        engine.External.CountWorkflowsAsync(options ?? new ListWorkflowsOptions(), groupBy, cancellationToken);
+
+    /// <inheritdoc/>
     public Task<IReadOnlyList<WorkflowStatus>> ListQueuedWorkflowsAsync(ListWorkflowsOptions? options = null, CancellationToken cancellationToken = default) =>
         engine.External.ListWorkflowsAsync((options ?? new ListWorkflowsOptions()) with { QueuedOnly = true, LoadOutput = false }, cancellationToken);
 

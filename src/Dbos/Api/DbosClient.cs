@@ -167,6 +167,10 @@ public sealed class DbosClient : IDbosOperations
     }
 
     /// <inheritdoc/>
+    public Task<IReadOnlyList<WorkflowCount>> CountWorkflowsAsync(ListWorkflowsOptions? options = null, WorkflowGrouping groupBy = WorkflowGrouping.None, CancellationToken cancellationToken = default) =>
+        external.CountWorkflowsAsync(options ?? new ListWorkflowsOptions(), groupBy, cancellationToken);
+
+    /// <inheritdoc/>
     public Task<IReadOnlyList<WorkflowStatus>> ListQueuedWorkflowsAsync(ListWorkflowsOptions? options = null, CancellationToken cancellationToken = default) =>
         external.ListWorkflowsAsync((options ?? new ListWorkflowsOptions()) with { QueuedOnly = true, LoadOutput = false }, cancellationToken);
 

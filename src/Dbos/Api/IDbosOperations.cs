@@ -58,6 +58,16 @@ public interface IDbosOperations : IAsyncDisposable
     /// <returns>The matching workflows.</returns>
     Task<IReadOnlyList<WorkflowStatus>> ListWorkflowsAsync(ListWorkflowsOptions? options = null, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Counts the workflows that <see cref="ListWorkflowsAsync"/> would list with the same filters (paging and loading
+    /// options are ignored), in one group per distinct combination of the <paramref name="groupBy"/> columns.
+    /// </summary>
+    /// <param name="options">Filters; null counts every workflow of the application.</param>
+    /// <param name="groupBy">The columns to group by (combine flags); <see cref="WorkflowGrouping.None"/> gives one total.</param>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>One count per group, ordered by the grouped columns (without grouping: one count, 0 when nothing matches).</returns>
+    Task<IReadOnlyList<WorkflowCount>> CountWorkflowsAsync(ListWorkflowsOptions? options = null, WorkflowGrouping groupBy = WorkflowGrouping.None, CancellationToken cancellationToken = default);
+
     /// <summary>Lists workflows still on a queue (enqueued, delayed, or running from a queue).</summary>
     /// <param name="options">More filters (queue, partition, status…) and paging.</param>
     /// <param name="cancellationToken">Stops the read.</param>

@@ -195,6 +195,14 @@ public sealed record StartOptions
     /// </summary>
     public IReadOnlyList<string>? AuthenticatedRoles { get; init; }
 
+    /// <summary>
+    /// Key-value pairs to store with the workflow (the <c>attributes</c> column, shared with the other DBOS
+    /// implementations): shown in <see cref="WorkflowStatus.Attributes"/>, filtered on by
+    /// <see cref="ListWorkflowsOptions.Attributes"/>, replaced from the workflow by <see cref="WorkflowContext.SetAttributesAsync"/>.
+    /// Not inherited by children. The key <c>dbos.otelContext</c> is reserved. Default: none.
+    /// </summary>
+    public System.Text.Json.Nodes.JsonObject? Attributes { get; init; }
+
     internal void Validate()
     {
         if (WorkflowId is { } id && string.IsNullOrWhiteSpace(id))
@@ -207,6 +215,7 @@ public sealed record StartOptions
         Internal.StorableText.Check(DeduplicationId, "The deduplication ID", nameof(DeduplicationId));
         Internal.StorableText.Check(PartitionKey, "The partition key", nameof(PartitionKey));
         ValidateAuthentication(AuthenticatedUser, AuthenticatedRoles);
+        Serialization.WorkflowAttributes.Validate(Attributes, nameof(Attributes));
 
         if (Timeout is { } timeout && timeout <= TimeSpan.Zero)
         {
@@ -276,11 +285,17 @@ public sealed record ListWorkflowsOptions
     /// <summary>Only workflows in one of these states.</summary>
     public IReadOnlyList<WorkflowState>? Status { get; init; }
 
-    /// <summary>Only workflows registered under this name.</summary>
+    /// <summary>Only workflows registered under this name (with <see cref="Names"/>: under any of them).</summary>
     public string? Name { get; init; }
 
-    /// <summary>Only workflows on this queue.</summary>
+    /// <summary>Only workflows registered under one of these names.</summary>
+    public IReadOnlyList<string>? Names { get; init; }
+
+    /// <summary>Only workflows on this queue (with <see cref="QueueNames"/>: on any of them).</summary>
     public string? QueueName { get; init; }
+
+    /// <summary>Only workflows on one of these queues.</summary>
+    public IReadOnlyList<string>? QueueNames { get; init; }
 
     /// <summary>Only workflows of this queue partition.</summary>
     public string? QueuePartitionKey { get; init; }
@@ -294,20 +309,41 @@ public sealed record ListWorkflowsOptions
     /// <summary>Only workflows created at or before this time.</summary>
     public DateTimeOffset? EndTime { get; init; }
 
-    /// <summary>Only workflows of this application version.</summary>
+    /// <summary>Only workflows of this application version (with <see cref="ApplicationVersions"/>: of any of them).</summary>
     public string? ApplicationVersion { get; init; }
+
+    /// <summary>Only workflows of one of these application versions.</summary>
+    public IReadOnlyList<string>? ApplicationVersions { get; init; }
 
     /// <summary>Only workflows of this application (and unclaimed ones). Default: the listing application's own.</summary>
     public string? ApplicationName { get; init; }
 
-    /// <summary>Only workflows last run by this executor.</summary>
+    /// <summary>Only workflows last run by this executor (with <see cref="ExecutorIds"/>: by any of them).</summary>
     public string? ExecutorId { get; init; }
+
+    /// <summary>Only workflows last run by one of these executors.</summary>
+    public IReadOnlyList<string>? ExecutorIds { get; init; }
 
     /// <summary>Only children of this workflow.</summary>
     public string? ParentWorkflowId { get; init; }
 
-    /// <summary>Only workflows run by this authenticated user.</summary>
+    /// <summary>Only children of some workflow (true) or only workflows started from outside any workflow (false).</summary>
+    public bool? HasParent { get; init; }
+
+    /// <summary>Only forks of this workflow.</summary>
+    public string? ForkedFrom { get; init; }
+
+    /// <summary>Only workflows run by this authenticated user (with <see cref="AuthenticatedUsers"/>: by any of them).</summary>
     public string? AuthenticatedUser { get; init; }
+
+    /// <summary>Only workflows run by one of these authenticated users.</summary>
+    public IReadOnlyList<string>? AuthenticatedUsers { get; init; }
+
+    /// <summary>
+    /// Only workflows whose attributes contain all these key-value pairs (on Postgres, JSON containment <c>@&gt;</c>,
+    /// served by the index on the column). Values must be strings, numbers, booleans or null; numbers match by value.
+    /// </summary>
+    public System.Text.Json.Nodes.JsonObject? Attributes { get; init; }
 
     /// <summary>At most this many workflows.</summary>
     public int? Limit { get; init; }
@@ -334,6 +370,21 @@ public sealed record ListWorkflowsOptions
         if (Offset is < 0)
         {
             throw new ArgumentOutOfRangeException(nameof(Offset), Offset, "Offset must not be negative.");
+        }
+
+        if (Attributes is not null)
+        {
+            foreach (var (key, value) in Attributes)
+            {
+                if (value is not null && value.GetValueKind() is System.Text.Json.JsonValueKind.Object or System.Text.Json.JsonValueKind.Array)
+                {
+                    throw new ArgumentException(
+                        $"The attribute filter '{key}' has a {value.GetValueKind()} value: filters match strings, numbers, booleans and null only.",
+                        nameof(Attributes));
+                }
+            }
+
+            Internal.StorableText.Check(Attributes.ToJsonString(), "The attribute filter", nameof(Attributes));
         }
     }
 }

@@ -143,6 +143,9 @@ public sealed record EnqueueOptions
 
     /// <summary>The roles of <see cref="AuthenticatedUser"/> (as <see cref="StartOptions.AuthenticatedRoles"/>). Default: none.</summary>
     public IReadOnlyList<string>? AuthenticatedRoles { get; init; }
+
+    /// <summary>Key-value pairs to store with the workflow (as <see cref="StartOptions.Attributes"/>). Default: none.</summary>
+    public System.Text.Json.Nodes.JsonObject? Attributes { get; init; }
 }
 
 /// <summary>A workflow could not be enqueued because one with the same deduplication ID is queued or running.</summary>

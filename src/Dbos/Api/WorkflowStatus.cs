@@ -59,6 +59,52 @@ internal static class WorkflowStates
     };
 }
 
+/// <summary>The columns <see cref="IDbosOperations.CountWorkflowsAsync"/> groups by; combine them with <c>|</c>.</summary>
+[Flags]
+public enum WorkflowGrouping
+{
+    /// <summary>No grouping: one count of every matching workflow.</summary>
+    None = 0,
+
+    /// <summary>By status.</summary>
+    Status = 1,
+
+    /// <summary>By workflow name.</summary>
+    Name = 2,
+
+    /// <summary>By queue (workflows on none form a group of their own).</summary>
+    QueueName = 4,
+
+    /// <summary>By application version.</summary>
+    ApplicationVersion = 8,
+
+    /// <summary>By the executor that last ran them.</summary>
+    ExecutorId = 16,
+
+    /// <summary>Every column above.</summary>
+    All = Status | Name | QueueName | ApplicationVersion | ExecutorId,
+}
+
+/// <summary>
+/// One group of <see cref="IDbosOperations.CountWorkflowsAsync"/>: the values of the grouped columns (null for a column
+/// not grouped by, or a null value in the column) and how many workflows have them.
+/// </summary>
+/// <param name="State">The status, when grouped by <see cref="WorkflowGrouping.Status"/>.</param>
+/// <param name="StatusText">The status exactly as stored, when grouped by it.</param>
+/// <param name="Name">The workflow name, when grouped by it.</param>
+/// <param name="QueueName">The queue, when grouped by it (null: not on a queue).</param>
+/// <param name="ApplicationVersion">The application version, when grouped by it.</param>
+/// <param name="ExecutorId">The executor, when grouped by it.</param>
+/// <param name="Count">How many matching workflows the group has.</param>
+public sealed record WorkflowCount(
+    WorkflowState? State,
+    string? StatusText,
+    string? Name,
+    string? QueueName,
+    string? ApplicationVersion,
+    string? ExecutorId,
+    long Count);
+
 /// <summary>An error recorded for a workflow or a step.</summary>
 /// <param name="Name">The error's name (for .NET code, the exception's type name).</param>
 /// <param name="Message">The error's message.</param>
@@ -111,6 +157,7 @@ public sealed class WorkflowStatus
 
         AuthenticatedUser = string.IsNullOrEmpty(row.AuthenticatedUser) ? null : row.AuthenticatedUser;
         AuthenticatedRoles = ValueCodec.DecodeRoles(row.AuthenticatedRoles);
+        Attributes = WorkflowAttributes.UserView(row.Attributes);
     }
 
     /// <summary>The workflow's ID.</summary>
@@ -184,6 +231,12 @@ public sealed class WorkflowStatus
 
     /// <summary>The roles of <see cref="AuthenticatedUser"/>; empty when none were given.</summary>
     public IReadOnlyList<string> AuthenticatedRoles { get; }
+
+    /// <summary>
+    /// Its attributes (<see cref="StartOptions.Attributes"/>, or as last set by <see cref="WorkflowContext.SetAttributesAsync"/>),
+    /// without the trace context DBOS keeps beside them; null when it has none. A copy: changing it changes nothing stored.
+    /// </summary>
+    public System.Text.Json.Nodes.JsonObject? Attributes { get; }
 
     /// <summary>The format its input and output are stored in (for example <c>portable_json</c>).</summary>
     public string? Serialization { get; }

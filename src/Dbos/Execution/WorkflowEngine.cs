@@ -444,7 +444,8 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
             partitionKey: options?.PartitionKey,
             // A child runs for its parent's user unless told otherwise, as in the other DBOS implementations.
             authenticatedUser: options?.AuthenticatedUser ?? parent?.AuthenticatedUserStored,
-            authenticatedRoles: options?.AuthenticatedRoles ?? parent?.AuthenticatedRolesStored);
+            authenticatedRoles: options?.AuthenticatedRoles ?? parent?.AuthenticatedRolesStored,
+            attributes: options?.Attributes);
     }
 
     private static void CheckQueueOptions(QueueRecord queue, StartOptions options)
@@ -756,7 +757,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
                 Queue = queue,
                 PartitionKey = row.PartitionKey,
                 StoredFormat = row.Serialization,
-                TraceParent = Telemetry.ParseTraceContext(row.Attributes),
+                TraceParent = WorkflowAttributes.ParseTraceContext(row.Attributes),
                 AuthenticatedUserStored = row.AuthenticatedUser ?? string.Empty,
                 AuthenticatedRolesStored = ValueCodec.DecodeRoles(row.AuthenticatedRoles),
             },

@@ -910,6 +910,27 @@ internal sealed class WorkflowExecution : WorkflowContext
         return DecodeOrDefault<T>(message?.Text, message?.Serialization, what);
     }
 
+    public override async Task SetAttributesAsync(System.Text.Json.Nodes.JsonObject? attributes, CancellationToken cancellationToken = default)
+    {
+        WorkflowAttributes.Validate(attributes, nameof(attributes));
+        ThrowIfStopped();
+        var functionId = NextFunctionId();
+        if (Replay(functionId, OperationNames.UpdateWorkflowAttributes) is not null)
+        {
+            return;
+        }
+
+        var startedAt = NowMs();
+        var operation = Operation(functionId, OperationNames.UpdateWorkflowAttributes, startedAt, engine.Codec.Format) with
+        {
+            Output = engine.Codec.Encode(null, typeof(object), $"result of {OperationNames.UpdateWorkflowAttributes}"),
+        };
+        if (!await engine.Database.UpdateAttributesAsync(operation, WorkflowAttributes.Encode(attributes), cancellationToken).ConfigureAwait(false))
+        {
+            await StopForLostOwnershipAsync().ConfigureAwait(false);
+        }
+    }
+
     public override async Task SetEventAsync<T>(string key, T value, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);

@@ -44,6 +44,9 @@ internal static class OperationNames
     /// <summary><c>WorkflowContext.WaitFirstAsync</c>: the ID of the first workflow found finished, as DBOS's <c>waitFirst</c> records it.</summary>
     public const string WaitFirst = "DBOS.waitFirst";
 
+    /// <summary><c>WorkflowContext.SetAttributesAsync</c>, named as DBOS for Python records <c>update_workflow_attributes</c>.</summary>
+    public const string UpdateWorkflowAttributes = "DBOS.updateWorkflowAttributes";
+
     /// <summary>The topic stored for messages sent without one.</summary>
     public const string NullTopic = "__null__topic__";
 
@@ -83,7 +86,8 @@ internal sealed class NewWorkflowRow
     /// child, a client's enqueue, a schedule's tick). Started directly (an <paramref name="owner"/> and no
     /// <paramref name="queue"/>) it is PENDING and owned at once, its deadline counting from <paramref name="now"/>; put
     /// on a queue it is ENQUEUED (or DELAYED) and unowned, its timeout counting from its dequeue. A child inherits its
-    /// parent's deadline unless it has a timeout of its own. It carries the current trace context, for its execution to continue.
+    /// parent's deadline unless it has a timeout of its own. Its attributes are the user's <paramref name="attributes"/> and the
+    /// current trace context, for its execution to continue.
     /// </summary>
     public static NewWorkflowRow Create(
         string workflowId,
@@ -107,7 +111,8 @@ internal sealed class NewWorkflowRow
         bool debounced = false,
         DateTimeOffset? debounceDeadline = null,
         string? authenticatedUser = null,
-        IReadOnlyList<string>? authenticatedRoles = null)
+        IReadOnlyList<string>? authenticatedRoles = null,
+        System.Text.Json.Nodes.JsonObject? attributes = null)
     {
         var startedHere = queue is null;
         var delayed = !startedHere && delay is { } d && d > TimeSpan.Zero;
@@ -129,7 +134,7 @@ internal sealed class NewWorkflowRow
             OwnerXid = startedHere ? owner : null,
             Serialization = serialization,
             Inputs = inputs,
-            Attributes = Internal.Telemetry.CaptureTraceContext(),
+            Attributes = Dbos.Serialization.WorkflowAttributes.Compose(attributes),
             DeduplicationId = deduplicationId,
             Priority = priority ?? 0,
             PartitionKey = partitionKey,
@@ -144,7 +149,7 @@ internal sealed class NewWorkflowRow
 
     public required string WorkflowId { get; init; }
 
-    /// <summary>The JSON attributes (the trace context to continue), or null.</summary>
+    /// <summary>The JSON attributes (the user's, and the trace context to continue), or null.</summary>
     public string? Attributes { get; init; }
 
     public required string Status { get; init; }
@@ -367,6 +372,9 @@ internal sealed record StatusRow
     public string? Attributes { get; init; }
 }
 
+/// <summary>One group of a workflow count: the grouped columns (null when not grouped by) and the count.</summary>
+internal sealed record CountRow(string? Status, string? Name, string? QueueName, string? ApplicationVersion, string? ExecutorId, long Count);
+
 /// <summary>Filters for listing workflows; null means "any".</summary>
 internal sealed record StatusQuery
 {
@@ -387,6 +395,19 @@ internal sealed record StatusQuery
     public string? ParentWorkflowId { get; init; }
 
     public string? AuthenticatedUser { get; init; }
+
+    public IReadOnlyList<string>? ApplicationVersions { get; init; }
+
+    public IReadOnlyList<string>? ExecutorIds { get; init; }
+
+    public IReadOnlyList<string>? AuthenticatedUsers { get; init; }
+
+    public string? ForkedFrom { get; init; }
+
+    public bool? HasParent { get; init; }
+
+    /// <summary>Pairs the attributes must contain (scalar values).</summary>
+    public System.Text.Json.Nodes.JsonObject? Attributes { get; init; }
 
     public string? ScheduleName { get; init; }
 
