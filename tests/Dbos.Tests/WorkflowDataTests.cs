@@ -240,4 +240,69 @@ public class WorkflowDataTests
         Assert.Equal(byName, await client.CountWorkflowsAsync(groupBy: WorkflowGrouping.Name));
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => client.CountWorkflowsAsync(groupBy: (WorkflowGrouping)64));
     }
+
+    [Theory, BothBackends]
+    public async Task A_workflow_of_several_arguments_stores_them_as_positional_arguments_and_runs_directly_queued_as_a_child_and_from_a_client(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var dbos = DbosApp.Create(db.Config());
+        dbos.RegisterQueue("args-q");
+        var three = dbos.RegisterWorkflow("args-3", (WorkflowContext ctx, int count, string label, bool loud) =>
+            Task.FromResult(loud ? $"{label.ToUpperInvariant()}x{count}" : $"{label}x{count}"));
+        var seen = new List<string>();
+        var twoVoid = dbos.RegisterWorkflow("args-2-void", (WorkflowContext ctx, string a, long b) =>
+        {
+            lock (seen)
+            {
+                seen.Add($"{a}{b}");
+            }
+
+            return Task.CompletedTask;
+        });
+        var four = dbos.RegisterWorkflow("args-4", async (WorkflowContext ctx, int a, int b, int c, int d) =>
+            await three.RunAsync(a + b + c + d, "child", false, new StartOptions { WorkflowId = ctx.WorkflowId + "-child" }));
+        await dbos.LaunchAsync();
+
+        Assert.Equal("HIx2", await three.RunAsync(2, "hi", true, new StartOptions { WorkflowId = "args-direct" }));
+        var queued = await three.StartAsync(3, "q", false, new StartOptions { WorkflowId = "args-queued", Queue = "args-q" });
+        Assert.Equal("qx3", await queued.GetResultAsync());
+        await twoVoid.RunAsync("n", 7, new StartOptions { WorkflowId = "args-void" });
+        Assert.Equal(["n7"], seen);
+        Assert.Equal("childx10", await four.RunAsync(1, 2, 3, 4, new StartOptions { WorkflowId = "args-four" }));
+
+        var inputs = await db.QueryAsync(
+            "SELECT workflow_uuid, inputs FROM {workflow_input} WHERE workflow_uuid IN ('args-direct', 'args-void', 'args-four', 'args-four-child') ORDER BY workflow_uuid",
+            r => (r.GetString(0), r.GetString(1)));
+        Assert.Equal(
+            [
+                ("args-direct", """{"positionalArgs":[2,"hi",true]}"""),
+                ("args-four", """{"positionalArgs":[1,2,3,4]}"""),
+                ("args-four-child", """{"positionalArgs":[10,"child",false]}"""),
+                ("args-void", """{"positionalArgs":["n",7]}"""),
+            ],
+            inputs);
+        Assert.Equal(2, (await dbos.GetWorkflowStatusAsync("args-direct"))!.GetInput<int>());
+
+        await using var client = DbosClient.Create(new DbosClientOptions { SystemDatabaseUrl = db.Url, SystemDatabaseSchema = db.Schema, ApplicationName = "test-app" });
+        var fromClient = await client.EnqueueAsync<int, string, bool, string>(new EnqueueOptions { WorkflowName = "args-3", QueueName = "args-q", WorkflowId = "args-client" }, 5, "c", true);
+        Assert.Equal("Cx5", await fromClient.GetResultAsync());
+        var fromApp = await dbos.EnqueueAsync<string, long, object?>(new EnqueueOptions { WorkflowName = "args-2-void", QueueName = "args-q" }, "m", 8);
+        await fromApp.GetResultAsync();
+        Assert.Contains("m8", seen);
+
+        // A re-execution decodes the stored arguments (here: a fork from the start).
+        await dbos.ForkWorkflowAsync("args-direct", 0, new ForkOptions { NewWorkflowId = "args-fork" });
+        Assert.Equal("HIx2", await (await dbos.RetrieveWorkflowAsync<string>("args-fork")).GetResultAsync());
+
+        // The wrong number of arguments, or named ones (as DBOS for Python's kwargs), fail the workflow with a clear error.
+        var wrongCount = await client.EnqueueAsync<int, string, string>(new EnqueueOptions { WorkflowName = "args-3", QueueName = "args-q", WorkflowId = "args-two" }, 1, "x");
+        var countError = await Assert.ThrowsAsync<WorkflowFailedException>(() => wrongCount.GetResultAsync());
+        Assert.Contains("takes 3 arguments, and 2 positional arguments were given", countError.Message, StringComparison.Ordinal);
+        await client.EnqueueAsync<int, string, bool, string>(new EnqueueOptions { WorkflowName = "args-3", QueueName = "args-q", WorkflowId = "args-named", Delay = TimeSpan.FromHours(1) }, 1, "x", true);
+        await db.ExecuteAsync("""UPDATE {workflow_input} SET inputs = '{"positionalArgs":[1,"x"],"namedArgs":{"loud":true,"extra":1}}' WHERE workflow_uuid = 'args-named'""");
+        await db.ExecuteAsync("UPDATE {workflow_status} SET status = 'ENQUEUED', delay_until_epoch_ms = NULL WHERE workflow_uuid = 'args-named'");
+        var named = await client.RetrieveWorkflowAsync<string>("args-named");
+        var namedError = await Assert.ThrowsAsync<WorkflowFailedException>(() => named.GetResultAsync());
+        Assert.Contains("named arguments (loud, extra)", namedError.Message, StringComparison.Ordinal);
+    }
 }

@@ -96,7 +96,8 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
     /// <summary>How many executions this process tracks right now (every one leaves when it ends, however it ends).</summary>
     public int RunningCount => running.Count;
 
-    public WorkflowRegistration Register(string name, Type inputType, bool hasInput, Type outputType, Func<WorkflowContext, object?, Task<object?>> invoke, MethodInfo method, WorkflowOptions? options)
+    public WorkflowRegistration Register(
+        string name, Type inputType, bool hasInput, Type outputType, Func<WorkflowContext, object?, Task<object?>> invoke, MethodInfo method, WorkflowOptions? options, Type[]? argumentTypes = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         StorableText.Check(name, "The workflow name", nameof(name));
@@ -114,7 +115,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
                 throw new InvalidOperationException($"A workflow named '{name}' is already registered.");
             }
 
-            var registration = new WorkflowRegistration(this, name, inputType, hasInput, outputType, invoke, method, options);
+            var registration = new WorkflowRegistration(this, name, inputType, hasInput, outputType, invoke, method, options, argumentTypes);
             workflows.Add(name, registration);
             return registration;
         }
@@ -732,9 +733,11 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
             // A schedule's tick passes its time and a context (in every DBOS implementation, also when forked), so a workflow
             // taking a time accepts more arguments; any other refuses them, since it would silently drop them.
             var takesTime = Nullable.GetUnderlyingType(registration.InputType) ?? registration.InputType;
-            input = Codec.DecodeInputs(
-                row.Inputs, row.Serialization, registration.InputType, registration.HasInput, $"workflow '{row.WorkflowId}'",
-                single: takesTime != typeof(DateTimeOffset) && takesTime != typeof(DateTime));
+            input = registration.ArgumentTypes is { } argumentTypes
+                ? Codec.DecodeArguments(row.Inputs, row.Serialization, argumentTypes, $"workflow '{row.WorkflowId}'")
+                : Codec.DecodeInputs(
+                    row.Inputs, row.Serialization, registration.InputType, registration.HasInput, $"workflow '{row.WorkflowId}'",
+                    single: takesTime != typeof(DateTimeOffset) && takesTime != typeof(DateTime));
         }
         catch (DbosSerializationException ex)
         {
