@@ -126,9 +126,12 @@ public class CliTests
 
         await dbos.ForkWorkflowAsync("wf-ok", 0, new ForkOptions { NewWorkflowId = "wf-fork", ApplicationVersion = "v-elsewhere" });
 
-        async Task<string[]> IdsAsync(params string[] filters) =>
-            (await DbosAsync(db, ["workflow", "list", "--json", "--limit", "100", .. filters])).Json.EnumerateArray()
-                .Select(w => w.GetProperty("workflowId").GetString()!).Order(StringComparer.Ordinal).ToArray();
+        async Task<string[]> IdsAsync(params string[] filters)
+        {
+            var listed = await DbosAsync(db, ["workflow", "list", "--json", "--limit", "100", .. filters]);
+            Assert.True(listed.ExitCode == 0, $"dbos workflow list {string.Join(' ', filters)} failed: {listed.Errors}");
+            return listed.Json.EnumerateArray().Select(w => w.GetProperty("workflowId").GetString()!).Order(StringComparer.Ordinal).ToArray();
+        }
 
         Assert.Equal(["wf-error", "wf-ok"], await IdsAsync("--status", "SUCCESS,ERROR", "--name", "greet", "--name", "fail"));
         Assert.Equal(["wf-error", "wf-ok"], await IdsAsync("-S", "SUCCESS", "-S", "ERROR", "-n", "greet,fail"));
