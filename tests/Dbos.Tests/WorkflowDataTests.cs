@@ -281,7 +281,9 @@ public class WorkflowDataTests
                 ("args-void", """{"positionalArgs":["n",7]}"""),
             ],
             inputs);
-        Assert.Equal(2, (await dbos.GetWorkflowStatusAsync("args-direct"))!.GetInput<int>());
+        var direct = await dbos.GetWorkflowStatusAsync("args-direct");
+        Assert.Equal(2, direct!.GetInput<int>());
+        Assert.Equal(("hi", true, null), (direct.GetInput<string>(1), direct.GetInput<bool>(2), direct.GetInput<string>(3)));
 
         await using var client = DbosClient.Create(new DbosClientOptions { SystemDatabaseUrl = db.Url, SystemDatabaseSchema = db.Schema, ApplicationName = "test-app" });
         var fromClient = await client.EnqueueAsync<int, string, bool, string>(new EnqueueOptions { WorkflowName = "args-3", QueueName = "args-q", WorkflowId = "args-client" }, 5, "c", true);

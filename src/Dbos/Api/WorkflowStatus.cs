@@ -113,7 +113,7 @@ public sealed record RecordedErrorInfo(string Name, string Message, string? Code
 
 /// <summary>
 /// One workflow as recorded in the system database. Inputs and outputs are kept as stored text, so rows written by
-/// other applications or in formats this one cannot read still list; <see cref="GetInput{T}"/> and
+/// other applications or in formats this one cannot read still list; <see cref="GetInput{T}()"/> and
 /// <see cref="GetOutput{T}"/> decode them on request.
 /// </summary>
 public sealed class WorkflowStatus
@@ -258,6 +258,17 @@ public sealed class WorkflowStatus
     /// <returns>The input, or default when there is none.</returns>
     /// <exception cref="DbosSerializationException">The stored input cannot be read as <typeparamref name="T"/>.</exception>
     public T? GetInput<T>() => (T?)codec.DecodeInputs(RawInput, Serialization, typeof(T), hasInput: true, $"workflow '{WorkflowId}'");
+
+    /// <summary>Decodes one positional argument of the workflow's input (for a workflow of several arguments).</summary>
+    /// <typeparam name="T">The argument's type.</typeparam>
+    /// <param name="position">The argument's position, counting from 0.</param>
+    /// <returns>The argument, or default when the input has none at that position.</returns>
+    /// <exception cref="DbosSerializationException">The stored argument cannot be read as <typeparamref name="T"/>.</exception>
+    public T? GetInput<T>(int position)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(position);
+        return (T?)codec.DecodeInputAt(RawInput, Serialization, typeof(T), position, $"workflow '{WorkflowId}'");
+    }
 
     /// <summary>Decodes the workflow's output.</summary>
     /// <typeparam name="T">The output's type.</typeparam>

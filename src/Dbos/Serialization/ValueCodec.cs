@@ -160,6 +160,26 @@ internal sealed class ValueCodec(IDbosSerializer serializer)
         }
     }
 
+    /// <summary>Decodes the positional argument at <paramref name="position"/> (counting from 0) of a stored input; default when there is none there.</summary>
+    public object? DecodeInputAt(string? text, string? format, Type type, int position, string what)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            var args = PositionalArgs(document.RootElement, format, refuseNamed: false);
+            return position < args.GetArrayLength() ? PortableReader.FromElement(args[position], type) : null;
+        }
+        catch (Exception ex) when (ex is not DbosException and not OutOfMemoryException)
+        {
+            throw new DbosSerializationException($"The stored argument {position} of {what} cannot be read as {type.Name} (format '{format ?? "unspecified"}'): {ex.Message}", ex);
+        }
+    }
+
     /// <summary>
     /// Decodes every positional argument of a stored input, one per type of <paramref name="types"/>; a different count is
     /// an error, as are named arguments (which a .NET workflow cannot receive).
