@@ -133,11 +133,16 @@ internal static class CliApp
         var workflow = new Command("workflow", "Inspect and manage workflows.");
         workflow.Aliases.Add("workflows");
 
-        var name = new Option<string?>("--name", "-n") { Description = "Only workflows registered under this name." };
-        var status = new Option<string?>("--status", "-S") { Description = "Only workflows in this status (PENDING, SUCCESS, ERROR, ENQUEUED, DELAYED, CANCELLED, MAX_RECOVERY_ATTEMPTS_EXCEEDED)." };
-        var queue = new Option<string?>("--queue", "-q") { Description = "Only workflows on this queue." };
-        var user = new Option<string?>("--user", "-u") { Description = "Only workflows run by this user." };
-        var version = new Option<string?>("--application-version", "-v") { Description = "Only workflows of this application version." };
+        // Filters that take several values accept the option repeated or values separated by commas.
+        var name = new Option<string[]>("--name", "-n") { Description = "Only workflows registered under this name (or any of several)." };
+        var status = new Option<string[]>("--status", "-S") { Description = "Only workflows in this status (PENDING, SUCCESS, ERROR, ENQUEUED, DELAYED, CANCELLED, MAX_RECOVERY_ATTEMPTS_EXCEEDED), or any of several." };
+        var queue = new Option<string[]>("--queue", "-q") { Description = "Only workflows on this queue (or any of several)." };
+        var user = new Option<string[]>("--user", "-u") { Description = "Only workflows run by this user (or any of several)." };
+        var version = new Option<string[]>("--application-version", "-v") { Description = "Only workflows of this application version (or any of several)." };
+        var executor = new Option<string[]>("--executor") { Description = "Only workflows last run by this executor (or any of several)." };
+        var forkedFrom = new Option<string?>("--forked-from") { Description = "Only forks of this workflow." };
+        var hasParent = new Option<bool?>("--has-parent") { Description = "true: only child workflows; false: only workflows started from outside a workflow." };
+        var attribute = new Option<string[]>("--attribute") { Description = "Only workflows whose attributes hold KEY=VALUE (VALUE read as JSON when it is a JSON number, boolean or null, else as text); repeatable." };
         var application = new Option<string?>("--application-name", "-a") { Description = "Only workflows of this application (and unclaimed ones)." };
         var start = new Option<DateTimeOffset?>("--start-time", "-t") { Description = "Only workflows created at or after this time (ISO 8601)." };
         var end = new Option<DateTimeOffset?>("--end-time", "-e") { Description = "Only workflows created at or before this time (ISO 8601)." };
@@ -145,16 +150,25 @@ internal static class CliApp
         var offset = new Option<int?>("--offset", "-o") { Description = "Skip this many workflows first." };
         var newest = new Option<bool>("--sort-desc", "-d") { Description = "Newest first." };
         var withData = new Option<bool>("--with-data") { Description = "Include inputs and outputs." };
-        var list = new Command("list", "List workflows, oldest first.") { name, status, queue, user, version, application, start, end, limit, offset, newest, withData };
+        var count = new Option<bool>("--count") { Description = "Count the matching workflows instead of listing them (all of them: --limit and --offset do not apply)." };
+        var groupBy = new Option<string[]>("--group-by") { Description = "With --count: count per status, name, queue, version or executor (repeatable, or comma-separated)." };
+        var list = new Command("list", "List workflows, oldest first.")
+        {
+            name, status, queue, user, version, executor, forkedFrom, hasParent, attribute, application, start, end, limit, offset, newest, withData, count, groupBy,
+        };
         workflow.Subcommands.Add(Handle(list, output, errors, async (p, client, printer, ct) =>
         {
             var options = new ListWorkflowsOptions
             {
-                Name = p.GetValue(name),
-                Status = p.GetValue(status) is { } s ? [ParseStatus(s)] : null,
-                QueueName = p.GetValue(queue),
-                AuthenticatedUser = p.GetValue(user),
-                ApplicationVersion = p.GetValue(version),
+                Names = Values(p.GetValue(name)),
+                Status = Values(p.GetValue(status))?.Select(ParseStatus).ToArray(),
+                QueueNames = Values(p.GetValue(queue)),
+                AuthenticatedUsers = Values(p.GetValue(user)),
+                ApplicationVersions = Values(p.GetValue(version)),
+                ExecutorIds = Values(p.GetValue(executor)),
+                ForkedFrom = p.GetValue(forkedFrom),
+                HasParent = p.GetValue(hasParent),
+                Attributes = Attributes(p.GetValue(attribute)),
                 ApplicationName = p.GetValue(application),
                 StartTime = p.GetValue(start),
                 EndTime = p.GetValue(end),
@@ -164,6 +178,19 @@ internal static class CliApp
                 LoadInput = p.GetValue(withData) || printer.IsJson,
                 LoadOutput = p.GetValue(withData) || printer.IsJson,
             };
+            var grouping = Values(p.GetValue(groupBy))?.Aggregate(WorkflowGrouping.None, (all, g) => all | ParseGrouping(g)) ?? WorkflowGrouping.None;
+            if (p.GetValue(count))
+            {
+                var counts = await client.CountWorkflowsAsync(options, grouping, ct).ConfigureAwait(false);
+                await printer.CountsAsync(counts, grouping).ConfigureAwait(false);
+                return;
+            }
+
+            if (grouping != WorkflowGrouping.None)
+            {
+                throw new ArgumentException("--group-by applies to --count.");
+            }
+
             var found = await client.ListWorkflowsAsync(options, ct).ConfigureAwait(false);
             await printer.WorkflowsAsync(found).ConfigureAwait(false);
         }));
@@ -403,6 +430,61 @@ internal static class CliApp
             application));
         return executor;
     }
+
+    /// <summary>The values of a repeatable option, each split at commas; null when none were given.</summary>
+    private static string[]? Values(string[]? given)
+    {
+        var values = given?.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray();
+        return values is { Length: > 0 } ? values : null;
+    }
+
+    /// <summary>The <c>--attribute KEY=VALUE</c> filters as a JSON object (numbers, booleans and null as JSON, other values as text).</summary>
+    private static System.Text.Json.Nodes.JsonObject? Attributes(string[]? pairs)
+    {
+        if (pairs is not { Length: > 0 })
+        {
+            return null;
+        }
+
+        var attributes = new System.Text.Json.Nodes.JsonObject();
+        foreach (var pair in pairs)
+        {
+            var equals = pair.IndexOf('=', StringComparison.Ordinal);
+            if (equals <= 0)
+            {
+                throw new ArgumentException($"--attribute '{pair}' is not KEY=VALUE.");
+            }
+
+            var text = pair[(equals + 1)..];
+            System.Text.Json.Nodes.JsonNode? value;
+            try
+            {
+                value = System.Text.Json.Nodes.JsonNode.Parse(text);
+                if (value is not null && value.GetValueKind() is not (System.Text.Json.JsonValueKind.Number or System.Text.Json.JsonValueKind.True or System.Text.Json.JsonValueKind.False))
+                {
+                    value = System.Text.Json.Nodes.JsonValue.Create(text);
+                }
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                value = System.Text.Json.Nodes.JsonValue.Create(text);
+            }
+
+            attributes[pair[..equals]] = value;
+        }
+
+        return attributes;
+    }
+
+    private static WorkflowGrouping ParseGrouping(string column) => column.ToLowerInvariant() switch
+    {
+        "status" => WorkflowGrouping.Status,
+        "name" => WorkflowGrouping.Name,
+        "queue" or "queue-name" => WorkflowGrouping.QueueName,
+        "version" or "application-version" => WorkflowGrouping.ApplicationVersion,
+        "executor" or "executor-id" => WorkflowGrouping.ExecutorId,
+        _ => throw new ArgumentException($"--group-by '{column}' is not one of status, name, queue, version, executor."),
+    };
 
     private static WorkflowState ParseStatus(string status) =>
         Enum.GetValues<WorkflowState>().FirstOrDefault(s => s != WorkflowState.Unknown && WorkflowStates.ToName(s) == status.ToUpperInvariant()) is var state && state != WorkflowState.Unknown

@@ -93,6 +93,9 @@ internal sealed class Printer(TextWriter output, bool json)
         ["queuePartitionKey"] = w.QueuePartitionKey,
         ["deduplicationId"] = w.DeduplicationId,
         ["serialization"] = w.Serialization,
+        ["authenticatedUser"] = w.AuthenticatedUser,
+        ["authenticatedRoles"] = new JsonArray([.. w.AuthenticatedRoles.Select(r => JsonValue.Create(r))]),
+        ["attributes"] = w.Attributes?.DeepClone(),
         ["input"] = Stored(w.RawInput),
         ["output"] = Stored(w.RawOutput),
         ["error"] = Stored(w.RawError),
@@ -113,6 +116,48 @@ internal sealed class Printer(TextWriter output, bool json)
         }
 
         Render(table, workflows.Count, "No workflows.");
+    }
+
+    /// <summary>Workflow counts: one row per group, with a column per grouped field (or one total).</summary>
+    public async Task CountsAsync(IReadOnlyList<WorkflowCount> counts, WorkflowGrouping groupBy)
+    {
+        var columns = new List<(string Title, string Json, Func<WorkflowCount, string?> Value)>();
+        void Column(WorkflowGrouping flag, string title, string jsonName, Func<WorkflowCount, string?> value)
+        {
+            if (groupBy.HasFlag(flag))
+            {
+                columns.Add((title, jsonName, value));
+            }
+        }
+
+        Column(WorkflowGrouping.Status, "Status", "status", c => c.StatusText);
+        Column(WorkflowGrouping.Name, "Name", "name", c => c.Name);
+        Column(WorkflowGrouping.QueueName, "Queue", "queueName", c => c.QueueName);
+        Column(WorkflowGrouping.ApplicationVersion, "Version", "applicationVersion", c => c.ApplicationVersion);
+        Column(WorkflowGrouping.ExecutorId, "Executor", "executorId", c => c.ExecutorId);
+        if (json)
+        {
+            await WriteJsonAsync(new JsonArray([.. counts.Select(c =>
+            {
+                var item = new JsonObject();
+                foreach (var column in columns)
+                {
+                    item[column.Json] = column.Value(c);
+                }
+
+                item["count"] = c.Count;
+                return (JsonNode)item;
+            })])).ConfigureAwait(false);
+            return;
+        }
+
+        var table = NewTable([.. columns.Select(c => c.Title), "Count"]);
+        foreach (var count in counts)
+        {
+            table.AddRow([.. columns.Select(c => Cell(c.Value(count))), Cell(count.Count.ToString(System.Globalization.CultureInfo.InvariantCulture))]);
+        }
+
+        Render(table, counts.Count, "No workflows.");
     }
 
     public async Task WorkflowAsync(WorkflowStatus w)
@@ -143,6 +188,8 @@ internal sealed class Printer(TextWriter output, bool json)
         Row("Recovery attempts", w.RecoveryAttempts.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Row("Parent", w.ParentWorkflowId);
         Row("Forked from", w.ForkedFrom);
+        Row("User", w.AuthenticatedUser is null ? null : $"{w.AuthenticatedUser} {(w.AuthenticatedRoles.Count > 0 ? "(" + string.Join(", ", w.AuthenticatedRoles) + ")" : string.Empty)}".Trim());
+        Row("Attributes", w.Attributes?.ToJsonString());
         Row("Input", w.RawInput);
         Row("Output", w.RawOutput);
         Row("Error", w.Error is { } e ? $"{e.Name}: {e.Message}" : null);

@@ -109,6 +109,68 @@ public class CliTests
     }
 
     [Theory, BothBackends]
+    public async Task Workflow_list_takes_several_values_per_filter_attributes_forks_parents_and_counts_by_group(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        var (dbos, gate) = await SeedAsync(db);
+        await using var _ = dbos;
+        var taggedConfig = db.Config();
+        taggedConfig.ExecutorId = "tagged";
+        await using (var tagged = DbosApp.Create(taggedConfig))
+        {
+            var leaf = tagged.RegisterWorkflow("cli-leaf", (WorkflowContext ctx, int x) => Task.FromResult(x));
+            var parent = tagged.RegisterWorkflow("cli-parent", async (WorkflowContext ctx) => await leaf.RunAsync(1, new StartOptions { WorkflowId = "wf-child" }));
+            await tagged.LaunchAsync();
+            await parent.RunAsync(new StartOptions { WorkflowId = "wf-parent", AuthenticatedUser = "ann", Attributes = new() { ["team"] = "blue", ["n"] = 3 } });
+        }
+
+        await dbos.ForkWorkflowAsync("wf-ok", 0, new ForkOptions { NewWorkflowId = "wf-fork", ApplicationVersion = "v-elsewhere" });
+
+        async Task<string[]> IdsAsync(params string[] filters)
+        {
+            var listed = await DbosAsync(db, ["workflow", "list", "--json", "--limit", "100", .. filters]);
+            Assert.True(listed.ExitCode == 0, $"dbos workflow list {string.Join(' ', filters)} failed: {listed.Errors}");
+            return listed.Json.EnumerateArray().Select(w => w.GetProperty("workflowId").GetString()!).Order(StringComparer.Ordinal).ToArray();
+        }
+
+        Assert.Equal(["wf-error", "wf-ok"], await IdsAsync("--status", "SUCCESS,ERROR", "--name", "greet", "--name", "fail"));
+        Assert.Equal(["wf-error", "wf-ok"], await IdsAsync("-S", "SUCCESS", "-S", "ERROR", "-n", "greet,fail"));
+        Assert.Equal(["wf-child", "wf-parent"], await IdsAsync("--user", "ann,nobody"));
+        Assert.Equal(["wf-child"], await IdsAsync("--has-parent", "true"));
+        Assert.Equal(["wf-fork"], await IdsAsync("--forked-from", "wf-ok"));
+        Assert.Equal(["wf-fork"], await IdsAsync("--application-version", "v-elsewhere,v-none"));
+        Assert.Equal(["wf-parent"], await IdsAsync("--attribute", "team=blue", "--attribute", "n=3"));
+        Assert.Empty(await IdsAsync("--attribute", "n=\"3\""));
+        Assert.Equal(["wf-queued"], await IdsAsync("--queue", "nobody-serves-this,other"));
+        Assert.Empty(await IdsAsync("--executor", "no-such-executor"));
+
+        var parentJson = (await DbosAsync(db, "workflow", "get", "wf-parent", "--json")).Json;
+        Assert.Equal("ann", parentJson.GetProperty("authenticatedUser").GetString());
+        Assert.Equal("blue", parentJson.GetProperty("attributes").GetProperty("team").GetString());
+
+        var total = (await DbosAsync(db, "workflow", "list", "--count", "--json")).Json;
+        Assert.Equal(7, Assert.Single(total.EnumerateArray()).GetProperty("count").GetInt64());
+        var byStatus = (await DbosAsync(db, "workflow", "list", "--count", "--group-by", "status", "--json")).Json;
+        Assert.Equal(
+            [("ENQUEUED", 2L), ("ERROR", 1L), ("PENDING", 1L), ("SUCCESS", 3L)],
+            byStatus.EnumerateArray().Select(c => (c.GetProperty("status").GetString()!, c.GetProperty("count").GetInt64())));
+        var byNameAndStatus = (await DbosAsync(db, "workflow", "list", "--count", "--group-by", "name,status", "-n", "greet", "--json")).Json;
+        Assert.Equal(
+            [("greet", "ENQUEUED", 2L), ("greet", "SUCCESS", 1L)],
+            byNameAndStatus.EnumerateArray().Select(c => (c.GetProperty("name").GetString()!, c.GetProperty("status").GetString()!, c.GetProperty("count").GetInt64())));
+        var countTable = await DbosAsync(db, "workflow", "list", "--count", "--group-by", "queue");
+        Assert.Equal(0, countTable.ExitCode);
+        Assert.Contains("nobody-serves-this", countTable.Output, StringComparison.Ordinal);
+        Assert.Contains("Count", countTable.Output, StringComparison.Ordinal);
+
+        var badGroup = await DbosAsync(db, "workflow", "list", "--count", "--group-by", "colour");
+        Assert.Equal((1, "dbos: --group-by 'colour' is not one of status, name, queue, version, executor."), (badGroup.ExitCode, badGroup.Errors.Trim()));
+        Assert.Equal(1, (await DbosAsync(db, "workflow", "list", "--group-by", "name")).ExitCode);
+        Assert.Equal(1, (await DbosAsync(db, "workflow", "list", "--attribute", "novalue")).ExitCode);
+        gate.SetResult();
+    }
+
+    [Theory, BothBackends]
     public async Task Workflow_commands_list_get_steps_cancel_resume_fork_and_delete(Backend backend)
     {
         await using var db = await TestDatabase.CreateAsync(backend);

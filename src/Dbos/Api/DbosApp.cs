@@ -128,6 +128,177 @@ public sealed class DbosApp : IDbosOperations
     }
 
     /// <summary>
+    /// Registers a workflow that takes 2 arguments, stored as its positional arguments (as other DBOS implementations
+    /// store theirs, so their clients can enqueue it with 2 arguments).
+    /// </summary>
+    /// <typeparam name="T1">The type of the first argument; must be serializable.</typeparam>
+    /// <typeparam name="T2">The type of the second argument; must be serializable.</typeparam>
+    /// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
+    /// <param name="name">The workflow's name, recorded with each run; it must stay the same across versions of the code.</param>
+    /// <param name="body">The workflow's code: deterministic, doing its side effects in steps.</param>
+    /// <param name="options">Workflow options.</param>
+    /// <returns>A reference used to start the workflow.</returns>
+    public Workflow<T1, T2, TResult> RegisterWorkflow<T1, T2, TResult>(string name, Func<WorkflowContext, T1, T2, Task<TResult>> body, WorkflowOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return new Workflow<T1, T2, TResult>(engine.Register(
+            name,
+            typeof(PositionalArguments),
+            hasInput: true,
+            typeof(TResult),
+            async (context, input) =>
+            {
+                var a = (PositionalArguments)input!;
+                return await body(context, (T1)a.Values[0]!, (T2)a.Values[1]!).ConfigureAwait(false);
+            },
+            body.Method,
+            options,
+            [typeof(T1), typeof(T2)]));
+    }
+
+    /// <summary>Registers a workflow that takes 2 arguments and returns no value (see the form that returns a value).</summary>
+    /// <typeparam name="T1">The type of the first argument; must be serializable.</typeparam>
+    /// <typeparam name="T2">The type of the second argument; must be serializable.</typeparam>
+    /// <param name="name">The workflow's name, recorded with each run; it must stay the same across versions of the code.</param>
+    /// <param name="body">The workflow's code: deterministic, doing its side effects in steps.</param>
+    /// <param name="options">Workflow options.</param>
+    /// <returns>A reference used to start the workflow.</returns>
+    public VoidWorkflow<T1, T2> RegisterWorkflow<T1, T2>(string name, Func<WorkflowContext, T1, T2, Task> body, WorkflowOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return new VoidWorkflow<T1, T2>(engine.Register(
+            name,
+            typeof(PositionalArguments),
+            hasInput: true,
+            typeof(void),
+            async (context, input) =>
+            {
+                var a = (PositionalArguments)input!;
+                await body(context, (T1)a.Values[0]!, (T2)a.Values[1]!).ConfigureAwait(false);
+                return null;
+            },
+            body.Method,
+            options,
+            [typeof(T1), typeof(T2)]));
+    }
+
+    /// <summary>
+    /// Registers a workflow that takes 3 arguments, stored as its positional arguments (as other DBOS implementations
+    /// store theirs, so their clients can enqueue it with 3 arguments).
+    /// </summary>
+    /// <typeparam name="T1">The type of the first argument; must be serializable.</typeparam>
+    /// <typeparam name="T2">The type of the second argument; must be serializable.</typeparam>
+    /// <typeparam name="T3">The type of the third argument; must be serializable.</typeparam>
+    /// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
+    /// <param name="name">The workflow's name, recorded with each run; it must stay the same across versions of the code.</param>
+    /// <param name="body">The workflow's code: deterministic, doing its side effects in steps.</param>
+    /// <param name="options">Workflow options.</param>
+    /// <returns>A reference used to start the workflow.</returns>
+    public Workflow<T1, T2, T3, TResult> RegisterWorkflow<T1, T2, T3, TResult>(string name, Func<WorkflowContext, T1, T2, T3, Task<TResult>> body, WorkflowOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return new Workflow<T1, T2, T3, TResult>(engine.Register(
+            name,
+            typeof(PositionalArguments),
+            hasInput: true,
+            typeof(TResult),
+            async (context, input) =>
+            {
+                var a = (PositionalArguments)input!;
+                return await body(context, (T1)a.Values[0]!, (T2)a.Values[1]!, (T3)a.Values[2]!).ConfigureAwait(false);
+            },
+            body.Method,
+            options,
+            [typeof(T1), typeof(T2), typeof(T3)]));
+    }
+
+    /// <summary>Registers a workflow that takes 3 arguments and returns no value (see the form that returns a value).</summary>
+    /// <typeparam name="T1">The type of the first argument; must be serializable.</typeparam>
+    /// <typeparam name="T2">The type of the second argument; must be serializable.</typeparam>
+    /// <typeparam name="T3">The type of the third argument; must be serializable.</typeparam>
+    /// <param name="name">The workflow's name, recorded with each run; it must stay the same across versions of the code.</param>
+    /// <param name="body">The workflow's code: deterministic, doing its side effects in steps.</param>
+    /// <param name="options">Workflow options.</param>
+    /// <returns>A reference used to start the workflow.</returns>
+    public VoidWorkflow<T1, T2, T3> RegisterWorkflow<T1, T2, T3>(string name, Func<WorkflowContext, T1, T2, T3, Task> body, WorkflowOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return new VoidWorkflow<T1, T2, T3>(engine.Register(
+            name,
+            typeof(PositionalArguments),
+            hasInput: true,
+            typeof(void),
+            async (context, input) =>
+            {
+                var a = (PositionalArguments)input!;
+                await body(context, (T1)a.Values[0]!, (T2)a.Values[1]!, (T3)a.Values[2]!).ConfigureAwait(false);
+                return null;
+            },
+            body.Method,
+            options,
+            [typeof(T1), typeof(T2), typeof(T3)]));
+    }
+
+    /// <summary>
+    /// Registers a workflow that takes 4 arguments, stored as its positional arguments (as other DBOS implementations
+    /// store theirs, so their clients can enqueue it with 4 arguments).
+    /// </summary>
+    /// <typeparam name="T1">The type of the first argument; must be serializable.</typeparam>
+    /// <typeparam name="T2">The type of the second argument; must be serializable.</typeparam>
+    /// <typeparam name="T3">The type of the third argument; must be serializable.</typeparam>
+    /// <typeparam name="T4">The type of the fourth argument; must be serializable.</typeparam>
+    /// <typeparam name="TResult">The result's type; must be serializable.</typeparam>
+    /// <param name="name">The workflow's name, recorded with each run; it must stay the same across versions of the code.</param>
+    /// <param name="body">The workflow's code: deterministic, doing its side effects in steps.</param>
+    /// <param name="options">Workflow options.</param>
+    /// <returns>A reference used to start the workflow.</returns>
+    public Workflow<T1, T2, T3, T4, TResult> RegisterWorkflow<T1, T2, T3, T4, TResult>(string name, Func<WorkflowContext, T1, T2, T3, T4, Task<TResult>> body, WorkflowOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return new Workflow<T1, T2, T3, T4, TResult>(engine.Register(
+            name,
+            typeof(PositionalArguments),
+            hasInput: true,
+            typeof(TResult),
+            async (context, input) =>
+            {
+                var a = (PositionalArguments)input!;
+                return await body(context, (T1)a.Values[0]!, (T2)a.Values[1]!, (T3)a.Values[2]!, (T4)a.Values[3]!).ConfigureAwait(false);
+            },
+            body.Method,
+            options,
+            [typeof(T1), typeof(T2), typeof(T3), typeof(T4)]));
+    }
+
+    /// <summary>Registers a workflow that takes 4 arguments and returns no value (see the form that returns a value).</summary>
+    /// <typeparam name="T1">The type of the first argument; must be serializable.</typeparam>
+    /// <typeparam name="T2">The type of the second argument; must be serializable.</typeparam>
+    /// <typeparam name="T3">The type of the third argument; must be serializable.</typeparam>
+    /// <typeparam name="T4">The type of the fourth argument; must be serializable.</typeparam>
+    /// <param name="name">The workflow's name, recorded with each run; it must stay the same across versions of the code.</param>
+    /// <param name="body">The workflow's code: deterministic, doing its side effects in steps.</param>
+    /// <param name="options">Workflow options.</param>
+    /// <returns>A reference used to start the workflow.</returns>
+    public VoidWorkflow<T1, T2, T3, T4> RegisterWorkflow<T1, T2, T3, T4>(string name, Func<WorkflowContext, T1, T2, T3, T4, Task> body, WorkflowOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        return new VoidWorkflow<T1, T2, T3, T4>(engine.Register(
+            name,
+            typeof(PositionalArguments),
+            hasInput: true,
+            typeof(void),
+            async (context, input) =>
+            {
+                var a = (PositionalArguments)input!;
+                await body(context, (T1)a.Values[0]!, (T2)a.Values[1]!, (T3)a.Values[2]!, (T4)a.Values[3]!).ConfigureAwait(false);
+                return null;
+            },
+            body.Method,
+            options,
+            [typeof(T1), typeof(T2), typeof(T3), typeof(T4)]));
+    }
+
+    /// <summary>
     /// Registers a workflow written as a class. Each execution (first run, recovery, resume) gets a new
     /// <typeparamref name="TWorkflow"/> from <see cref="WorkflowContext.Services"/>: the registered service if there is
     /// one, else an instance whose constructor gets its arguments from the services.
@@ -598,6 +769,27 @@ public sealed class DbosApp : IDbosOperations
     }
 
     /// <inheritdoc/>
+    public Task<WorkflowHandle<TResult>> EnqueueAsync<T1, T2, TResult>(EnqueueOptions options, T1 arg1, T2 arg2, CancellationToken cancellationToken = default) =>
+        EnqueueArgumentsAsync<TResult>(options, new PositionalArguments([arg1, arg2], [typeof(T1), typeof(T2)]), cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<WorkflowHandle<TResult>> EnqueueAsync<T1, T2, T3, TResult>(EnqueueOptions options, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default) =>
+        EnqueueArgumentsAsync<TResult>(options, new PositionalArguments([arg1, arg2, arg3], [typeof(T1), typeof(T2), typeof(T3)]), cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<WorkflowHandle<TResult>> EnqueueAsync<T1, T2, T3, T4, TResult>(EnqueueOptions options, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default) =>
+        EnqueueArgumentsAsync<TResult>(options, new PositionalArguments([arg1, arg2, arg3, arg4], [typeof(T1), typeof(T2), typeof(T3), typeof(T4)]), cancellationToken);
+
+    private async Task<WorkflowHandle<TResult>> EnqueueArgumentsAsync<TResult>(EnqueueOptions options, PositionalArguments arguments, CancellationToken cancellationToken)
+    {
+        engine.EnsureLaunched();
+        var id = await engine.External.EnqueueAsync(options, arguments, typeof(PositionalArguments), hasInput: true, cancellationToken).ConfigureAwait(false);
+        await engine.WarnIfUnknownQueueAsync(options.QueueName, id, cancellationToken).ConfigureAwait(false);
+        engine.Dispatcher.Wake(options.QueueName);
+        return new WorkflowHandle<TResult>(engine, id);
+    }
+
+    /// <inheritdoc/>
     public async Task<WorkflowHandle<TResult>> EnqueueAsync<TResult>(EnqueueOptions options, CancellationToken cancellationToken = default)
     {
         engine.EnsureLaunched();
@@ -625,6 +817,10 @@ public sealed class DbosApp : IDbosOperations
     /// <inheritdoc/>
     public Task<IReadOnlyList<WorkflowStatus>> ListWorkflowsAsync(ListWorkflowsOptions? options = null, CancellationToken cancellationToken = default) =>
         engine.External.ListWorkflowsAsync(options ?? new ListWorkflowsOptions(), cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<WorkflowCount>> CountWorkflowsAsync(ListWorkflowsOptions? options = null, WorkflowGrouping groupBy = WorkflowGrouping.None, CancellationToken cancellationToken = default) =>
+        engine.External.CountWorkflowsAsync(options ?? new ListWorkflowsOptions(), groupBy, cancellationToken);
 
     /// <inheritdoc/>
     public Task<IReadOnlyList<WorkflowStatus>> ListQueuedWorkflowsAsync(ListWorkflowsOptions? options = null, CancellationToken cancellationToken = default) =>

@@ -142,6 +142,30 @@ public sealed class DbosClient : IDbosOperations
     }
 
     /// <inheritdoc/>
+    public async Task<WorkflowHandle<TResult>> EnqueueAsync<T1, T2, TResult>(EnqueueOptions options, T1 arg1, T2 arg2, CancellationToken cancellationToken = default)
+    {
+        var arguments = new PositionalArguments([arg1, arg2], [typeof(T1), typeof(T2)]);
+        var id = await external.EnqueueAsync(options, arguments, typeof(PositionalArguments), hasInput: true, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle<TResult>(external, id);
+    }
+
+    /// <inheritdoc/>
+    public async Task<WorkflowHandle<TResult>> EnqueueAsync<T1, T2, T3, TResult>(EnqueueOptions options, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default)
+    {
+        var arguments = new PositionalArguments([arg1, arg2, arg3], [typeof(T1), typeof(T2), typeof(T3)]);
+        var id = await external.EnqueueAsync(options, arguments, typeof(PositionalArguments), hasInput: true, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle<TResult>(external, id);
+    }
+
+    /// <inheritdoc/>
+    public async Task<WorkflowHandle<TResult>> EnqueueAsync<T1, T2, T3, T4, TResult>(EnqueueOptions options, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default)
+    {
+        var arguments = new PositionalArguments([arg1, arg2, arg3, arg4], [typeof(T1), typeof(T2), typeof(T3), typeof(T4)]);
+        var id = await external.EnqueueAsync(options, arguments, typeof(PositionalArguments), hasInput: true, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle<TResult>(external, id);
+    }
+
+    /// <inheritdoc/>
     public async Task<WorkflowHandle<TResult>> EnqueueAsync<TResult>(EnqueueOptions options, CancellationToken cancellationToken = default)
     {
         var id = await external.EnqueueAsync(options, null, typeof(object), hasInput: false, cancellationToken).ConfigureAwait(false);
@@ -199,6 +223,10 @@ public sealed class DbosClient : IDbosOperations
         ArgumentException.ThrowIfNullOrEmpty(workflowId);
         return external.ListStepsAsync(workflowId, cancellationToken);
     }
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<WorkflowCount>> CountWorkflowsAsync(ListWorkflowsOptions? options = null, WorkflowGrouping groupBy = WorkflowGrouping.None, CancellationToken cancellationToken = default) =>
+        external.CountWorkflowsAsync(options ?? new ListWorkflowsOptions(), groupBy, cancellationToken);
 
     /// <inheritdoc/>
     public Task<IReadOnlyList<WorkflowStatus>> ListQueuedWorkflowsAsync(ListWorkflowsOptions? options = null, CancellationToken cancellationToken = default) =>

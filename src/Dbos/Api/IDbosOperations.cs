@@ -30,6 +30,57 @@ public interface IDbosOperations : IAsyncDisposable
     /// <exception cref="WorkflowDeduplicatedException">A workflow with the same deduplication ID is queued or running.</exception>
     Task<WorkflowHandle<TResult>> EnqueueAsync<TInput, TResult>(EnqueueOptions options, TInput input, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Enqueues a workflow of 2 parameters by name (in any language), its arguments stored in <c>portable_json</c> as
+    /// its positional arguments, in order.
+    /// </summary>
+    /// <typeparam name="T1">The type of the first argument; must be serializable.</typeparam>
+    /// <typeparam name="T2">The type of the second argument; must be serializable.</typeparam>
+    /// <typeparam name="TResult">The workflow's result type.</typeparam>
+    /// <param name="options">The workflow, the queue and the enqueue options.</param>
+    /// <param name="arg1">The first argument.</param>
+    /// <param name="arg2">The second argument.</param>
+    /// <param name="cancellationToken">Stops the enqueue.</param>
+    /// <returns>A handle to the workflow.</returns>
+    /// <exception cref="WorkflowDeduplicatedException">A workflow with the same deduplication ID is queued or running.</exception>
+    Task<WorkflowHandle<TResult>> EnqueueAsync<T1, T2, TResult>(EnqueueOptions options, T1 arg1, T2 arg2, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Enqueues a workflow of 3 parameters by name (in any language), its arguments stored in <c>portable_json</c> as
+    /// its positional arguments, in order.
+    /// </summary>
+    /// <typeparam name="T1">The type of the first argument; must be serializable.</typeparam>
+    /// <typeparam name="T2">The type of the second argument; must be serializable.</typeparam>
+    /// <typeparam name="T3">The type of the third argument; must be serializable.</typeparam>
+    /// <typeparam name="TResult">The workflow's result type.</typeparam>
+    /// <param name="options">The workflow, the queue and the enqueue options.</param>
+    /// <param name="arg1">The first argument.</param>
+    /// <param name="arg2">The second argument.</param>
+    /// <param name="arg3">The third argument.</param>
+    /// <param name="cancellationToken">Stops the enqueue.</param>
+    /// <returns>A handle to the workflow.</returns>
+    /// <exception cref="WorkflowDeduplicatedException">A workflow with the same deduplication ID is queued or running.</exception>
+    Task<WorkflowHandle<TResult>> EnqueueAsync<T1, T2, T3, TResult>(EnqueueOptions options, T1 arg1, T2 arg2, T3 arg3, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Enqueues a workflow of 4 parameters by name (in any language), its arguments stored in <c>portable_json</c> as
+    /// its positional arguments, in order.
+    /// </summary>
+    /// <typeparam name="T1">The type of the first argument; must be serializable.</typeparam>
+    /// <typeparam name="T2">The type of the second argument; must be serializable.</typeparam>
+    /// <typeparam name="T3">The type of the third argument; must be serializable.</typeparam>
+    /// <typeparam name="T4">The type of the fourth argument; must be serializable.</typeparam>
+    /// <typeparam name="TResult">The workflow's result type.</typeparam>
+    /// <param name="options">The workflow, the queue and the enqueue options.</param>
+    /// <param name="arg1">The first argument.</param>
+    /// <param name="arg2">The second argument.</param>
+    /// <param name="arg3">The third argument.</param>
+    /// <param name="arg4">The fourth argument.</param>
+    /// <param name="cancellationToken">Stops the enqueue.</param>
+    /// <returns>A handle to the workflow.</returns>
+    /// <exception cref="WorkflowDeduplicatedException">A workflow with the same deduplication ID is queued or running.</exception>
+    Task<WorkflowHandle<TResult>> EnqueueAsync<T1, T2, T3, T4, TResult>(EnqueueOptions options, T1 arg1, T2 arg2, T3 arg3, T4 arg4, CancellationToken cancellationToken = default);
+
     /// <summary>Enqueues a workflow that takes no input, by name.</summary>
     /// <typeparam name="TResult">The workflow's result type.</typeparam>
     /// <param name="options">The workflow, the queue and the enqueue options.</param>
@@ -94,6 +145,16 @@ public interface IDbosOperations : IAsyncDisposable
     /// <param name="cancellationToken">Stops the read.</param>
     /// <returns>The matching workflows.</returns>
     Task<IReadOnlyList<WorkflowStatus>> ListWorkflowsAsync(ListWorkflowsOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Counts the workflows that <see cref="ListWorkflowsAsync"/> would list with the same filters (paging and loading
+    /// options are ignored), in one group per distinct combination of the <paramref name="groupBy"/> columns.
+    /// </summary>
+    /// <param name="options">Filters; null counts every workflow of the application.</param>
+    /// <param name="groupBy">The columns to group by (combine flags); <see cref="WorkflowGrouping.None"/> gives one total.</param>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>One count per group, ordered by the grouped columns (without grouping: one count, 0 when nothing matches).</returns>
+    Task<IReadOnlyList<WorkflowCount>> CountWorkflowsAsync(ListWorkflowsOptions? options = null, WorkflowGrouping groupBy = WorkflowGrouping.None, CancellationToken cancellationToken = default);
 
     /// <summary>Lists workflows still on a queue (enqueued, delayed, or running from a queue).</summary>
     /// <param name="options">More filters (queue, partition, status…) and paging.</param>

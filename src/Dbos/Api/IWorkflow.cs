@@ -1,7 +1,7 @@
 namespace Dbos;
 
 /// <summary>
-/// A workflow written as a class, registered with <see cref="DbosApp.RegisterWorkflow{TWorkflow, TInput, TResult}"/>:
+/// A workflow written as a class, registered with <see cref="DbosApp.RegisterWorkflow{TWorkflow, TInput, TResult}(string?, WorkflowOptions?)"/>:
 /// each execution gets its own instance, created from <see cref="WorkflowContext.Services"/>, so its constructor can
 /// take the application's (scoped) services and its steps can use them.
 /// </summary>

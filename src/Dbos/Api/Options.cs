@@ -189,6 +189,26 @@ public sealed record StartOptions
     /// <summary>With <see cref="Queue"/>: do not start before this delay has passed (the workflow is <c>DELAYED</c> until then).</summary>
     public TimeSpan? Delay { get; init; }
 
+    /// <summary>
+    /// The user the workflow runs for, stored in its status (<c>authenticated_user</c>) and read in it from
+    /// <see cref="WorkflowContext.AuthenticatedUser"/>. Default: inside a workflow, the parent's; otherwise none.
+    /// </summary>
+    public string? AuthenticatedUser { get; init; }
+
+    /// <summary>
+    /// The roles of <see cref="AuthenticatedUser"/>, stored in its status (<c>authenticated_roles</c>, a JSON array) and
+    /// read from <see cref="WorkflowContext.AuthenticatedRoles"/>. Default: inside a workflow, the parent's; otherwise none.
+    /// </summary>
+    public IReadOnlyList<string>? AuthenticatedRoles { get; init; }
+
+    /// <summary>
+    /// Key-value pairs to store with the workflow (the <c>attributes</c> column, shared with the other DBOS
+    /// implementations): shown in <see cref="WorkflowStatus.Attributes"/>, filtered on by
+    /// <see cref="ListWorkflowsOptions.Attributes"/>, replaced from the workflow by <see cref="WorkflowContext.SetAttributesAsync"/>.
+    /// Not inherited by children. The key <c>dbos.otelContext</c> is reserved. Default: none.
+    /// </summary>
+    public System.Text.Json.Nodes.JsonObject? Attributes { get; init; }
+
     internal void Validate()
     {
         if (WorkflowId is { } id && string.IsNullOrWhiteSpace(id))
@@ -200,6 +220,8 @@ public sealed record StartOptions
         Internal.StorableText.Check(Queue, "The queue name", nameof(Queue));
         Internal.StorableText.Check(DeduplicationId, "The deduplication ID", nameof(DeduplicationId));
         Internal.StorableText.Check(PartitionKey, "The partition key", nameof(PartitionKey));
+        ValidateAuthentication(AuthenticatedUser, AuthenticatedRoles);
+        Serialization.WorkflowAttributes.Validate(Attributes, nameof(Attributes));
 
         if (Timeout is { } timeout && timeout <= TimeSpan.Zero)
         {
@@ -225,6 +247,20 @@ public sealed record StartOptions
         if (policy == DeduplicationPolicy.ReturnExisting && deduplicationId is null)
         {
             throw new ArgumentException("DeduplicationPolicy.ReturnExisting needs a DeduplicationId (and a queue): it returns the workflow that holds that ID.", nameof(DeduplicationPolicy));
+        }
+    }
+
+    internal static void ValidateAuthentication(string? user, IReadOnlyList<string>? roles)
+    {
+        Internal.StorableText.Check(user, "The authenticated user", nameof(AuthenticatedUser));
+        foreach (var role in roles ?? [])
+        {
+            if (role is null)
+            {
+                throw new ArgumentException("AuthenticatedRoles must not contain null.", nameof(AuthenticatedRoles));
+            }
+
+            Internal.StorableText.Check(role, "The authenticated role", nameof(AuthenticatedRoles));
         }
     }
 
@@ -269,11 +305,17 @@ public sealed record ListWorkflowsOptions
     /// <summary>Only workflows in one of these states.</summary>
     public IReadOnlyList<WorkflowState>? Status { get; init; }
 
-    /// <summary>Only workflows registered under this name.</summary>
+    /// <summary>Only workflows registered under this name (with <see cref="Names"/>: under any of them).</summary>
     public string? Name { get; init; }
 
-    /// <summary>Only workflows on this queue.</summary>
+    /// <summary>Only workflows registered under one of these names.</summary>
+    public IReadOnlyList<string>? Names { get; init; }
+
+    /// <summary>Only workflows on this queue (with <see cref="QueueNames"/>: on any of them).</summary>
     public string? QueueName { get; init; }
+
+    /// <summary>Only workflows on one of these queues.</summary>
+    public IReadOnlyList<string>? QueueNames { get; init; }
 
     /// <summary>Only workflows of this queue partition.</summary>
     public string? QueuePartitionKey { get; init; }
@@ -287,20 +329,41 @@ public sealed record ListWorkflowsOptions
     /// <summary>Only workflows created at or before this time.</summary>
     public DateTimeOffset? EndTime { get; init; }
 
-    /// <summary>Only workflows of this application version.</summary>
+    /// <summary>Only workflows of this application version (with <see cref="ApplicationVersions"/>: of any of them).</summary>
     public string? ApplicationVersion { get; init; }
+
+    /// <summary>Only workflows of one of these application versions.</summary>
+    public IReadOnlyList<string>? ApplicationVersions { get; init; }
 
     /// <summary>Only workflows of this application (and unclaimed ones). Default: the listing application's own.</summary>
     public string? ApplicationName { get; init; }
 
-    /// <summary>Only workflows last run by this executor.</summary>
+    /// <summary>Only workflows last run by this executor (with <see cref="ExecutorIds"/>: by any of them).</summary>
     public string? ExecutorId { get; init; }
+
+    /// <summary>Only workflows last run by one of these executors.</summary>
+    public IReadOnlyList<string>? ExecutorIds { get; init; }
 
     /// <summary>Only children of this workflow.</summary>
     public string? ParentWorkflowId { get; init; }
 
-    /// <summary>Only workflows run by this authenticated user.</summary>
+    /// <summary>Only children of some workflow (true) or only workflows started from outside any workflow (false).</summary>
+    public bool? HasParent { get; init; }
+
+    /// <summary>Only forks of this workflow.</summary>
+    public string? ForkedFrom { get; init; }
+
+    /// <summary>Only workflows run by this authenticated user (with <see cref="AuthenticatedUsers"/>: by any of them).</summary>
     public string? AuthenticatedUser { get; init; }
+
+    /// <summary>Only workflows run by one of these authenticated users.</summary>
+    public IReadOnlyList<string>? AuthenticatedUsers { get; init; }
+
+    /// <summary>
+    /// Only workflows whose attributes contain all these key-value pairs (on Postgres, JSON containment <c>@&gt;</c>,
+    /// served by the index on the column). Values must be strings, numbers, booleans or null; numbers match by value.
+    /// </summary>
+    public System.Text.Json.Nodes.JsonObject? Attributes { get; init; }
 
     /// <summary>At most this many workflows.</summary>
     public int? Limit { get; init; }
@@ -327,6 +390,21 @@ public sealed record ListWorkflowsOptions
         if (Offset is < 0)
         {
             throw new ArgumentOutOfRangeException(nameof(Offset), Offset, "Offset must not be negative.");
+        }
+
+        if (Attributes is not null)
+        {
+            foreach (var (key, value) in Attributes)
+            {
+                if (value is not null && value.GetValueKind() is System.Text.Json.JsonValueKind.Object or System.Text.Json.JsonValueKind.Array)
+                {
+                    throw new ArgumentException(
+                        $"The attribute filter '{key}' has a {value.GetValueKind()} value: filters match strings, numbers, booleans and null only.",
+                        nameof(Attributes));
+                }
+            }
+
+            Internal.StorableText.Check(Attributes.ToJsonString(), "The attribute filter", nameof(Attributes));
         }
     }
 }

@@ -152,6 +152,15 @@ public sealed record EnqueueOptions
 
     /// <summary>Cancel it if it has not finished this long after it is dequeued.</summary>
     public TimeSpan? Timeout { get; init; }
+
+    /// <summary>The user it runs for (as <see cref="StartOptions.AuthenticatedUser"/>). Default: none.</summary>
+    public string? AuthenticatedUser { get; init; }
+
+    /// <summary>The roles of <see cref="AuthenticatedUser"/> (as <see cref="StartOptions.AuthenticatedRoles"/>). Default: none.</summary>
+    public IReadOnlyList<string>? AuthenticatedRoles { get; init; }
+
+    /// <summary>Key-value pairs to store with the workflow (as <see cref="StartOptions.Attributes"/>). Default: none.</summary>
+    public System.Text.Json.Nodes.JsonObject? Attributes { get; init; }
 }
 
 /// <summary>What an enqueue does when its deduplication ID is already held on its queue by a queued or running workflow.</summary>

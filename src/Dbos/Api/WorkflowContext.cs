@@ -41,6 +41,25 @@ public abstract class WorkflowContext
     public virtual Microsoft.Extensions.Logging.ILogger Logger => Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
 
     /// <summary>
+    /// The user the workflow runs for (<see cref="StartOptions.AuthenticatedUser"/>, or its parent's), stored in its
+    /// status so every execution sees the same; null when none was given.
+    /// </summary>
+    public virtual string? AuthenticatedUser => null;
+
+    /// <summary>The roles of <see cref="AuthenticatedUser"/> (<see cref="StartOptions.AuthenticatedRoles"/>, or its parent's); empty when none were given.</summary>
+    public virtual IReadOnlyList<string> AuthenticatedRoles => [];
+
+    /// <summary>
+    /// Replaces the running workflow's attributes (<see cref="StartOptions.Attributes"/>) with <paramref name="attributes"/>
+    /// (null clears them), recorded as an operation (<c>DBOS.updateWorkflowAttributes</c>, as DBOS for Python records it)
+    /// so a re-execution does not write again. The trace context stored beside them is kept.
+    /// </summary>
+    /// <param name="attributes">The new attributes; the key <c>dbos.otelContext</c> is reserved.</param>
+    /// <param name="cancellationToken">Stops waiting for the write.</param>
+    /// <returns>A task that completes when the attributes are stored (or were found already recorded).</returns>
+    public virtual Task SetAttributesAsync(System.Text.Json.Nodes.JsonObject? attributes, CancellationToken cancellationToken = default) => Task.CompletedTask;
+
+    /// <summary>
     /// Runs <paramref name="step"/> as a checkpointed step named <paramref name="name"/>: once it has finished, its result
     /// (or error) is recorded and a re-execution returns it without running the step again.
     /// </summary>

@@ -59,6 +59,52 @@ internal static class WorkflowStates
     };
 }
 
+/// <summary>The columns <see cref="IDbosOperations.CountWorkflowsAsync"/> groups by; combine them with <c>|</c>.</summary>
+[Flags]
+public enum WorkflowGrouping
+{
+    /// <summary>No grouping: one count of every matching workflow.</summary>
+    None = 0,
+
+    /// <summary>By status.</summary>
+    Status = 1,
+
+    /// <summary>By workflow name.</summary>
+    Name = 2,
+
+    /// <summary>By queue (workflows on none form a group of their own).</summary>
+    QueueName = 4,
+
+    /// <summary>By application version.</summary>
+    ApplicationVersion = 8,
+
+    /// <summary>By the executor that last ran them.</summary>
+    ExecutorId = 16,
+
+    /// <summary>Every column above.</summary>
+    All = Status | Name | QueueName | ApplicationVersion | ExecutorId,
+}
+
+/// <summary>
+/// One group of <see cref="IDbosOperations.CountWorkflowsAsync"/>: the values of the grouped columns (null for a column
+/// not grouped by, or a null value in the column) and how many workflows have them.
+/// </summary>
+/// <param name="State">The status, when grouped by <see cref="WorkflowGrouping.Status"/>.</param>
+/// <param name="StatusText">The status exactly as stored, when grouped by it.</param>
+/// <param name="Name">The workflow name, when grouped by it.</param>
+/// <param name="QueueName">The queue, when grouped by it (null: not on a queue).</param>
+/// <param name="ApplicationVersion">The application version, when grouped by it.</param>
+/// <param name="ExecutorId">The executor, when grouped by it.</param>
+/// <param name="Count">How many matching workflows the group has.</param>
+public sealed record WorkflowCount(
+    WorkflowState? State,
+    string? StatusText,
+    string? Name,
+    string? QueueName,
+    string? ApplicationVersion,
+    string? ExecutorId,
+    long Count);
+
 /// <summary>An error recorded for a workflow or a step.</summary>
 /// <param name="Name">The error's name (for .NET code, the exception's type name).</param>
 /// <param name="Message">The error's message.</param>
@@ -67,7 +113,7 @@ public sealed record RecordedErrorInfo(string Name, string Message, string? Code
 
 /// <summary>
 /// One workflow as recorded in the system database. Inputs and outputs are kept as stored text, so rows written by
-/// other applications or in formats this one cannot read still list; <see cref="GetInput{T}"/> and
+/// other applications or in formats this one cannot read still list; <see cref="GetInput{T}()"/> and
 /// <see cref="GetOutput{T}"/> decode them on request.
 /// </summary>
 public sealed class WorkflowStatus
@@ -108,6 +154,10 @@ public sealed class WorkflowStatus
             var error = ValueCodec.DecodeError(row.Error);
             Error = new RecordedErrorInfo(error.Name, error.Message, error.Code);
         }
+
+        AuthenticatedUser = string.IsNullOrEmpty(row.AuthenticatedUser) ? null : row.AuthenticatedUser;
+        AuthenticatedRoles = ValueCodec.DecodeRoles(row.AuthenticatedRoles);
+        Attributes = WorkflowAttributes.UserView(row.Attributes);
     }
 
     /// <summary>The workflow's ID.</summary>
@@ -176,6 +226,18 @@ public sealed class WorkflowStatus
     /// <summary>When a delayed workflow may start.</summary>
     public DateTimeOffset? DelayUntil { get; }
 
+    /// <summary>The user it runs for (<see cref="StartOptions.AuthenticatedUser"/>), or null when none was given.</summary>
+    public string? AuthenticatedUser { get; }
+
+    /// <summary>The roles of <see cref="AuthenticatedUser"/>; empty when none were given.</summary>
+    public IReadOnlyList<string> AuthenticatedRoles { get; }
+
+    /// <summary>
+    /// Its attributes (<see cref="StartOptions.Attributes"/>, or as last set by <see cref="WorkflowContext.SetAttributesAsync"/>),
+    /// without the trace context DBOS keeps beside them; null when it has none. A copy: changing it changes nothing stored.
+    /// </summary>
+    public System.Text.Json.Nodes.JsonObject? Attributes { get; }
+
     /// <summary>The format its input and output are stored in (for example <c>portable_json</c>).</summary>
     public string? Serialization { get; }
 
@@ -196,6 +258,17 @@ public sealed class WorkflowStatus
     /// <returns>The input, or default when there is none.</returns>
     /// <exception cref="DbosSerializationException">The stored input cannot be read as <typeparamref name="T"/>.</exception>
     public T? GetInput<T>() => (T?)codec.DecodeInputs(RawInput, Serialization, typeof(T), hasInput: true, $"workflow '{WorkflowId}'");
+
+    /// <summary>Decodes one positional argument of the workflow's input (for a workflow of several arguments).</summary>
+    /// <typeparam name="T">The argument's type.</typeparam>
+    /// <param name="position">The argument's position, counting from 0.</param>
+    /// <returns>The argument, or default when the input has none at that position.</returns>
+    /// <exception cref="DbosSerializationException">The stored argument cannot be read as <typeparamref name="T"/>.</exception>
+    public T? GetInput<T>(int position)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(position);
+        return (T?)codec.DecodeInputAt(RawInput, Serialization, typeof(T), position, $"workflow '{WorkflowId}'");
+    }
 
     /// <summary>Decodes the workflow's output.</summary>
     /// <typeparam name="T">The output's type.</typeparam>

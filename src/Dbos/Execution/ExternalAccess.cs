@@ -157,13 +157,19 @@ internal sealed class ExternalAccess : IWorkflowResults
     public async Task<IReadOnlyList<WorkflowStatus>> ListWorkflowsAsync(ListWorkflowsOptions options, CancellationToken cancellationToken)
     {
         options.Validate();
-        var query = new StatusQuery
+        var rows = await Database.ListWorkflowsAsync(Query(options), cancellationToken).ConfigureAwait(false);
+        return rows.Select(r => new WorkflowStatus(r, Codec)).ToList();
+    }
+
+    /// <summary>The database query of a listing's filters (and paging).</summary>
+    private StatusQuery Query(ListWorkflowsOptions options) =>
+        new()
         {
             WorkflowIds = options.WorkflowIds,
             WorkflowIdPrefix = options.WorkflowIdPrefix,
             Statuses = options.Status?.Select(WorkflowStates.ToName).ToArray(),
-            Names = options.Name is null ? null : [options.Name],
-            QueueNames = options.QueueName is null ? null : [options.QueueName],
+            Names = Merge(options.Name, options.Names),
+            QueueNames = Merge(options.QueueName, options.QueueNames),
             QueuePartitionKey = options.QueuePartitionKey,
             QueuedOnly = options.QueuedOnly,
             CreatedFromEpochMs = options.StartTime?.ToUnixTimeMilliseconds(),
@@ -175,14 +181,41 @@ internal sealed class ExternalAccess : IWorkflowResults
             ExecutorId = options.ExecutorId,
             ParentWorkflowId = options.ParentWorkflowId,
             AuthenticatedUser = options.AuthenticatedUser,
+            ApplicationVersions = options.ApplicationVersions,
+            ExecutorIds = options.ExecutorIds,
+            AuthenticatedUsers = options.AuthenticatedUsers,
+            ForkedFrom = options.ForkedFrom,
+            HasParent = options.HasParent,
+            Attributes = options.Attributes,
             Limit = options.Limit,
             Offset = options.Offset,
             Descending = options.SortDescending,
             LoadInput = options.LoadInput,
             LoadOutput = options.LoadOutput,
         };
-        var rows = await Database.ListWorkflowsAsync(query, cancellationToken).ConfigureAwait(false);
-        return rows.Select(r => new WorkflowStatus(r, Codec)).ToList();
+
+    private static IReadOnlyList<string>? Merge(string? one, IReadOnlyList<string>? many) =>
+        one is null ? many : many is null ? [one] : [one, .. many];
+
+    /// <summary>Counts the workflows matching <paramref name="options"/>'s filters, grouped by <paramref name="groupBy"/>.</summary>
+    public async Task<IReadOnlyList<WorkflowCount>> CountWorkflowsAsync(ListWorkflowsOptions options, WorkflowGrouping groupBy, CancellationToken cancellationToken)
+    {
+        options.Validate();
+        if ((groupBy & ~WorkflowGrouping.All) != 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(groupBy), groupBy, "Not a combination of WorkflowGrouping values.");
+        }
+
+        var query = Query(options) with { Limit = null, Offset = null, LoadInput = false, LoadOutput = false };
+        var rows = await Database.CountWorkflowsAsync(
+            query,
+            groupBy.HasFlag(WorkflowGrouping.Status),
+            groupBy.HasFlag(WorkflowGrouping.Name),
+            groupBy.HasFlag(WorkflowGrouping.QueueName),
+            groupBy.HasFlag(WorkflowGrouping.ApplicationVersion),
+            groupBy.HasFlag(WorkflowGrouping.ExecutorId),
+            cancellationToken).ConfigureAwait(false);
+        return rows.Select(r => new WorkflowCount(r.Status is null ? null : WorkflowStates.Parse(r.Status), r.Status, r.Name, r.QueueName, r.ApplicationVersion, r.ExecutorId, r.Count)).ToList();
     }
 
     public async Task<IReadOnlyList<StepInfo>> ListStepsAsync(string workflowId, CancellationToken cancellationToken)
@@ -556,6 +589,8 @@ internal sealed class ExternalAccess : IWorkflowResults
         ArgumentException.ThrowIfNullOrWhiteSpace(options.QueueName);
         StartOptions.ValidateQueueing(options.QueueName, options.Priority, options.Delay);
         StartOptions.ValidateDeduplication(options.DeduplicationId, options.DeduplicationPolicy);
+        StartOptions.ValidateAuthentication(options.AuthenticatedUser, options.AuthenticatedRoles);
+        WorkflowAttributes.Validate(options.Attributes, nameof(options));
         if (options.WorkflowId is { } given && string.IsNullOrWhiteSpace(given))
         {
             throw new ArgumentException("A workflow ID, when given, must not be empty.", nameof(options));
@@ -577,7 +612,10 @@ internal sealed class ExternalAccess : IWorkflowResults
             timeout: options.Timeout,
             deduplicationId: options.DeduplicationId,
             priority: options.Priority,
-            partitionKey: options.PartitionKey);
+            partitionKey: options.PartitionKey,
+            authenticatedUser: options.AuthenticatedUser,
+            authenticatedRoles: options.AuthenticatedRoles,
+            attributes: options.Attributes);
     }
 
     /// <summary>

@@ -98,7 +98,8 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
     /// <summary>How many executions this process tracks right now (every one leaves when it ends, however it ends).</summary>
     public int RunningCount => running.Count;
 
-    public WorkflowRegistration Register(string name, Type inputType, bool hasInput, Type outputType, Func<WorkflowContext, object?, Task<object?>> invoke, MethodInfo method, WorkflowOptions? options)
+    public WorkflowRegistration Register(
+        string name, Type inputType, bool hasInput, Type outputType, Func<WorkflowContext, object?, Task<object?>> invoke, MethodInfo method, WorkflowOptions? options, Type[]? argumentTypes = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         StorableText.Check(name, "The workflow name", nameof(name));
@@ -116,7 +117,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
                 throw new InvalidOperationException($"A workflow named '{name}' is already registered.");
             }
 
-            var registration = new WorkflowRegistration(this, name, inputType, hasInput, outputType, invoke, method, options);
+            var registration = new WorkflowRegistration(this, name, inputType, hasInput, outputType, invoke, method, options, argumentTypes);
             workflows.Add(name, registration);
             return registration;
         }
@@ -470,7 +471,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         var inputs = Codec.EncodeInputs(input, registration.InputType, registration.HasInput, $"input of workflow '{registration.Name}'");
         var owner = Guid.NewGuid().ToString();
         using var enqueueSpan = ExternalAccess.StartEnqueueSpan(registration.Name, options?.Queue, workflowId, ApplicationName);
-        var row = NewRow(registration, workflowId, owner, inputs, options, inheritedDeadline: null, parentWorkflowId: null);
+        var row = NewRow(registration, workflowId, owner, inputs, options, inheritedDeadline: null, parent: null);
         var (started, startedId) = await External.StartWorkflowAsync(row, options?.DeduplicationPolicy ?? DeduplicationPolicy.Throw, cancellationToken).ConfigureAwait(false);
         if (started is null)
         {
@@ -490,7 +491,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
             return (workflowId, null, null);
         }
 
-        var (run, runningTask) = Launch(new WorkflowExecution(this, registration, workflowId, owner, Deadline(row), recorded: null), input, runHere);
+        var (run, runningTask) = Launch(NewExecution(registration, row, owner), input, runHere);
         return (workflowId, run, runningTask);
     }
 
@@ -515,8 +516,16 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
     private static DateTimeOffset? Deadline(NewWorkflowRow row) =>
         row.DeadlineEpochMs is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
 
+    /// <summary>The first execution of a workflow this process just created (<paramref name="row"/>) and runs at once.</summary>
+    private WorkflowExecution NewExecution(WorkflowRegistration registration, NewWorkflowRow row, string owner) =>
+        new(this, registration, row.WorkflowId, owner, Deadline(row), recorded: null)
+        {
+            AuthenticatedUserStored = row.AuthenticatedUser,
+            AuthenticatedRolesStored = ValueCodec.DecodeRoles(row.AuthenticatedRoles),
+        };
+
     /// <summary>The status row of a new workflow started by this process (see <see cref="NewWorkflowRow.Create"/>).</summary>
-    private NewWorkflowRow NewRow(WorkflowRegistration registration, string workflowId, string owner, string inputs, StartOptions? options, DateTimeOffset? inheritedDeadline, string? parentWorkflowId)
+    private NewWorkflowRow NewRow(WorkflowRegistration registration, string workflowId, string owner, string inputs, StartOptions? options, DateTimeOffset? inheritedDeadline, WorkflowExecution? parent)
     {
         if (options?.Queue is { } queue && Dispatcher.Find(queue) is { } known)
         {
@@ -537,10 +546,14 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
             delay: options?.Delay,
             timeout: options?.Timeout,
             inheritedDeadline: inheritedDeadline,
-            parentWorkflowId: parentWorkflowId,
+            parentWorkflowId: parent?.WorkflowId,
             deduplicationId: options?.DeduplicationId,
             priority: options?.Priority,
-            partitionKey: options?.PartitionKey);
+            partitionKey: options?.PartitionKey,
+            // A child runs for its parent's user unless told otherwise, as in the other DBOS implementations.
+            authenticatedUser: options?.AuthenticatedUser ?? parent?.AuthenticatedUserStored,
+            authenticatedRoles: options?.AuthenticatedRoles ?? parent?.AuthenticatedRolesStored,
+            attributes: options?.Attributes);
     }
 
     private static void CheckQueueOptions(QueueRecord queue, StartOptions options)
@@ -572,7 +585,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         var inputs = Codec.EncodeInputs(input, registration.InputType, registration.HasInput, $"input of workflow '{registration.Name}'");
         var owner = Guid.NewGuid().ToString();
         using var enqueueSpan = ExternalAccess.StartEnqueueSpan(registration.Name, options?.Queue, childId, ApplicationName);
-        var row = NewRow(registration, childId, owner, inputs, options, parent.Deadline, parent.WorkflowId);
+        var row = NewRow(registration, childId, owner, inputs, options, parent.Deadline, parent);
         var started = await Database.StartChildWorkflowAsync(row, parent.OwnerXid, functionId, NowMs(), cancellationToken).ConfigureAwait(false);
         if (started is null)
         {
@@ -592,7 +605,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
 
         return row.QueueName is { } queue
             ? (started, () => Dispatcher.Wake(queue))
-            : (started, () => Launch(new WorkflowExecution(this, registration, childId, owner, Deadline(row), recorded: null), input));
+            : (started, () => Launch(NewExecution(registration, row, owner), input));
     }
 
     /// <summary>
@@ -832,9 +845,11 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
             // A schedule's tick passes its time and a context (in every DBOS implementation, also when forked), so a workflow
             // taking a time accepts more arguments; any other refuses them, since it would silently drop them.
             var takesTime = Nullable.GetUnderlyingType(registration.InputType) ?? registration.InputType;
-            input = Codec.DecodeInputs(
-                row.Inputs, row.Serialization, registration.InputType, registration.HasInput, $"workflow '{row.WorkflowId}'",
-                single: takesTime != typeof(DateTimeOffset) && takesTime != typeof(DateTime));
+            input = registration.ArgumentTypes is { } argumentTypes
+                ? Codec.DecodeArguments(row.Inputs, row.Serialization, argumentTypes, $"workflow '{row.WorkflowId}'")
+                : Codec.DecodeInputs(
+                    row.Inputs, row.Serialization, registration.InputType, registration.HasInput, $"workflow '{row.WorkflowId}'",
+                    single: takesTime != typeof(DateTimeOffset) && takesTime != typeof(DateTime));
         }
         catch (DbosSerializationException ex)
         {
@@ -857,7 +872,9 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
                 Queue = queue,
                 PartitionKey = row.PartitionKey,
                 StoredFormat = row.Serialization,
-                TraceParent = Telemetry.ParseTraceContext(row.Attributes),
+                TraceParent = WorkflowAttributes.ParseTraceContext(row.Attributes),
+                AuthenticatedUserStored = row.AuthenticatedUser ?? string.Empty,
+                AuthenticatedRolesStored = ValueCodec.DecodeRoles(row.AuthenticatedRoles),
             },
             input);
     }

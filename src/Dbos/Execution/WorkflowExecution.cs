@@ -113,6 +113,18 @@ internal sealed class WorkflowExecution : WorkflowContext
     /// <summary>The format the workflow's status row names (set by whoever created it); its output is written in it.</summary>
     public string? StoredFormat { get; init; }
 
+    /// <inheritdoc/>
+    public override string? AuthenticatedUser => AuthenticatedUserStored is { Length: > 0 } user ? user : null;
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<string> AuthenticatedRoles => AuthenticatedRolesStored;
+
+    /// <summary>The status row's <c>authenticated_user</c> (empty for none), which children inherit.</summary>
+    public string AuthenticatedUserStored { get; init; } = string.Empty;
+
+    /// <summary>The status row's roles, decoded.</summary>
+    public IReadOnlyList<string> AuthenticatedRolesStored { get; init; } = [];
+
     /// <summary>When the workflow is cancelled for taking too long, if it has a timeout.</summary>
     public DateTimeOffset? Deadline { get; }
 
@@ -967,6 +979,27 @@ internal sealed class WorkflowExecution : WorkflowContext
         }
 
         return DecodeOrDefault<T>(message?.Text, message?.Serialization, what);
+    }
+
+    public override async Task SetAttributesAsync(System.Text.Json.Nodes.JsonObject? attributes, CancellationToken cancellationToken = default)
+    {
+        WorkflowAttributes.Validate(attributes, nameof(attributes));
+        ThrowIfStopped();
+        var functionId = NextFunctionId();
+        if (Replay(functionId, OperationNames.UpdateWorkflowAttributes) is not null)
+        {
+            return;
+        }
+
+        var startedAt = NowMs();
+        var operation = Operation(functionId, OperationNames.UpdateWorkflowAttributes, startedAt, engine.Codec.Format) with
+        {
+            Output = engine.Codec.Encode(null, typeof(object), $"result of {OperationNames.UpdateWorkflowAttributes}"),
+        };
+        if (!await engine.Database.UpdateAttributesAsync(operation, WorkflowAttributes.Encode(attributes), cancellationToken).ConfigureAwait(false))
+        {
+            await StopForLostOwnershipAsync().ConfigureAwait(false);
+        }
     }
 
     public override async Task SetEventAsync<T>(string key, T value, CancellationToken cancellationToken = default)

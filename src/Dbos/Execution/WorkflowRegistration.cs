@@ -13,8 +13,10 @@ internal sealed class WorkflowRegistration
         Type outputType,
         Func<WorkflowContext, object?, Task<object?>> invoke,
         MethodInfo method,
-        WorkflowOptions options)
+        WorkflowOptions options,
+        Type[]? argumentTypes = null)
     {
+        ArgumentTypes = argumentTypes;
         Engine = engine;
         Name = name;
         InputType = inputType;
@@ -35,6 +37,12 @@ internal sealed class WorkflowRegistration
     public bool HasInput { get; }
 
     public Type OutputType { get; }
+
+    /// <summary>
+    /// For a workflow of several parameters, their types: its input is then a <see cref="Serialization.PositionalArguments"/>,
+    /// stored as that many positional arguments.
+    /// </summary>
+    public Type[]? ArgumentTypes { get; }
 
     public Func<WorkflowContext, object?, Task<object?>> Invoke { get; }
 

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using System.Text.Json;
 
 namespace Dbos.Internal;
 
@@ -45,65 +44,6 @@ internal static class Telemetry
     }
 
     private static IEnumerable<Measurement<long>> ObserveQueueDepths() => QueueDepthSources.Values.SelectMany(observe => observe()).ToList();
-
-    /// <summary>
-    /// The trace context to store with a new workflow, so its executions (here, in another process, after a crash)
-    /// continue the trace: the current span's W3C <c>traceparent</c> and <c>tracestate</c>, as a JSON object for the
-    /// shared schema's <c>attributes</c> column. Null when nothing is being traced.
-    /// </summary>
-    public static string? CaptureTraceContext()
-    {
-        if (Activity.Current is not { IdFormat: ActivityIdFormat.W3C } current)
-        {
-            return null;
-        }
-
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>(128);
-        using (var writer = new Utf8JsonWriter(buffer))
-        {
-            writer.WriteStartObject();
-            writer.WriteString("traceparent", current.Id);
-            if (!string.IsNullOrEmpty(current.TraceStateString))
-            {
-                writer.WriteString("tracestate", current.TraceStateString);
-            }
-
-            writer.WriteEndObject();
-        }
-
-        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
-    }
-
-    /// <summary>The trace context stored by <see cref="CaptureTraceContext"/> (default when there is none or it does not parse).</summary>
-    public static ActivityContext ParseTraceContext(string? attributes)
-    {
-        if (attributes is null)
-        {
-            return default;
-        }
-
-        try
-        {
-            using var document = JsonDocument.Parse(attributes);
-            var root = document.RootElement;
-            if (root.ValueKind == JsonValueKind.Object
-                && root.TryGetProperty("traceparent", out var parent) && parent.ValueKind == JsonValueKind.String
-                && ActivityContext.TryParse(
-                    parent.GetString(),
-                    root.TryGetProperty("tracestate", out var state) && state.ValueKind == JsonValueKind.String ? state.GetString() : null,
-                    isRemote: true,
-                    out var context))
-            {
-                return context;
-            }
-        }
-        catch (JsonException)
-        {
-            // Attributes written by someone else, in another shape: no trace to continue.
-        }
-
-        return default;
-    }
 
     /// <summary>Marks a span as failed with the exception's type, as OpenTelemetry's conventions ask.</summary>
     public static void RecordError(Activity? activity, Exception error, string errorType)

@@ -6,6 +6,9 @@ using System.Text.Json.Serialization;
 
 namespace Dbos.Serialization;
 
+/// <summary>The arguments of a workflow of several parameters, with their declared types, in order.</summary>
+internal sealed record PositionalArguments(object?[] Values, Type[] Types);
+
 /// <summary>An error as recorded in the system database.</summary>
 internal sealed record RecordedError(string Name, string Message, string? Code, IReadOnlyList<string> AttemptErrors);
 
@@ -33,9 +36,29 @@ internal sealed class ValueCodec(IDbosSerializer serializer)
     // naming, and the source-generated resolver a native AOT application depends on) are the ones values were written with.
     private PortableJsonSerializer PortableReader => Serializer as PortableJsonSerializer ?? Portable;
 
-    /// <summary>Encodes a workflow's input: <c>{"positionalArgs":[input]}</c> in portable JSON (no input: an empty list).</summary>
+    /// <summary>
+    /// Encodes a workflow's input: <c>{"positionalArgs":[input]}</c> in portable JSON (no input: an empty list), or each
+    /// of several <see cref="PositionalArguments"/>, in order, as every DBOS implementation stores them.
+    /// </summary>
     public string EncodeInputs(object? input, Type type, bool hasInput, string what)
     {
+        if (input is PositionalArguments arguments)
+        {
+            if (!IsPortable)
+            {
+                throw new DbosSerializationException(
+                    $"The {what} cannot be stored: a workflow of several arguments stores them as portable_json positional arguments, and the configured serializer '{Format}' is not portable JSON.");
+            }
+
+            var encoded = new string[arguments.Values.Length];
+            for (var i = 0; i < encoded.Length; i++)
+            {
+                encoded[i] = Encode(arguments.Values[i], arguments.Types[i], $"{what} (argument {i + 1})");
+            }
+
+            return string.Concat("""{"positionalArgs":[""", string.Join(',', encoded), "]}");
+        }
+
         var value = hasInput ? Encode(input, type, what) : null;
         if (!IsPortable)
         {
@@ -64,15 +87,7 @@ internal sealed class ValueCodec(IDbosSerializer serializer)
         try
         {
             using var document = JsonDocument.Parse(text);
-            var root = document.RootElement;
-            var args = format == SuperJsonFormat && root.ValueKind == JsonValueKind.Object && root.TryGetProperty("json", out var sj) ? sj
-                : root.ValueKind == JsonValueKind.Object && root.TryGetProperty("positionalArgs", out var pa) ? pa
-                : root;
-            if (args.ValueKind != JsonValueKind.Array)
-            {
-                throw new JsonException("the stored input has no list of positional arguments");
-            }
-
+            var args = PositionalArgs(document.RootElement, format, refuseNamed: single);
             if (single && args.GetArrayLength() > 1)
             {
                 throw new JsonException($"a .NET workflow takes one input, and {args.GetArrayLength()} positional arguments were given (pass one object instead)");
@@ -84,6 +99,140 @@ internal sealed class ValueCodec(IDbosSerializer serializer)
         {
             throw new DbosSerializationException($"The stored input of {what} cannot be read as {type.Name} (format '{format ?? "unspecified"}'): {ex.Message}", ex);
         }
+    }
+
+    /// <summary>
+    /// The <c>authenticated_roles</c> column's text: a JSON array of strings, as the TypeScript SDK writes it
+    /// (<c>JSON.stringify(roles)</c>, <c>[]</c> for none).
+    /// </summary>
+    public static string EncodeRoles(IReadOnlyList<string>? roles)
+    {
+        if (roles is null || roles.Count == 0)
+        {
+            return "[]";
+        }
+
+        var buffer = new ArrayBufferWriter<byte>(64);
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            writer.WriteStartArray();
+            foreach (var role in roles)
+            {
+                writer.WriteStringValue(role);
+            }
+
+            writer.WriteEndArray();
+        }
+
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    /// <summary>Reads the <c>authenticated_roles</c> column (none when null, empty, or not a JSON array; non-string items are skipped).</summary>
+    public static IReadOnlyList<string> DecodeRoles(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return [];
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            if (document.RootElement.ValueKind != JsonValueKind.Array)
+            {
+                return [];
+            }
+
+            var roles = new List<string>(document.RootElement.GetArrayLength());
+            foreach (var item in document.RootElement.EnumerateArray())
+            {
+                if (item.ValueKind == JsonValueKind.String)
+                {
+                    roles.Add(item.GetString()!);
+                }
+            }
+
+            return roles;
+        }
+        catch (JsonException)
+        {
+            // Written by someone else in another shape: no roles to report.
+            return [];
+        }
+    }
+
+    /// <summary>Decodes the positional argument at <paramref name="position"/> (counting from 0) of a stored input; default when there is none there.</summary>
+    public object? DecodeInputAt(string? text, string? format, Type type, int position, string what)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            var args = PositionalArgs(document.RootElement, format, refuseNamed: false);
+            return position < args.GetArrayLength() ? PortableReader.FromElement(args[position], type) : null;
+        }
+        catch (Exception ex) when (ex is not DbosException and not OutOfMemoryException)
+        {
+            throw new DbosSerializationException($"The stored argument {position} of {what} cannot be read as {type.Name} (format '{format ?? "unspecified"}'): {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// Decodes every positional argument of a stored input, one per type of <paramref name="types"/>; a different count is
+    /// an error, as are named arguments (which a .NET workflow cannot receive).
+    /// </summary>
+    public PositionalArguments DecodeArguments(string? text, string? format, Type[] types, string what)
+    {
+        try
+        {
+            if (text is null)
+            {
+                throw new JsonException("no input is stored");
+            }
+
+            using var document = JsonDocument.Parse(text);
+            var args = PositionalArgs(document.RootElement, format, refuseNamed: true);
+            if (args.GetArrayLength() != types.Length)
+            {
+                throw new JsonException($"the workflow takes {types.Length} arguments, and {args.GetArrayLength()} positional arguments were given");
+            }
+
+            var values = new object?[types.Length];
+            for (var i = 0; i < values.Length; i++)
+            {
+                values[i] = PortableReader.FromElement(args[i], types[i]);
+            }
+
+            return new PositionalArguments(values, types);
+        }
+        catch (Exception ex) when (ex is not DbosException and not OutOfMemoryException)
+        {
+            throw new DbosSerializationException($"The stored input of {what} cannot be read as {types.Length} arguments (format '{format ?? "unspecified"}'): {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// The list of positional arguments of a stored input: <c>positionalArgs</c> of the portable format, the <c>json</c>
+    /// of SuperJSON, or a bare array. Named arguments (<c>namedArgs</c>, which DBOS for Python and the TypeScript client
+    /// can send) are refused with their keys when <paramref name="refuseNamed"/>: a .NET workflow's parameters are positional only.
+    /// </summary>
+    private static JsonElement PositionalArgs(JsonElement root, string? format, bool refuseNamed)
+    {
+        if (refuseNamed && root.ValueKind == JsonValueKind.Object && root.TryGetProperty("namedArgs", out var named)
+            && named.ValueKind == JsonValueKind.Object && named.EnumerateObject().Any())
+        {
+            throw new JsonException(
+                $"named arguments ({string.Join(", ", named.EnumerateObject().Select(p => p.Name))}) were given, and a .NET workflow takes positional arguments only");
+        }
+
+        var args = format == SuperJsonFormat && root.ValueKind == JsonValueKind.Object && root.TryGetProperty("json", out var sj) ? sj
+            : root.ValueKind == JsonValueKind.Object && root.TryGetProperty("positionalArgs", out var pa) ? pa
+            : root;
+        return args.ValueKind == JsonValueKind.Array ? args : throw new JsonException("the stored input has no list of positional arguments");
     }
 
     /// <summary>Encodes a value in the configured format.</summary>

@@ -50,6 +50,9 @@ internal static class OperationNames
     /// <summary>Reading every event of a workflow from a workflow, as DBOS for Python names it (output: the key → value object).</summary>
     public const string GetAllEvents = "DBOS.get_events";
 
+    /// <summary><c>WorkflowContext.SetAttributesAsync</c>, named as DBOS for Python records <c>update_workflow_attributes</c>.</summary>
+    public const string UpdateWorkflowAttributes = "DBOS.updateWorkflowAttributes";
+
     /// <summary>The topic stored for messages sent without one.</summary>
     public const string NullTopic = "__null__topic__";
 
@@ -89,7 +92,8 @@ internal sealed class NewWorkflowRow
     /// child, a client's enqueue, a schedule's tick). Started directly (an <paramref name="owner"/> and no
     /// <paramref name="queue"/>) it is PENDING and owned at once, its deadline counting from <paramref name="now"/>; put
     /// on a queue it is ENQUEUED (or DELAYED) and unowned, its timeout counting from its dequeue. A child inherits its
-    /// parent's deadline unless it has a timeout of its own. It carries the current trace context, for its execution to continue.
+    /// parent's deadline unless it has a timeout of its own. Its attributes are the user's <paramref name="attributes"/> and the
+    /// current trace context, for its execution to continue.
     /// </summary>
     public static NewWorkflowRow Create(
         string workflowId,
@@ -111,7 +115,10 @@ internal sealed class NewWorkflowRow
         string? partitionKey = null,
         string? scheduleName = null,
         bool debounced = false,
-        DateTimeOffset? debounceDeadline = null)
+        DateTimeOffset? debounceDeadline = null,
+        string? authenticatedUser = null,
+        IReadOnlyList<string>? authenticatedRoles = null,
+        System.Text.Json.Nodes.JsonObject? attributes = null)
     {
         var startedHere = queue is null;
         var delayed = !startedHere && delay is { } d && d > TimeSpan.Zero;
@@ -133,7 +140,7 @@ internal sealed class NewWorkflowRow
             OwnerXid = startedHere ? owner : null,
             Serialization = serialization,
             Inputs = inputs,
-            Attributes = Internal.Telemetry.CaptureTraceContext(),
+            Attributes = Dbos.Serialization.WorkflowAttributes.Compose(attributes),
             DeduplicationId = deduplicationId,
             Priority = priority ?? 0,
             PartitionKey = partitionKey,
@@ -141,12 +148,14 @@ internal sealed class NewWorkflowRow
             ScheduleName = scheduleName,
             IsDebounced = debounced,
             DebounceDeadlineEpochMs = debounceDeadline?.ToUnixTimeMilliseconds(),
+            AuthenticatedUser = authenticatedUser ?? string.Empty,
+            AuthenticatedRoles = Dbos.Serialization.ValueCodec.EncodeRoles(authenticatedRoles),
         };
     }
 
     public required string WorkflowId { get; init; }
 
-    /// <summary>The JSON attributes (the trace context to continue), or null.</summary>
+    /// <summary>The JSON attributes (the user's, and the trace context to continue), or null.</summary>
     public string? Attributes { get; init; }
 
     public required string Status { get; init; }
@@ -192,6 +201,12 @@ internal sealed class NewWorkflowRow
 
     /// <summary>The latest start a debouncer may push it back to.</summary>
     public long? DebounceDeadlineEpochMs { get; init; }
+
+    /// <summary>The user it runs for; empty for none, as the TypeScript SDK writes it.</summary>
+    public string AuthenticatedUser { get; init; } = string.Empty;
+
+    /// <summary>The user's roles as a JSON array (<c>[]</c> for none), as the TypeScript SDK writes them.</summary>
+    public string AuthenticatedRoles { get; init; } = "[]";
 }
 
 /// <summary>
@@ -293,6 +308,12 @@ internal sealed record ClaimedRow(
 
     /// <summary>Whether it has recorded operations to load (set by the one-statement claim, which reads them only then).</summary>
     public bool HasOperations { get; init; }
+
+    /// <summary>The <c>authenticated_user</c> column.</summary>
+    public string? AuthenticatedUser { get; init; }
+
+    /// <summary>The <c>authenticated_roles</c> column (a JSON array).</summary>
+    public string? AuthenticatedRoles { get; init; }
 }
 
 /// <summary>A full <c>workflow_status</c> row as listed.</summary>
@@ -347,7 +368,18 @@ internal sealed record StatusRow
     public string? Output { get; init; }
 
     public string? Error { get; init; }
+
+    public string? AuthenticatedUser { get; init; }
+
+    /// <summary>The <c>authenticated_roles</c> column (a JSON array).</summary>
+    public string? AuthenticatedRoles { get; init; }
+
+    /// <summary>The <c>attributes</c> column (a JSON object), as text.</summary>
+    public string? Attributes { get; init; }
 }
+
+/// <summary>One group of a workflow count: the grouped columns (null when not grouped by) and the count.</summary>
+internal sealed record CountRow(string? Status, string? Name, string? QueueName, string? ApplicationVersion, string? ExecutorId, long Count);
 
 /// <summary>Filters for listing workflows; null means "any".</summary>
 internal sealed record StatusQuery
@@ -369,6 +401,19 @@ internal sealed record StatusQuery
     public string? ParentWorkflowId { get; init; }
 
     public string? AuthenticatedUser { get; init; }
+
+    public IReadOnlyList<string>? ApplicationVersions { get; init; }
+
+    public IReadOnlyList<string>? ExecutorIds { get; init; }
+
+    public IReadOnlyList<string>? AuthenticatedUsers { get; init; }
+
+    public string? ForkedFrom { get; init; }
+
+    public bool? HasParent { get; init; }
+
+    /// <summary>Pairs the attributes must contain (scalar values).</summary>
+    public System.Text.Json.Nodes.JsonObject? Attributes { get; init; }
 
     public string? ScheduleName { get; init; }
 

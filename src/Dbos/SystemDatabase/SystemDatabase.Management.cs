@@ -1,5 +1,7 @@
 using System.Data.Common;
 using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Dbos.SystemDatabase;
 
@@ -151,6 +153,7 @@ internal sealed partial class SystemDatabase
         var sql = new StringBuilder("SELECT ").Append(StatusColumns);
         sql.Append(query.LoadInput ? ", COALESCE(wi.inputs, ws.inputs)" : ", NULL");
         sql.Append(query.LoadOutput ? ", COALESCE(wo.output, ws.output), COALESCE(wo.error, ws.error)" : ", NULL, NULL");
+        sql.Append(", ws.authenticated_user, ws.authenticated_roles, ").Append(d.IsPostgres ? "ws.attributes::text" : "ws.attributes");
         sql.Append(" FROM ").Append(d.Table("workflow_status")).Append(" ws");
         if (query.LoadInput)
         {
@@ -163,6 +166,66 @@ internal sealed partial class SystemDatabase
         }
 
         var args = new List<object?>();
+        AppendWhere(sql, args, query);
+
+        sql.Append(" ORDER BY ws.created_at ").Append(query.Descending ? "DESC" : "ASC").Append(", ws.workflow_uuid ").Append(query.Descending ? "DESC" : "ASC");
+        if (query.Limit is { } limit)
+        {
+            args.Add((long)limit);
+            sql.Append(" LIMIT $").Append(args.Count);
+        }
+        else if (query.Offset is not null && !d.IsPostgres)
+        {
+            sql.Append(" LIMIT -1");
+        }
+
+        if (query.Offset is { } offset)
+        {
+            args.Add((long)offset);
+            sql.Append(" OFFSET $").Append(args.Count);
+        }
+
+        return executor.QueryAsync(sql.ToString(), args.ToArray(), ReadStatus, cancellationToken);
+    }
+
+    /// <summary>Counts the workflow status rows matching <paramref name="query"/>'s filters, grouped by the chosen columns.</summary>
+    public Task<List<CountRow>> CountWorkflowsAsync(
+        StatusQuery query, bool byStatus, bool byName, bool byQueue, bool byVersion, bool byExecutor, CancellationToken cancellationToken)
+    {
+        var grouped = new List<string>();
+        var sql = new StringBuilder("SELECT ");
+        void Column(bool chosen, string column)
+        {
+            sql.Append(chosen ? column : "NULL").Append(", ");
+            if (chosen)
+            {
+                grouped.Add(column);
+            }
+        }
+
+        Column(byStatus, "ws.status");
+        Column(byName, "ws.name");
+        Column(byQueue, "ws.queue_name");
+        Column(byVersion, "ws.application_version");
+        Column(byExecutor, "ws.executor_id");
+        sql.Append("COUNT(*) FROM ").Append(d.Table("workflow_status")).Append(" ws");
+        var args = new List<object?>();
+        AppendWhere(sql, args, query);
+        if (grouped.Count > 0)
+        {
+            sql.Append(" GROUP BY ").AppendJoin(", ", grouped).Append(" ORDER BY ").AppendJoin(", ", grouped);
+        }
+
+        return executor.QueryAsync(
+            sql.ToString(),
+            args.ToArray(),
+            static r => new CountRow(NullableString(r, 0), NullableString(r, 1), NullableString(r, 2), NullableString(r, 3), NullableString(r, 4), r.GetInt64(5)),
+            cancellationToken);
+    }
+
+    /// <summary>Appends the WHERE clause of <paramref name="query"/>'s filters to <paramref name="sql"/>, adding their values to <paramref name="args"/>.</summary>
+    private void AppendWhere(StringBuilder sql, List<object?> args, StatusQuery query)
+    {
         var conditions = new List<string>();
         void Add(string condition, object? value)
         {
@@ -183,30 +246,32 @@ internal sealed partial class SystemDatabase
         AddList("ws.status", query.Statuses);
         AddList("ws.name", query.Names);
         AddList("ws.queue_name", query.QueueNames);
-        if (query.ApplicationVersion is not null)
-        {
-            Add("ws.application_version = $?", query.ApplicationVersion);
-        }
+        AddList("ws.application_version", Merge(query.ApplicationVersion, query.ApplicationVersions));
 
         if (query.ApplicationName is not null)
         {
             Add("(ws.application_name = $? OR ws.application_name IS NULL)", query.ApplicationName);
         }
 
-        if (query.ExecutorId is not null)
-        {
-            Add("ws.executor_id = $?", query.ExecutorId);
-        }
+        AddList("ws.executor_id", Merge(query.ExecutorId, query.ExecutorIds));
 
         if (query.ParentWorkflowId is not null)
         {
             Add("ws.parent_workflow_id = $?", query.ParentWorkflowId);
         }
 
-        if (query.AuthenticatedUser is not null)
+        AddList("ws.authenticated_user", Merge(query.AuthenticatedUser, query.AuthenticatedUsers));
+        if (query.ForkedFrom is not null)
         {
-            Add("ws.authenticated_user = $?", query.AuthenticatedUser);
+            Add("ws.forked_from = $?", query.ForkedFrom);
         }
+
+        if (query.HasParent is { } hasParent)
+        {
+            conditions.Add(hasParent ? "ws.parent_workflow_id IS NOT NULL" : "ws.parent_workflow_id IS NULL");
+        }
+
+        AddAttributes(query.Attributes);
 
         if (query.ScheduleName is not null)
         {
@@ -244,24 +309,63 @@ internal sealed partial class SystemDatabase
             sql.Append(" WHERE ").AppendJoin(" AND ", conditions);
         }
 
-        sql.Append(" ORDER BY ws.created_at ").Append(query.Descending ? "DESC" : "ASC").Append(", ws.workflow_uuid ").Append(query.Descending ? "DESC" : "ASC");
-        if (query.Limit is { } limit)
+        static IReadOnlyList<string>? Merge(string? one, IReadOnlyList<string>? many) =>
+            one is null ? many : many is null ? [one] : [one, .. many];
+
+        void AddAttributes(JsonObject? attributes)
         {
-            args.Add((long)limit);
-            sql.Append(" LIMIT $").Append(args.Count);
-        }
-        else if (query.Offset is not null && !d.IsPostgres)
-        {
-            sql.Append(" LIMIT -1");
+            if (attributes is null || attributes.Count == 0)
+            {
+                return;
+            }
+
+            if (d.IsPostgres)
+            {
+                // Containment, which the GIN index idx_workflow_status_attributes serves.
+                Add("ws.attributes @> CAST($? AS jsonb)", attributes.ToJsonString());
+                return;
+            }
+
+            // SQLite: each pair must be a top-level member of the same JSON type and value (numbers compare by value, as in jsonb).
+            foreach (var (key, value) in attributes)
+            {
+                switch (value?.GetValueKind() ?? JsonValueKind.Null)
+                {
+                    case JsonValueKind.String:
+                        AddPair("EXISTS (SELECT 1 FROM json_each(ws.attributes) a WHERE a.key = $?k AND a.type = 'text' AND a.atom = $?v)", key, value!.GetValue<string>());
+                        break;
+                    case JsonValueKind.Number:
+                        AddPair(
+                            "EXISTS (SELECT 1 FROM json_each(ws.attributes) a WHERE a.key = $?k AND a.type IN ('integer', 'real') AND a.atom = $?v)",
+                            key,
+                            double.Parse(value!.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture));
+                        break;
+                    case JsonValueKind.True:
+                        AddPair("EXISTS (SELECT 1 FROM json_each(ws.attributes) a WHERE a.key = $?k AND a.type = 'true')", key, null);
+                        break;
+                    case JsonValueKind.False:
+                        AddPair("EXISTS (SELECT 1 FROM json_each(ws.attributes) a WHERE a.key = $?k AND a.type = 'false')", key, null);
+                        break;
+                    default:
+                        AddPair("EXISTS (SELECT 1 FROM json_each(ws.attributes) a WHERE a.key = $?k AND a.type = 'null')", key, null);
+                        break;
+                }
+            }
         }
 
-        if (query.Offset is { } offset)
+        void AddPair(string condition, string key, object? value)
         {
-            args.Add((long)offset);
-            sql.Append(" OFFSET $").Append(args.Count);
+            args.Add(key);
+            condition = condition.Replace("$?k", "$" + args.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+            if (condition.Contains("$?v", StringComparison.Ordinal))
+            {
+                args.Add(value);
+                condition = condition.Replace("$?v", "$" + args.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+            }
+
+            conditions.Add(condition);
         }
 
-        return executor.QueryAsync(sql.ToString(), args.ToArray(), ReadStatus, cancellationToken);
     }
 
     private static StatusRow ReadStatus(DbDataReader r) => new()
@@ -291,5 +395,8 @@ internal sealed partial class SystemDatabase
         Inputs = NullableString(r, 22),
         Output = NullableString(r, 23),
         Error = NullableString(r, 24),
+        AuthenticatedUser = NullableString(r, 25),
+        AuthenticatedRoles = NullableString(r, 26),
+        Attributes = NullableString(r, 27),
     };
 }

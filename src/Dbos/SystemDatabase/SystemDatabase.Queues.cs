@@ -69,7 +69,7 @@ internal sealed partial class SystemDatabase
             $"THEN {d.NowMs} + workflow_timeout_ms ELSE workflow_deadline_epoch_ms END " +
             $"WHERE {d.InList("workflow_uuid", 5)} AND status = 'ENQUEUED' AND (application_name = $4 OR application_name IS NULL) " +
             "RETURNING workflow_uuid, name, recovery_attempts, workflow_deadline_epoch_ms, serialization, parent_workflow_id, queue_partition_key, " +
-            $"{(d.IsPostgres ? "attributes::text" : "attributes")}, started_at_epoch_ms - created_at";
+            $"{(d.IsPostgres ? "attributes::text" : "attributes")}, started_at_epoch_ms - created_at, authenticated_user, authenticated_roles";
         var inputsSql =
             $"SELECT ws.workflow_uuid, COALESCE(wi.inputs, ws.inputs) FROM {ws} ws LEFT JOIN {d.Table("workflow_input")} wi " +
             $"ON wi.workflow_uuid = ws.workflow_uuid WHERE {d.InList("ws.workflow_uuid", 1)}";
@@ -158,6 +158,8 @@ internal sealed partial class SystemDatabase
                         {
                             Attributes = NullableString(r, 7),
                             WaitedMs = NullableLong(r, 8),
+                            AuthenticatedUser = NullableString(r, 9),
+                            AuthenticatedRoles = NullableString(r, 10),
                         },
                         ct).ConfigureAwait(false);
                     var claimedIds = claimed.Select(c => c.WorkflowId).ToArray();
@@ -212,9 +214,11 @@ internal sealed partial class SystemDatabase
             $"THEN {d.NowMs} + ws.workflow_timeout_ms ELSE ws.workflow_deadline_epoch_ms END " +
             "FROM picked WHERE ws.workflow_uuid = picked.workflow_uuid AND ws.status = 'ENQUEUED' AND (ws.application_name = $3 OR ws.application_name IS NULL) " +
             "RETURNING ws.workflow_uuid, ws.name, ws.recovery_attempts, ws.workflow_deadline_epoch_ms, ws.serialization, ws.parent_workflow_id, " +
-            "ws.queue_partition_key, ws.attributes::text AS attributes, ws.started_at_epoch_ms - ws.created_at AS waited, ws.inputs) " +
+            "ws.queue_partition_key, ws.attributes::text AS attributes, ws.started_at_epoch_ms - ws.created_at AS waited, ws.inputs, " +
+            "ws.authenticated_user, ws.authenticated_roles) " +
             "SELECT c.workflow_uuid, c.name, c.recovery_attempts, c.workflow_deadline_epoch_ms, c.serialization, c.parent_workflow_id, c.queue_partition_key, " +
-            $"c.attributes, c.waited, COALESCE(wi.inputs, c.inputs), EXISTS (SELECT 1 FROM {d.Table("operation_outputs")} o WHERE o.workflow_uuid = c.workflow_uuid) " +
+            $"c.attributes, c.waited, COALESCE(wi.inputs, c.inputs), EXISTS (SELECT 1 FROM {d.Table("operation_outputs")} o WHERE o.workflow_uuid = c.workflow_uuid), " +
+            "c.authenticated_user, c.authenticated_roles " +
             $"FROM claimed c LEFT JOIN {d.Table("workflow_input")} wi ON wi.workflow_uuid = c.workflow_uuid";
         var claimed = await executor.ExecuteQueryAsync(
             sql,
@@ -224,6 +228,8 @@ internal sealed partial class SystemDatabase
                 Attributes = NullableString(r, 7),
                 WaitedMs = NullableLong(r, 8),
                 HasOperations = r.GetBoolean(10),
+                AuthenticatedUser = NullableString(r, 11),
+                AuthenticatedRoles = NullableString(r, 12),
             },
             cancellationToken).ConfigureAwait(false);
         var withOperations = claimed.Where(c => c.HasOperations).Select(c => c.WorkflowId).ToArray();

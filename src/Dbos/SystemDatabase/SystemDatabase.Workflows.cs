@@ -70,19 +70,19 @@ internal sealed partial class SystemDatabase
     private static WorkflowDeduplicatedException Deduplicated(NewWorkflowRow row) => new(
         $"Workflow '{row.WorkflowId}' was not enqueued: a workflow with deduplication ID '{row.DeduplicationId}' is already queued or running on queue '{row.QueueName}'.");
 
-    /// <summary>The status row's parameters, in the order of <c>insertStatusSql</c>'s $1 to $22.</summary>
+    /// <summary>The status row's parameters, in the order of <c>insertStatusSql</c>'s $1 to $24.</summary>
     private static object?[] StatusArgs(NewWorkflowRow row) =>
     [
         row.WorkflowId, row.Status, row.Name, row.QueueName, row.ExecutorId, row.ApplicationVersion, row.RecoveryAttempts,
         row.TimeoutMs, row.DeadlineEpochMs, row.ParentWorkflowId, row.Serialization, row.CreatorXid, row.OwnerXid,
         row.ApplicationName, row.DeduplicationId, row.Priority, row.PartitionKey, row.DelayUntilEpochMs, row.ScheduleName, row.Attributes,
-        row.IsDebounced, row.DebounceDeadlineEpochMs,
+        row.IsDebounced, row.DebounceDeadlineEpochMs, row.AuthenticatedUser, row.AuthenticatedRoles,
     ];
 
     /// <summary>The input row's parameters, for <c>insertInputSql</c>.</summary>
     private static object?[] InputArgs(NewWorkflowRow row) => [row.WorkflowId, row.Inputs, row.CreatorXid];
 
-    /// <summary>Postgres's one-statement start (<c>startSql</c>): the status row's parameters, then the input as $23.</summary>
+    /// <summary>Postgres's one-statement start (<c>startSql</c>): the status row's parameters, then the input as $25.</summary>
     private static object?[] StartArgs(NewWorkflowRow row) => [.. StatusArgs(row), row.Inputs];
 
     private static StartRow ReadStart(DbDataReader r) =>
@@ -202,4 +202,26 @@ internal sealed partial class SystemDatabase
     private static OperationRow ReadOperation(DbDataReader r, int first) => new(
         r.GetInt32(first), r.GetString(first + 1), NullableString(r, first + 2), NullableString(r, first + 3), NullableString(r, first + 4),
         NullableLong(r, first + 5), NullableLong(r, first + 6), NullableString(r, first + 7));
+
+    /// <summary>
+    /// Replaces a running workflow's attributes with <paramref name="attributes"/> (JSON object text, or null) and records
+    /// the operation, in one transaction; the trace context kept under <c>dbos.otelContext</c> stays. False when the
+    /// execution no longer owns the workflow.
+    /// </summary>
+    public Task<bool> UpdateAttributesAsync(OperationRecord operation, string? attributes, CancellationToken cancellationToken)
+    {
+        var sql = d.IsPostgres
+            ? $"UPDATE {d.Table("workflow_status")} SET updated_at = {d.NowMs}, attributes = CASE " +
+              "WHEN jsonb_typeof(attributes -> 'dbos.otelContext') = 'object' " +
+              "THEN COALESCE(CAST($2 AS jsonb), '{}'::jsonb) || jsonb_build_object('dbos.otelContext', attributes -> 'dbos.otelContext') " +
+              "ELSE CAST($2 AS jsonb) END WHERE workflow_uuid = $1"
+            : $"UPDATE {d.Table("workflow_status")} SET updated_at = {d.NowMs}, attributes = CASE " +
+              "WHEN json_valid(attributes) AND json_type(attributes, '$.\"dbos.otelContext\"') = 'object' " +
+              "THEN json_set(COALESCE($2, '{}'), '$.\"dbos.otelContext\"', json(json_extract(attributes, '$.\"dbos.otelContext\"'))) " +
+              "ELSE $2 END WHERE workflow_uuid = $1";
+        return WriteRecordedAsync(
+            operation,
+            async (session, ct) => await session.ExecuteAsync(sql, [operation.WorkflowId, attributes], ct).ConfigureAwait(false),
+            cancellationToken);
+    }
 }

@@ -64,7 +64,7 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
             "authenticated_roles, executor_id, application_version, application_id, recovery_attempts, workflow_timeout_ms, " +
             "workflow_deadline_epoch_ms, parent_workflow_id, serialization, creator_xid, owner_xid, application_name, deduplication_id, priority, " +
             "queue_partition_key, delay_until_epoch_ms, schedule_name, attributes, is_debounced, debounce_deadline_epoch_ms) " +
-            "VALUES ($1, $2, $3, NULL, NULL, $4, '', '', '[]', $5, $6, '', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, " +
+            "VALUES ($1, $2, $3, NULL, NULL, $4, $23, '', $24, $5, $6, '', $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, " +
             (d.IsPostgres ? "CAST($20 AS jsonb), " : "$20, ") + "$21, $22) " +
             "ON CONFLICT (workflow_uuid) DO UPDATE SET creator_xid = ws.creator_xid " +
             "RETURNING status, name, queue_name, creator_xid, serialization";
@@ -75,7 +75,7 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
         // Postgres runs both inserts as one statement; the input is written only by the start that created the row.
         startSql =
             $"WITH ins AS ({insertStatusSql}), inp AS (INSERT INTO {d.Table("workflow_input")} (workflow_uuid, inputs) " +
-            "SELECT $1, $23 FROM ins WHERE ins.creator_xid = $12 ON CONFLICT (workflow_uuid) DO NOTHING) " +
+            "SELECT $1, $25 FROM ins WHERE ins.creator_xid = $12 ON CONFLICT (workflow_uuid) DO NOTHING) " +
             "SELECT status, name, queue_name, creator_xid, serialization FROM ins";
 
         recordOperationSql =
