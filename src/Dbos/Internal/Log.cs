@@ -81,4 +81,10 @@ internal static partial class Log
 
     [LoggerMessage(19, LogLevel.Information, "The system database {Database} (schema {Schema}) is being migrated by another process, now at schema version {Version}; waiting for it to finish (up to {BoundSeconds} s without progress)")]
     public static partial void WaitingForMigration(ILogger logger, string database, string schema, int version, double boundSeconds);
+
+    [LoggerMessage(180, LogLevel.Information, "Dashboard action {Action} on {Target} by {User}")]
+    public static partial void DashboardAction(ILogger logger, string action, string target, string user);
+
+    [LoggerMessage(181, LogLevel.Warning, "Dashboard refused action {Action} on {Target}: {Reason}")]
+    public static partial void DashboardActionRefused(ILogger logger, string action, string target, string reason);
 }
