@@ -22,7 +22,8 @@ internal static partial class CliApp
         var bind = new Option<string>("--bind") { Description = "The address to listen on. The default, 127.0.0.1, serves this machine only.", DefaultValueFactory = _ => "127.0.0.1" };
         var allowActions = new Option<bool>("--allow-actions") { Description = "Offer cancel, resume, fork, delete, priority and schedule actions. Only with a loopback --bind." };
         var hideValues = new Option<bool>("--hide-values") { Description = "Hide workflow inputs, outputs and other recorded values." };
-        var command = new Command("dashboard", "Serve the DBOS web dashboard of a system database (read-only unless --allow-actions).") { url, port, bind, allowActions, hideValues };
+        var scanLimit = new Option<int>("--scan-limit") { Description = "The most workflows one filtered page of the list reads before it says the result is partial.", DefaultValueFactory = _ => 100_000 };
+        var command = new Command("dashboard", "Serve the DBOS web dashboard of a system database (read-only unless --allow-actions).") { url, port, bind, allowActions, hideValues, scanLimit };
         return Handle(command, output, errors, async (p, client, printer, ct) =>
         {
             if (!IPAddress.TryParse(p.GetValue(bind), out var address))
@@ -56,6 +57,7 @@ internal static partial class CliApp
                     o.Operations = client;
                     o.ActionsPolicy = grantActions ? ActionsPolicy : null;
                     o.HideValues = p.GetValue(hideValues);
+                    o.ScanLimit = p.GetValue(scanLimit);
                 });
                 await app.StartAsync(ct).ConfigureAwait(false);
                 var served = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()

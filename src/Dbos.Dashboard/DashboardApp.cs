@@ -76,6 +76,7 @@ internal sealed partial class DashboardApp
         group.MapPost("/act", ActAsync);
         group.MapGet("/assets/dashboard.css", ctx => AssetAsync(ctx, "dashboard.css", "text/css; charset=utf-8"));
         group.MapGet("/assets/dashboard.js", ctx => AssetAsync(ctx, "dashboard.js", "text/javascript; charset=utf-8"));
+        group.MapGet("/assets/icon.svg", ctx => AssetAsync(ctx, "icon.svg", "image/svg+xml"));
     }
 
     /// <summary>The address of a dashboard page, under the application's path base and the dashboard's prefix.</summary>
@@ -137,6 +138,7 @@ internal sealed partial class DashboardApp
         var page = new Html();
         page.Raw("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
         page.Raw("<title>").Text(title).Raw(" · DBOS</title>");
+        page.Raw("<link rel=\"icon\" type=\"image/svg+xml\"").Attr("href", Url(context, "/assets/icon.svg")).Raw(">");
         page.Raw("<link rel=\"stylesheet\"").Attr("href", Url(context, "/assets/dashboard.css")).Raw(">");
         page.Raw("<script defer").Attr("src", Url(context, "/assets/dashboard.js")).Raw("></script></head><body>");
         page.Raw("<header class=\"top\"><div class=\"brand\"><span class=\"logo\">DBOS</span> dashboard</div><nav>");
