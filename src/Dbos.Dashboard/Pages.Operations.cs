@@ -154,7 +154,7 @@ internal sealed partial class DashboardApp
             return "Schedules";
         }
 
-        html.Raw("<table class=\"grid\"><thead><tr><th>Schedule</th><th>Workflow</th><th>Cron</th><th>Status</th><th>Next ticks (UTC)</th><th>Last fired (UTC)</th><th>Last runs</th>");
+        html.Raw("<table class=\"grid schedules\"><thead><tr><th>Schedule</th><th>Workflow</th><th>Cron</th><th>Status</th><th>Next ticks (UTC)</th><th>Last fired (UTC)</th><th>Last runs</th>");
         html.Raw(canAct ? "<th>Actions</th>" : string.Empty).Raw("</tr></thead><tbody>");
         foreach (var schedule in schedules)
         {
@@ -189,6 +189,11 @@ internal sealed partial class DashboardApp
             }
 
             html.Raw("</td><td class=\"time\">").Text(Html.Time(schedule.LastFiredAt)).Raw("</td><td>");
+            if (runs.Count == 0)
+            {
+                html.Text("—");
+            }
+
             foreach (var run in runs)
             {
                 html.Raw("<div>");
