@@ -366,6 +366,17 @@ public class DashboardTests
         await ConfirmAsync("Run schedule nightly-report once now?");
         var triggered = await page.Locator("h1").TextContentAsync();
         await Eventually.StatusAsync(db, triggered!, "SUCCESS");
+
+        // Backfill: one run per tick of the range (02:00 UTC on three days), under the ticks' own IDs.
+        await DashboardBrowser.GoAsync(page, server.Url + "schedules");
+        await page.FillAsync("td.row-actions input[name=start]", "2026-01-01T00:00");
+        await page.FillAsync("td.row-actions input[name=end]", "2026-01-03T03:00");
+        await page.Locator("td.row-actions button", new() { HasText = "Backfill" }).ClickAsync();
+        await ConfirmAsync("Run schedule nightly-report for every tick from 2026-01-01 00:00:00.000 to 2026-01-03 03:00:00.000 (UTC)?");
+        foreach (var day in (string[])["01", "02", "03"])
+        {
+            await Eventually.StatusAsync(db, $"sched-nightly-report-2026-01-{day}T02:00:00.000Z", "SUCCESS");
+        }
         browser.AssertNoErrors();
     }
 
