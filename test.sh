@@ -12,6 +12,14 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   else sudo -n apt-get update -q && sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm; fi
 fi
 
+# The dashboard's tests drive a real headless browser: Debian's chromium (Playwright uses it; it downloads none).
+if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
+  echo "Installing Debian's chromium package for the dashboard's browser tests"
+  if [ "$(id -u)" -eq 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+  else sudo -n apt-get update -q && sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; fi
+fi
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+
 if [ -z "${DBOS_TEST_POSTGRES_URL:-}" ]; then
   DBOS_TEST_POSTGRES_URL=$(scripts/ensure-postgres.sh)
   export DBOS_TEST_POSTGRES_URL

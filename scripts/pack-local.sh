@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Packs every package of the repository (the projects under src/: Dbos, Dbos.Extensions.Hosting,
+# Packs every package of the repository (the projects under src/: Dbos, Dbos.Extensions.Hosting, Dbos.Dashboard,
 # Dbos.EntityFrameworkCore and the dbos tool, Dbos.Cli) into a local NuGet feed, artifacts/packages by default.
 # Usage: scripts/pack-local.sh [output-folder]. Extra settings go through the environment, for example
 # VERSION_SUFFIX=dev.1 for prerelease packages. See docs/installation.md for consuming the feed.

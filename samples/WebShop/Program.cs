@@ -5,6 +5,7 @@
 //   curl localhost:5000/orders/<id>                                    the order's status, its checkpointed steps and its receipt
 //   dotnet run --project samples/WebShop -- --crash-after-step 2        the process kills itself once an order's step 2 is checkpointed;
 //                                                                       run it again without the flag and the order finishes from step 3
+//   open http://localhost:5000/dbos/                                  the DBOS dashboard: orders as workflows, with their steps
 //   dotnet run --project samples/WebShop -- --telemetry console         also prints traces (each request's span, with its DBOS
 //                                                                       workflow and step spans in the same trace) and metrics
 //
@@ -14,6 +15,7 @@
 // samples/WebShop/webshop.sqlite from wherever you run it; running the built program directly puts it in your current directory.
 using System.Text.Json;
 using Dbos;
+using Dbos.Dashboard;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
@@ -35,6 +37,12 @@ builder.Services.AddDbos()
     .AddQueue(CheckoutWorkflow.Queue, new QueueOptions { WorkerConcurrency = 4 })
     .AddWorkflow<CheckoutWorkflow, Order, Receipt>(CheckoutWorkflow.Name)
     .AddHealthChecks();
+
+// The DBOS dashboard under /dbos. Actions (cancel, resume, fork, delete, priority) are granted to users in the "operator"
+// role; this sample signs nobody in, so its dashboard only reads. A real application protects the pages too
+// (RequireAuthorization on what MapDbosDashboard returns): they show the orders' inputs and outputs.
+builder.Services.AddDbosDashboard();
+builder.Services.AddAuthorizationBuilder().AddPolicy("dbos-operators", policy => policy.RequireRole("operator"));
 
 // With --telemetry console (or TELEMETRY=console), traces and metrics are printed by OpenTelemetry's console exporter.
 // ASP.NET Core's instrumentation records each request's span, and DBOS's spans join its trace: the request's span is the
@@ -109,6 +117,8 @@ app.MapGet("/orders", async (DbosApp dbos, CancellationToken cancellationToken) 
         cancellationToken);
     return orders.Select(o => new { id = o.WorkflowId, status = o.StatusText, createdAt = o.CreatedAt });
 });
+
+app.MapDbosDashboard("/dbos", options => options.ActionsPolicy = "dbos-operators");
 
 app.Lifetime.ApplicationStarted.Register(() =>
     Console.WriteLine($"WebShop is ready. System database: {app.Services.GetRequiredService<DbosApp>().SystemDatabase}"));

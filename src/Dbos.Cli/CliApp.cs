@@ -11,7 +11,7 @@ namespace Dbos.Cli;
 /// <c>--sys-db-url</c> or <c>DBOS_SYSTEM_DATABASE_URL</c>, does one thing, and prints a table (or JSON with <c>--json</c>).
 /// Errors are one line on standard error and a non-zero exit code.
 /// </summary>
-internal static class CliApp
+internal static partial class CliApp
 {
     private static readonly Option<string?> Url = new("--sys-db-url", "-s")
     {
@@ -49,27 +49,28 @@ internal static class CliApp
         root.Subcommands.Add(ScheduleCommand(output, errors));
         root.Subcommands.Add(VersionCommand(output, errors));
         root.Subcommands.Add(ExecutorCommand(output, errors));
+        root.Subcommands.Add(DashboardCommand(output, errors));
         var parsed = root.Parse(args);
         return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = errors }).ConfigureAwait(false);
     }
 
     /// <summary>Runs a command against a client, turning every expected failure into one line and exit code 1.</summary>
     private static Command Handle(
-        Command command, TextWriter output, TextWriter errors, Func<ParseResult, DbosClient, Printer, CancellationToken, Task> action, Option<string?>? applicationName = null)
+        Command command, TextWriter output, TextWriter errors, Func<ParseResult, DbosClient, Printer, CancellationToken, Task> action, Option<string?>? applicationName = null, Option<string?>? url = null)
     {
         command.SetAction(async (parsed, cancellationToken) =>
         {
             try
             {
-                var url = parsed.GetValue(Url) ?? Environment.GetEnvironmentVariable(DbosConfig.SystemDatabaseUrlVariable);
-                if (string.IsNullOrWhiteSpace(url))
+                var systemDatabaseUrl = (url is null ? null : parsed.GetValue(url)) ?? parsed.GetValue(Url) ?? Environment.GetEnvironmentVariable(DbosConfig.SystemDatabaseUrlVariable);
+                if (string.IsNullOrWhiteSpace(systemDatabaseUrl))
                 {
                     throw new DbosConfigurationException("No system database: pass --sys-db-url or set DBOS_SYSTEM_DATABASE_URL.");
                 }
 
                 var client = DbosClient.Create(new DbosClientOptions
                 {
-                    SystemDatabaseUrl = url,
+                    SystemDatabaseUrl = systemDatabaseUrl,
                     SystemDatabaseSchema = parsed.GetValue(Schema)!,
                     ApplicationName = applicationName is null ? null : parsed.GetValue(applicationName),
                 });

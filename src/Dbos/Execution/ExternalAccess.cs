@@ -477,8 +477,15 @@ internal sealed class ExternalAccess : IWorkflowResults
             Database.Executor,
             ApplicationName ?? throw new InvalidOperationException($"{operation} needs the application's name: set DbosClientOptions.ApplicationName."));
 
-    public async Task<IReadOnlyList<ExecutorInfo>> ListExecutorsAsync(CancellationToken cancellationToken) =>
-        (await Liveness("Listing executors").ListAsync(cancellationToken).ConfigureAwait(false))
+    public Task<IReadOnlyList<ExecutorInfo>> ListExecutorsAsync(CancellationToken cancellationToken) =>
+        ListExecutorsAsync(Liveness("Listing executors"), cancellationToken);
+
+    /// <summary>The executors of another application than this access's own (the dashboard shows any application's).</summary>
+    public Task<IReadOnlyList<ExecutorInfo>> ListExecutorsAsync(string applicationName, CancellationToken cancellationToken) =>
+        ListExecutorsAsync(applicationName == ApplicationName ? Liveness("Listing executors") : ExecutorLiveness.For(Database.Executor, applicationName), cancellationToken);
+
+    private static async Task<IReadOnlyList<ExecutorInfo>> ListExecutorsAsync(ExecutorLiveness liveness, CancellationToken cancellationToken) =>
+        (await liveness.ListAsync(cancellationToken).ConfigureAwait(false))
             .Select(e => new ExecutorInfo(
                 e.ExecutorId,
                 e.Alive ? ExecutorState.Alive : ExecutorLiveness.IsGenerated(e.ExecutorId) ? ExecutorState.Dead : ExecutorState.Unknown,

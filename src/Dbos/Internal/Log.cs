@@ -87,10 +87,17 @@ internal static partial class Log
 
     [LoggerMessage(161, LogLevel.Information, "Global timeout cancelled {Count} unfinished workflow(s) created before {Cutoff}")]
     public static partial void GlobalTimeoutCancelled(ILogger logger, int count, DateTimeOffset cutoff);
+
     [LoggerMessage(120, LogLevel.Warning, "Workflow {WorkflowId} was enqueued on queue '{QueueName}', which no application has registered on this system database " +
         "(this process registers: {RegisteredQueues}); it stays ENQUEUED until a process registers and serves that queue. Said once per queue name")]
     public static partial void UnknownQueue(ILogger logger, string workflowId, string queueName, string registeredQueues);
 
     [LoggerMessage(121, LogLevel.Information, "Queue '{QueueName}' was deleted from the queues table; this process no longer serves it. Its waiting workflows stay ENQUEUED until a queue of that name is registered again")]
     public static partial void QueueDeleted(ILogger logger, string queueName);
+
+    [LoggerMessage(180, LogLevel.Information, "Dashboard action {Action} on {Target} by {User}")]
+    public static partial void DashboardAction(ILogger logger, string action, string target, string user);
+
+    [LoggerMessage(181, LogLevel.Warning, "Dashboard refused action {Action} on {Target}: {Reason}")]
+    public static partial void DashboardActionRefused(ILogger logger, string action, string target, string reason);
 }

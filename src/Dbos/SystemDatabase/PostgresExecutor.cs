@@ -209,6 +209,8 @@ internal sealed class PostgresExecutor : SqlExecutor
 
     public override bool IsForeignKeyViolation(Exception ex) => ex is PostgresException { SqlState: PostgresErrorCodes.ForeignKeyViolation };
 
+    public override bool IsStatementTimeout(Exception ex) => ex is PostgresException { SqlState: PostgresErrorCodes.QueryCanceled };
+
     public override bool IsContention(Exception ex) =>
         ex is PostgresException { SqlState: PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected };
 

@@ -102,6 +102,9 @@ internal abstract class SqlExecutor : IAsyncDisposable
     /// <summary>Whether <paramref name="ex"/> is a transaction that lost to a concurrent one (a row lock not available, a serialization failure, a deadlock), to be retried.</summary>
     public abstract bool IsContention(Exception ex);
 
+    /// <summary>Whether <paramref name="ex"/> is the server stopping a statement at its <c>statement_timeout</c>.</summary>
+    public virtual bool IsStatementTimeout(Exception ex) => false;
+
     public abstract ValueTask DisposeAsync();
 }
 

@@ -201,6 +201,52 @@ public class WebShopSampleTests
         return spans;
     }
 
+    [Theory, BothBackends]
+    public async Task The_shop_serves_the_dashboard_and_refuses_its_actions_to_users_the_policy_does_not_grant(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        var database = "dbos_webshop_" + Guid.NewGuid().ToString("N")[..10];
+        var environment = new Dictionary<string, string?>
+        {
+            ["DBOS_SYSTEM_DATABASE_URL"] = backend == Backend.Postgres ? TestDatabase.PostgresUrl(database) : null,
+            ["ASPNETCORE_URLS"] = null,
+            ["ASPNETCORE_ENVIRONMENT"] = null,
+        };
+        try
+        {
+            await using var shop = await StartShopAsync(environment, db.Directory);
+            var created = await shop.Http.PostAsJsonAsync("/orders", new { customer = "ada@example.com", item = "widget", quantity = 3, id = "order-dash" });
+            Assert.Equal(HttpStatusCode.Accepted, created.StatusCode);
+            Assert.Equal("SUCCESS", (await WaitUntilDoneAsync(shop.Http, "order-dash")).GetProperty("status").GetString());
+
+            // The pages read the application's own DbosApp (from AddDbos), under the path the application chose.
+            var list = await shop.Http.GetStringAsync("/dbos/");
+            Assert.Contains("order-dash", list, StringComparison.Ordinal);
+            Assert.Contains("read-only", list, StringComparison.Ordinal); // Nobody is signed in, so nobody is an operator.
+            var detail = await shop.Http.GetStringAsync("/dbos/workflow?id=order-dash");
+            foreach (var step in CheckoutSteps)
+            {
+                Assert.Contains(step, detail, StringComparison.Ordinal);
+            }
+
+            Assert.DoesNotContain("/dbos/confirm", detail, StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.OK, (await shop.Http.GetAsync("/dbos/assets/dashboard.css")).StatusCode);
+
+            // A policy is named but this user does not satisfy it: no confirmation page, no action, nothing changed.
+            Assert.Equal(HttpStatusCode.Forbidden, (await shop.Http.GetAsync("/dbos/confirm?action=delete&id=order-dash")).StatusCode);
+            var act = await shop.Http.PostAsync("/dbos/act", new FormUrlEncodedContent(new Dictionary<string, string> { ["action"] = "delete", ["id"] = "order-dash" }));
+            Assert.Equal(HttpStatusCode.Forbidden, act.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await shop.Http.GetAsync("/orders/order-dash")).StatusCode);
+        }
+        finally
+        {
+            if (backend == Backend.Postgres)
+            {
+                await TestDatabase.DropPostgresDatabaseAsync(database);
+            }
+        }
+    }
+
     private sealed class RunningShop(WorkerProcess process, HttpClient http) : IAsyncDisposable
     {
         public WorkerProcess Process { get; } = process;
