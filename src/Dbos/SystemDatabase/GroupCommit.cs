@@ -44,7 +44,9 @@ internal sealed class OperationGroupCommit(
             {
                 var entry = new Waiting(record);
                 waiting.Add(entry);
-                return entry.Completion.Task;
+
+                // A stopped execution stops waiting, as it would stop a write of its own; the batch goes on without it.
+                return cancellationToken.CanBeCanceled ? entry.Completion.Task.WaitAsync(cancellationToken) : entry.Completion.Task;
             }
 
             inFlight++;

@@ -73,9 +73,9 @@ internal sealed partial class SystemDatabase
         var scanConditions = new List<string>();
         if (query.After is { } after)
         {
-            var at = Arg(after.CreatedAt);
-            var id = Arg(after.WorkflowId);
-            scanConditions.Add($"ws.created_at <= {at} AND (ws.created_at < {at} OR ws.workflow_uuid < {id})");
+            var keysetAt = Arg(after.CreatedAt);
+            var keysetId = Arg(after.WorkflowId);
+            scanConditions.Add($"ws.created_at <= {keysetAt} AND (ws.created_at < {keysetAt} OR ws.workflow_uuid < {keysetId})");
         }
 
         if (query.CreatedFromEpochMs is { } from)
@@ -125,7 +125,7 @@ internal sealed partial class SystemDatabase
         var limit = Arg((long)query.ScanLimit);
         var order = "ws.created_at DESC, ws.workflow_uuid DESC";
         var filter = filters.Count == 0 ? "1 = 1" : string.Join(" AND ", filters);
-        var sql = new StringBuilder("SELECT ").Append(StatusColumns).Append(", NULL, NULL, NULL, CASE WHEN ").Append(filter)
+        var sql = new StringBuilder("SELECT ").Append(StatusColumns).Append(", NULL, NULL, NULL").Append(StatusTailColumns).Append(", CASE WHEN ").Append(filter)
             .Append(" THEN 1 ELSE 0 END, ws.dashboard_rn FROM (SELECT ws.*, ROW_NUMBER() OVER (ORDER BY ").Append(order)
             .Append(") AS dashboard_rn FROM ").Append(d.Table("workflow_status")).Append(" ws");
         if (scanConditions.Count > 0)
@@ -140,7 +140,7 @@ internal sealed partial class SystemDatabase
         var argArray = args.ToArray();
         SqlArguments.CheckStorable(argArray);
 
-        static (StatusRow Row, bool Matches, long Scanned) Read(DbDataReader r) => (ReadStatus(r), r.GetInt64(25) == 1, r.GetInt64(26));
+        static (StatusRow Row, bool Matches, long Scanned) Read(DbDataReader r) => (ReadStatus(r), r.GetInt64(StatusFieldCount) == 1, r.GetInt64(StatusFieldCount + 1));
 
         List<(StatusRow Row, bool Matches, long Scanned)>? read;
         if (d.IsPostgres)
@@ -258,7 +258,7 @@ internal sealed partial class SystemDatabase
     /// <summary>The workflows a workflow started (at most <paramref name="limit"/>), oldest first.</summary>
     public Task<List<StatusRow>> ListChildrenAsync(string workflowId, int limit, CancellationToken cancellationToken) =>
         executor.QueryAsync(
-            $"SELECT {StatusColumns}, NULL, NULL, NULL FROM {d.Table("workflow_status")} ws WHERE ws.parent_workflow_id = $1 " +
+            $"SELECT {StatusColumns}, NULL, NULL, NULL{StatusTailColumns} FROM {d.Table("workflow_status")} ws WHERE ws.parent_workflow_id = $1 " +
             "ORDER BY ws.created_at, ws.workflow_uuid LIMIT $2",
             [workflowId, (long)limit],
             ReadStatus,

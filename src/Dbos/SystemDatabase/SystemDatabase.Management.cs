@@ -153,7 +153,7 @@ internal sealed partial class SystemDatabase
         var sql = new StringBuilder("SELECT ").Append(StatusColumns);
         sql.Append(query.LoadInput ? ", COALESCE(wi.inputs, ws.inputs)" : ", NULL");
         sql.Append(query.LoadOutput ? ", COALESCE(wo.output, ws.output), COALESCE(wo.error, ws.error)" : ", NULL, NULL");
-        sql.Append(", ws.authenticated_user, ws.authenticated_roles, ").Append(d.IsPostgres ? "ws.attributes::text" : "ws.attributes");
+        sql.Append(StatusTailColumns);
         sql.Append(" FROM ").Append(d.Table("workflow_status")).Append(" ws");
         if (query.LoadInput)
         {

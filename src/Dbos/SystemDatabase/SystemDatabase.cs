@@ -16,6 +16,17 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
         "ws.workflow_deadline_epoch_ms, ws.parent_workflow_id, ws.forked_from, ws.was_forked_from, ws.deduplication_id, ws.priority, ws.serialization, " +
         "ws.queue_partition_key, ws.delay_until_epoch_ms";
 
+    /// <summary>
+    /// The status columns read after <see cref="StatusColumns"/> and the three of input, output and error (which a query
+    /// reads or replaces with NULL): <see cref="ReadStatus"/> reads <see cref="StatusFieldCount"/> fields in all.
+    /// </summary>
+    private string StatusTailColumns => d.IsPostgres
+        ? ", ws.authenticated_user, ws.authenticated_roles, ws.attributes::text"
+        : ", ws.authenticated_user, ws.authenticated_roles, ws.attributes";
+
+    /// <summary>How many fields <see cref="ReadStatus"/> reads; a query may select more after them.</summary>
+    private const int StatusFieldCount = 28;
+
     private const string OperationColumns =
         "function_id, function_name, output, error, child_workflow_id, started_at_epoch_ms, completed_at_epoch_ms, serialization";
 
