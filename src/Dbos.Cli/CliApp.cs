@@ -298,7 +298,7 @@ internal static partial class CliApp
 
     private static Command QueueCommand(TextWriter output, TextWriter errors)
     {
-        var queue = new Command("queue", "Inspect queued workflows.");
+        var queue = new Command("queue", "Inspect queued workflows, and register, change, list and delete queues.");
         queue.Aliases.Add("queues");
         var name = new Option<string?>("--queue", "-q") { Description = "Only this queue." };
         var status = new Option<string?>("--status", "-S") { Description = "Only workflows in this status (ENQUEUED, DELAYED, PENDING)." };
@@ -332,7 +332,74 @@ internal static partial class CliApp
 
             await printer.LineAsync($"Deleted queue {name}.", new { queue = name }).ConfigureAwait(false);
         }));
+
+        var definitions = new Command("definitions", "List the queues registered in the queues table (of the application, and unowned ones), with their limits.");
+        queue.Subcommands.Add(Handle(definitions, output, errors, async (_, client, printer, ct) =>
+            await printer.QueuesAsync(await client.ListQueuesAsync(ct).ConfigureAwait(false)).ConfigureAwait(false)));
+
+        var register = new QueueLimitOptions(new Command("register", "Register a queue in the queues table: every process of the application serves it within a second.") { queueName });
+        queue.Subcommands.Add(Handle(register.Command, output, errors, async (p, client, printer, ct) =>
+        {
+            var registered = await client.RegisterQueueAsync(p.GetValue(queueName)!, register.Apply(p, new QueueOptions()), ct).ConfigureAwait(false);
+            await printer.QueuesAsync([registered]).ConfigureAwait(false);
+        }));
+
+        var update = new QueueLimitOptions(new Command("update", "Change a queue's limits in the queues table (only the options given); every process serving it applies them within seconds.") { queueName });
+        queue.Subcommands.Add(Handle(update.Command, output, errors, async (p, client, printer, ct) =>
+        {
+            var name = p.GetValue(queueName)!;
+            var current = (await client.ListQueuesAsync(ct).ConfigureAwait(false)).FirstOrDefault(q => q.Name == name)
+                ?? throw new InvalidOperationException($"No queue named '{name}' is registered in the queues table.");
+            var options = update.Apply(p, current.Options);
+            await client.UpdateQueueAsync(name, options, ct).ConfigureAwait(false);
+            await printer.QueuesAsync((await client.ListQueuesAsync(ct).ConfigureAwait(false)).Where(q => q.Name == name).ToList()).ConfigureAwait(false);
+        }));
         return queue;
+    }
+
+    /// <summary>The limits <c>queue register</c> and <c>queue update</c> take, and how they change a queue's options.</summary>
+    private sealed class QueueLimitOptions
+    {
+        private readonly Option<int?> concurrency = new("--concurrency") { Description = "How many of its workflows may run at once, across every process." };
+        private readonly Option<int?> workerConcurrency = new("--worker-concurrency") { Description = "How many of its workflows may run at once in each process." };
+        private readonly Option<int?> limit = new("--limit") { Description = "Rate limit: how many of its workflows may start per --period." };
+        private readonly Option<double?> period = new("--period") { Description = "Rate limit period, in seconds (with --limit)." };
+        private readonly Option<bool> priorityEnabled = new("--priority-enabled") { Description = "The queue honours workflow priorities." };
+        private readonly Option<bool> partitioned = new("--partitioned") { Description = "The queue is partitioned (every workflow has a partition key)." };
+        private readonly Option<int?> partitionConcurrency = new("--partition-concurrency") { Description = "How many workflows of one partition may run at once." };
+        private readonly Option<int?> partitionWorkerConcurrency = new("--partition-worker-concurrency") { Description = "How many workflows of one partition may run at once in each process." };
+        private readonly Option<double?> pollingInterval = new("--polling-interval") { Description = "The longest wait between two looks at an idle queue, in seconds." };
+
+        public QueueLimitOptions(Command command)
+        {
+            Command = command;
+            foreach (var option in new Option[] { concurrency, workerConcurrency, limit, period, priorityEnabled, partitioned, partitionConcurrency, partitionWorkerConcurrency, pollingInterval })
+            {
+                command.Options.Add(option);
+            }
+        }
+
+        public Command Command { get; }
+
+        public QueueOptions Apply(ParseResult p, QueueOptions options)
+        {
+            if ((p.GetValue(limit) is null) != (p.GetValue(period) is null))
+            {
+                throw new ArgumentException("--limit and --period go together.");
+            }
+
+            return options with
+            {
+                Concurrency = p.GetValue(concurrency) ?? options.Concurrency,
+                WorkerConcurrency = p.GetValue(workerConcurrency) ?? options.WorkerConcurrency,
+                RateLimit = p.GetValue(limit) is { } n ? new RateLimit(n, TimeSpan.FromSeconds(p.GetValue(period)!.Value)) : options.RateLimit,
+                PriorityEnabled = p.GetValue(priorityEnabled) || options.PriorityEnabled,
+                Partitioned = p.GetValue(partitioned) || options.Partitioned,
+                PartitionConcurrency = p.GetValue(partitionConcurrency) ?? options.PartitionConcurrency,
+                PartitionWorkerConcurrency = p.GetValue(partitionWorkerConcurrency) ?? options.PartitionWorkerConcurrency,
+                PollingInterval = p.GetValue(pollingInterval) is { } seconds ? TimeSpan.FromSeconds(seconds) : options.PollingInterval,
+            };
+        }
     }
 
     private static Command ScheduleCommand(TextWriter output, TextWriter errors)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Spectre.Console;
@@ -248,6 +249,38 @@ internal sealed class Printer(TextWriter output, bool json)
         }
 
         Render(table, schedules.Count, "No schedules.");
+    }
+
+    public async Task QueuesAsync(IReadOnlyList<Queue> queues)
+    {
+        static string Rate(RateLimit? r) => r is null ? "" : $"{r.Limit}/{r.Period.TotalSeconds.ToString(CultureInfo.InvariantCulture)}s";
+        static string Number(int? n) => n?.ToString(CultureInfo.InvariantCulture) ?? "";
+        if (json)
+        {
+            await WriteJsonAsync(new JsonArray([.. queues.Select(q => (JsonNode)new JsonObject
+            {
+                ["name"] = q.Name,
+                ["concurrency"] = q.Options.Concurrency,
+                ["workerConcurrency"] = q.Options.WorkerConcurrency,
+                ["rateLimitMax"] = q.Options.RateLimit?.Limit,
+                ["rateLimitPeriodSec"] = q.Options.RateLimit?.Period.TotalSeconds,
+                ["priorityEnabled"] = q.Options.PriorityEnabled,
+                ["partitioned"] = q.Options.Partitioned,
+                ["partitionConcurrency"] = q.Options.PartitionConcurrency,
+                ["partitionWorkerConcurrency"] = q.Options.PartitionWorkerConcurrency,
+                ["pollingIntervalSec"] = q.Options.PollingInterval.TotalSeconds,
+            })])).ConfigureAwait(false);
+            return;
+        }
+
+        var table = NewTable("Queue", "Concurrency", "Worker concurrency", "Rate limit", "Priority", "Partitioned");
+        foreach (var q in queues)
+        {
+            table.AddRow(Cell(q.Name), Cell(Number(q.Options.Concurrency)), Cell(Number(q.Options.WorkerConcurrency)), Cell(Rate(q.Options.RateLimit)),
+                Cell(q.Options.PriorityEnabled ? "yes" : ""), Cell(q.Options.Partitioned ? "yes" : ""));
+        }
+
+        Render(table, queues.Count, "No queues registered.");
     }
 
     public async Task VersionsAsync(IReadOnlyList<ApplicationVersionInfo> versions)

@@ -243,6 +243,38 @@ public class CliTests
     }
 
     [Theory, BothBackends]
+    public async Task Queue_register_update_definitions_and_delete_round_trip(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        Assert.Equal(0, (await DbosAsync(db, "migrate")).ExitCode);
+        var register = await DbosAsync(db, "queue", "register", "cli-queue", "--concurrency", "4", "--worker-concurrency", "2", "--limit", "10", "--period", "1.5", "--priority-enabled");
+        Assert.True(register.ExitCode == 0, register.Errors);
+        Assert.Contains("cli-queue", register.Output, StringComparison.Ordinal);
+        Assert.Equal(4L, await db.CountAsync("SELECT concurrency FROM {queues} WHERE name = 'cli-queue'"));
+        Assert.Equal(10L, await db.CountAsync("SELECT rate_limit_max FROM {queues} WHERE name = 'cli-queue'"));
+
+        // Only the options given change.
+        var update = await DbosAsync(db, "queue", "update", "cli-queue", "--worker-concurrency", "1", "--partitioned");
+        Assert.True(update.ExitCode == 0, update.Errors);
+        var listed = Assert.Single((await DbosAsync(db, "queue", "definitions", "--json")).Json.EnumerateArray());
+        Assert.Equal("cli-queue", listed.GetProperty("name").GetString());
+        Assert.Equal(4, listed.GetProperty("concurrency").GetInt32());
+        Assert.Equal(1, listed.GetProperty("workerConcurrency").GetInt32());
+        Assert.Equal(10, listed.GetProperty("rateLimitMax").GetInt32());
+        Assert.Equal(1.5, listed.GetProperty("rateLimitPeriodSec").GetDouble());
+        Assert.True(listed.GetProperty("priorityEnabled").GetBoolean());
+        Assert.True(listed.GetProperty("partitioned").GetBoolean());
+        Assert.Contains("cli-queue", (await DbosAsync(db, "queue", "definitions")).Output, StringComparison.Ordinal);
+
+        Assert.Equal(1, (await DbosAsync(db, "queue", "update", "no-such-queue", "--concurrency", "1")).ExitCode);
+        Assert.Equal(1, (await DbosAsync(db, "queue", "register", "bad", "--limit", "3")).ExitCode);
+        Assert.Equal(0L, await db.CountAsync("SELECT count(*) FROM {queues} WHERE name = 'bad'"));
+
+        Assert.Equal(0, (await DbosAsync(db, "queue", "delete", "cli-queue")).ExitCode);
+        Assert.Empty((await DbosAsync(db, "queue", "definitions", "--json")).Json.EnumerateArray());
+    }
+
+    [Theory, BothBackends]
     public async Task Workflow_gc_and_global_timeout_commands(Backend backend)
     {
         await using var db = await TestDatabase.CreateAsync(backend);

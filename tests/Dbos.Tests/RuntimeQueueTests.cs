@@ -67,4 +67,82 @@ public class RuntimeQueueTests
         await Task.Delay(500);
         Assert.Equal(WorkflowState.Enqueued, (await waiting.GetStatusAsync())!.State);
     }
+
+    [Theory, BothBackends]
+    public async Task A_process_serves_a_queue_a_client_registers_after_launch_applies_its_updates_and_stops_when_the_client_deletes_it(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        using var logs = new CapturingLoggerFactory();
+        var config = db.Config();
+        config.LoggerFactory = logs;
+        await using var dbos = DbosApp.Create(config);
+        var running = 0;
+        var mostAtOnce = 0;
+        dbos.RegisterWorkflow("hold", async (WorkflowContext ctx, string input) =>
+        {
+            var now = Interlocked.Increment(ref running);
+            InterlockedMax(ref mostAtOnce, now);
+            await Task.Delay(100);
+            Interlocked.Decrement(ref running);
+            return input;
+        });
+        await dbos.LaunchAsync();
+        await using var client = DbosClient.Create(new DbosClientOptions { SystemDatabaseUrl = db.Url, SystemDatabaseSchema = db.Schema });
+        await using var foreign = DbosClient.Create(new DbosClientOptions { SystemDatabaseUrl = db.Url, SystemDatabaseSchema = db.Schema, ApplicationName = "other-app" });
+
+        // Another application's queue is not this process's to serve; an unowned one (a client without an application) is.
+        await foreign.RegisterQueueAsync("theirs");
+        await client.RegisterQueueAsync("remote", new QueueOptions { PollingInterval = TimeSpan.FromMilliseconds(50) });
+        Assert.Contains(await client.ListQueuesAsync(), q => q.Name == "remote");
+        var first = await client.EnqueueAsync<string, string>(new EnqueueOptions { WorkflowName = "hold", QueueName = "remote" }, "a");
+        Assert.Equal("a", await first.GetResultAsync());
+        Assert.Contains(logs.Messages, m => m.Id.Id == 122 && m.Message.Contains("'remote'", StringComparison.Ordinal));
+        Assert.Null(dbos.Engine.Dispatcher.Find("theirs"));
+        Assert.DoesNotContain(logs.Messages, m => m.Id.Id == 122 && m.Message.Contains("'theirs'", StringComparison.Ordinal));
+
+        // The client's update reaches the serving process: one at a time from then on.
+        await client.UpdateQueueAsync("remote", new QueueOptions { WorkerConcurrency = 1, PollingInterval = TimeSpan.FromMilliseconds(50) });
+        Assert.Equal(1, (await client.ListQueuesAsync()).Single(q => q.Name == "remote").Options.WorkerConcurrency);
+        await WaitUntilAsync(() => dbos.Engine.Dispatcher.Find("remote")?.Record.WorkerConcurrency == 1, "the update was not applied");
+        var handles = new List<WorkflowHandle<string>>();
+        for (var i = 0; i < 4; i++)
+        {
+            handles.Add(await client.EnqueueAsync<string, string>(new EnqueueOptions { WorkflowName = "hold", QueueName = "remote" }, $"w{i}"));
+        }
+
+        foreach (var handle in handles)
+        {
+            await handle.GetResultAsync();
+        }
+
+        Assert.Equal(1, mostAtOnce);
+
+        // An update of a queue the table does not have is refused.
+        await Assert.ThrowsAsync<InvalidOperationException>(() => client.UpdateQueueAsync("missing", new QueueOptions()));
+
+        // The client's delete stops it here; its work waits.
+        Assert.True(await client.DeleteQueueAsync("remote"));
+        await WaitUntilAsync(() => dbos.Engine.Dispatcher.Find("remote") is null, "the deleted queue was still served");
+        var waiting = await client.EnqueueAsync<string, string>(new EnqueueOptions { WorkflowName = "hold", QueueName = "remote" }, "z");
+        await Task.Delay(500);
+        Assert.Equal(WorkflowState.Enqueued, (await waiting.GetStatusAsync())!.State);
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        int seen;
+        while ((seen = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, seen) != seen)
+        {
+        }
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string failure)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, failure + " after 30 s");
+            await Task.Delay(50);
+        }
+    }
 }

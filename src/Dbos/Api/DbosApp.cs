@@ -689,40 +689,25 @@ public sealed class DbosApp : IDbosOperations
     /// <returns>The queue.</returns>
     public Queue RegisterQueue(string name, QueueOptions? options = null) => engine.RegisterQueue(name, options);
 
-    /// <summary>
-    /// Registers a queue, before or after <see cref="LaunchAsync"/>. After launch it is recorded in the queues table at
-    /// once and this process starts serving it (when <see cref="DbosConfig.ListenQueues"/> allows).
-    /// </summary>
-    /// <param name="name">The queue's name (names starting with <c>_dbos</c> are reserved).</param>
-    /// <param name="options">Its flow control. Default: no limits.</param>
-    /// <param name="cancellationToken">Stops the registration.</param>
-    /// <returns>The queue.</returns>
-    /// <exception cref="InvalidOperationException">A queue of this name is registered already, or belongs to another application.</exception>
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Before <see cref="LaunchAsync"/> this is <see cref="RegisterQueue"/> (recorded at launch); after, the row is
+    /// written at once and this process serves the queue. Refused when this process has registered the queue already.
+    /// </remarks>
     public Task<Queue> RegisterQueueAsync(string name, QueueOptions? options = null, CancellationToken cancellationToken = default) =>
         engine.RegisterQueueAsync(name, options, cancellationToken);
 
-    /// <summary>
-    /// Changes a registered queue's flow control at runtime: written to the queues table, applied here at once and by
-    /// every other process serving the queue within seconds.
-    /// </summary>
-    /// <param name="name">The queue's name.</param>
-    /// <param name="options">The new flow control.</param>
-    /// <param name="cancellationToken">Stops the change.</param>
-    /// <returns>A task that completes when the change is recorded.</returns>
-    /// <exception cref="InvalidOperationException">This process does not have the queue registered, or it belongs to another application.</exception>
+    /// <inheritdoc/>
     public Task UpdateQueueAsync(string name, QueueOptions options, CancellationToken cancellationToken = default) =>
         engine.UpdateQueueAsync(name, options, cancellationToken);
 
-    /// <summary>
-    /// Deletes a queue at runtime: its row leaves the queues table, this process stops serving it at once and every
-    /// other process within seconds. Workflows waiting on it stay <c>ENQUEUED</c> (and new starts on it are still
-    /// accepted, with the unknown-queue warning) until a queue of that name is registered again.
-    /// </summary>
-    /// <param name="name">The queue's name.</param>
-    /// <param name="cancellationToken">Stops the deletion.</param>
-    /// <returns>Whether the queues table had the queue.</returns>
+    /// <inheritdoc/>
     public Task<bool> DeleteQueueAsync(string name, CancellationToken cancellationToken = default) =>
         engine.DeleteQueueAsync(name, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<Queue>> ListQueuesAsync(CancellationToken cancellationToken = default) =>
+        engine.External.ListQueuesAsync(cancellationToken);
 
     /// <summary>
     /// Connects to the system database (creating a missing Postgres database), brings its schema to the current version,

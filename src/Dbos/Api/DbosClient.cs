@@ -185,18 +185,20 @@ public sealed class DbosClient : IDbosOperations
         System.Data.Common.DbConnection connection, System.Data.Common.DbTransaction transaction, string destinationWorkflowId, T message, string? topic = null, string? idempotencyKey = null, CancellationToken cancellationToken = default) =>
         external.SendInTransactionAsync(connection, transaction, destinationWorkflowId, message, topic, idempotencyKey, cancellationToken);
 
-    /// <summary>
-    /// Deletes a queue from the queues table, as <see cref="DbosApp.DeleteQueueAsync"/> does: the processes serving it
-    /// stop within seconds, and its waiting workflows stay <c>ENQUEUED</c> until a queue of that name is registered again.
-    /// </summary>
-    /// <param name="name">The queue's name.</param>
-    /// <param name="cancellationToken">Stops the deletion.</param>
-    /// <returns>Whether the queues table had the queue.</returns>
-    public async Task<bool> DeleteQueueAsync(string name, CancellationToken cancellationToken = default)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        return await external.Database.DeleteQueueAsync(name, cancellationToken).ConfigureAwait(false);
-    }
+    /// <inheritdoc/>
+    /// <remarks>From a client, registering a queue that the application owns already replaces its limits.</remarks>
+    public Task<Queue> RegisterQueueAsync(string name, QueueOptions? options = null, CancellationToken cancellationToken = default) =>
+        external.RegisterQueueAsync(name, options, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task UpdateQueueAsync(string name, QueueOptions options, CancellationToken cancellationToken = default) =>
+        external.UpdateQueueAsync(name, options, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<bool> DeleteQueueAsync(string name, CancellationToken cancellationToken = default) => external.DeleteQueueAsync(name, cancellationToken);
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<Queue>> ListQueuesAsync(CancellationToken cancellationToken = default) => external.ListQueuesAsync(cancellationToken);
 
     /// <inheritdoc/>
     public async Task<WorkflowHandle<TResult>> RetrieveWorkflowAsync<TResult>(string workflowId, CancellationToken cancellationToken = default)

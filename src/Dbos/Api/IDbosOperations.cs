@@ -323,6 +323,46 @@ public interface IDbosOperations : IAsyncDisposable
     /// <exception cref="InvalidOperationException">The workflow is not delayed (any more).</exception>
     Task SetWorkflowDelayAsync(string workflowId, DateTimeOffset startAt, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Registers a queue at runtime in the shared queues table, owned by this application (<see cref="DbosConfig.Name"/>,
+    /// <see cref="DbosClientOptions.ApplicationName"/>). Every launched process of the application that does not know
+    /// the queue starts serving it within a second, with these limits (when its <see cref="DbosConfig.ListenQueues"/>
+    /// allows), as processes of the other DBOS implementations do.
+    /// </summary>
+    /// <param name="name">The queue's name (names starting with <c>_dbos</c> are reserved).</param>
+    /// <param name="options">Its flow control. Default: no limits.</param>
+    /// <param name="cancellationToken">Stops the registration.</param>
+    /// <returns>The queue.</returns>
+    /// <exception cref="InvalidOperationException">The queue name belongs to another application.</exception>
+    Task<Queue> RegisterQueueAsync(string name, QueueOptions? options = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Changes a queue's flow control at runtime: written to its row in the queues table, which is the source of a
+    /// queue's limits; a process applies it at once when it made the change, and every other process serving the queue
+    /// within seconds.
+    /// </summary>
+    /// <param name="name">The queue's name.</param>
+    /// <param name="options">The new flow control (replaces every limit).</param>
+    /// <param name="cancellationToken">Stops the change.</param>
+    /// <returns>A task that completes when the change is recorded.</returns>
+    /// <exception cref="InvalidOperationException">The queues table has no such queue, or it belongs to another application.</exception>
+    Task UpdateQueueAsync(string name, QueueOptions options, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Deletes a queue at runtime: its row leaves the queues table and every process stops serving it within seconds
+    /// (a <see cref="DbosApp"/> that deletes it, at once). Workflows waiting on it stay <c>ENQUEUED</c> (and new starts on
+    /// it are still accepted, with the unknown-queue warning) until a queue of that name is registered again.
+    /// </summary>
+    /// <param name="name">The queue's name.</param>
+    /// <param name="cancellationToken">Stops the deletion.</param>
+    /// <returns>Whether the queues table had the queue.</returns>
+    Task<bool> DeleteQueueAsync(string name, CancellationToken cancellationToken = default);
+
+    /// <summary>Lists the queues in the queues table (of the application, and unowned ones), with the limits recorded there.</summary>
+    /// <param name="cancellationToken">Stops the read.</param>
+    /// <returns>The queues, by name.</returns>
+    Task<IReadOnlyList<Queue>> ListQueuesAsync(CancellationToken cancellationToken = default);
+
     /// <summary>Creates a schedule at runtime for a workflow (registered in any process of the application).</summary>
     /// <param name="workflowName">The workflow each tick starts.</param>
     /// <param name="cron">The cron expression: 5 fields, or 6 with seconds first.</param>

@@ -101,7 +101,7 @@ public sealed class Queue
     /// <summary>The queue's name.</summary>
     public string Name { get; }
 
-    /// <summary>The flow control it was registered with (the queues table may since have been changed).</summary>
+    /// <summary>The flow control it was registered with, or read from the queues table when listed (the table may since have been changed).</summary>
     public QueueOptions Options { get; }
 
     /// <summary>The queue's name, so a <see cref="Queue"/> can be given wherever a queue name is expected (<see cref="StartOptions.Queue"/>, <see cref="EnqueueOptions.QueueName"/>).</summary>

@@ -376,6 +376,58 @@ internal sealed class ExternalAccess : IWorkflowResults
         return ToSchedule(row);
     }
 
+    /// <summary>Records a queue in the queues table (replacing the limits of a row this application owns); every process of the application serves it within seconds.</summary>
+    public async Task<Queue> RegisterQueueAsync(string name, QueueOptions? options, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        StorableText.Check(name, "The queue name", nameof(name));
+        if (name.StartsWith("_dbos", StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"Queue name '{name}' is reserved: names starting with '_dbos' belong to DBOS's internal queues.", nameof(name));
+        }
+
+        options ??= new QueueOptions();
+        options.Validate(name);
+        if (await Database.UpsertQueueAsync(QueueDispatcher.ToRecord(name, options), ApplicationName, Time.GetUtcNow().ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false) is { } owner)
+        {
+            throw new InvalidOperationException($"Queue '{name}' belongs to application '{owner}' on this system database; queue names are shared by every application on it. Nothing was registered.");
+        }
+
+        return new Queue(name, options);
+    }
+
+    public async Task UpdateQueueAsync(string name, QueueOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate(name);
+        await UpdateQueueRowAsync(Database, QueueDispatcher.ToRecord(name, options), ApplicationName, Time.GetUtcNow().ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Changes an existing queue row of <paramref name="owner"/> (or an unowned one), or says why it cannot.</summary>
+    internal static async Task UpdateQueueRowAsync(SystemDatabase.SystemDatabase database, QueueRecord record, string? owner, long nowEpochMs, CancellationToken cancellationToken)
+    {
+        if (await database.UpdateQueueAsync(record, owner, nowEpochMs, cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        var (exists, actual) = await database.GetQueueOwnerAsync(record.Name, cancellationToken).ConfigureAwait(false);
+        throw new InvalidOperationException(exists
+            ? $"Queue '{record.Name}' belongs to application '{actual}'; it cannot be changed from '{owner}'. Nothing was changed."
+            : $"No queue named '{record.Name}' is registered in the queues table; register it with RegisterQueueAsync. Nothing was changed.");
+    }
+
+    public async Task<IReadOnlyList<Queue>> ListQueuesAsync(CancellationToken cancellationToken) =>
+        (await Database.ListQueuesAsync(ApplicationName, cancellationToken).ConfigureAwait(false))
+            .Select(row => new Queue(row.Queue.Name, QueueDispatcher.ToOptions(row.Queue))).ToList();
+
+    public async Task<bool> DeleteQueueAsync(string name, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        return await Database.DeleteQueueAsync(name, cancellationToken).ConfigureAwait(false);
+    }
+
     public async Task<IReadOnlyList<WorkflowSchedule>> ListSchedulesAsync(CancellationToken cancellationToken) =>
         (await Database.ListSchedulesAsync(ApplicationName, cancellationToken).ConfigureAwait(false)).Select(ToSchedule).ToList();
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using System.Globalization;
 using Dbos.Internal;
 using Dbos.SystemDatabase;
 using Microsoft.Extensions.Logging;
@@ -22,6 +23,9 @@ internal sealed class QueueState(string name, QueueRecord record, bool persisted
     public bool Persisted { get; } = persisted;
 
     public long ConfigReadAtMs { get; set; }
+
+    /// <summary>Whether this process found the queue in the queues table rather than registering it itself.</summary>
+    public bool Discovered { get; init; }
 
     /// <summary>Set when the queue's row was deleted: its loop stops.</summary>
     public bool Deleted { get => Volatile.Read(ref deleted); set => Volatile.Write(ref deleted, value); }
@@ -77,6 +81,10 @@ internal sealed class QueueDispatcher : IAsyncDisposable
     private const int MaxBatch = 10_000;
     private static readonly TimeSpan FastestPoll = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan ConfigRefresh = TimeSpan.FromSeconds(5);
+
+    // How often the queues table is read for queues registered elsewhere (another process, a client, the CLI, another
+    // DBOS implementation): one statement for all of them, as often as the TypeScript SDK reconciles its queues.
+    private static readonly TimeSpan Discovery = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan DepthRefresh = TimeSpan.FromSeconds(1);
 
     // A busy queue claims many times a second; releasing due delayed workflows that often would add a write to each claim.
@@ -142,6 +150,20 @@ internal sealed class QueueDispatcher : IAsyncDisposable
         PollingIntervalSec = options.PollingInterval.TotalSeconds,
     };
 
+    internal static QueueOptions ToOptions(QueueRecord record) => new()
+    {
+        Concurrency = record.Concurrency,
+        WorkerConcurrency = record.WorkerConcurrency,
+        RateLimit = record.RateLimitMax is { } limit && record.RateLimitPeriodSec is { } period ? new RateLimit(limit, TimeSpan.FromSeconds(period)) : null,
+        PriorityEnabled = record.PriorityEnabled,
+        Partitioned = record.PartitionQueue,
+        PartitionConcurrency = record.PartitionConcurrency,
+        PartitionWorkerConcurrency = record.PartitionWorkerConcurrency,
+        PartitionRateLimit = record.PartitionRateLimitMax is { } partitionLimit && record.PartitionRateLimitPeriodSec is { } partitionPeriod
+            ? new RateLimit(partitionLimit, TimeSpan.FromSeconds(partitionPeriod)) : null,
+        PollingInterval = TimeSpan.FromSeconds(record.PollingIntervalSec),
+    };
+
     /// <summary>Records the registered queues in the queues table and starts a loop for each queue listened to.</summary>
     public async Task StartAsync(IReadOnlyList<string>? listenQueues, CancellationToken cancellationToken)
     {
@@ -171,6 +193,63 @@ internal sealed class QueueDispatcher : IAsyncDisposable
         {
             loops.Add(Task.Run(() => LoopAsync(queue, stop.Token), CancellationToken.None));
         }
+
+        // Rows already in the table (registered by others) are served from the start, not a discovery interval later.
+        await DiscoverAsync(cancellationToken).ConfigureAwait(false);
+        loops.Add(Task.Run(() => DiscoveryLoopAsync(stop.Token), CancellationToken.None));
+    }
+
+    private async Task DiscoveryLoopAsync(CancellationToken cancellationToken)
+    {
+        // Real time (the executor's clock), like delayed releases: a test's fake clock must not stop discovery.
+        var clock = database.Executor.Time;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(Discovery, clock, cancellationToken).ConfigureAwait(false);
+                await DiscoverAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                Log.BackgroundFailure(logger, "reading the queues table", ex);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Starts serving the queue rows of this application (and the unowned ones) that this process does not know yet,
+    /// with the row's limits, when <see cref="DbosConfig.ListenQueues"/> allows. Known queues keep their own refresh
+    /// (and stop when their row goes), so this only adds.
+    /// </summary>
+    private async Task DiscoverAsync(CancellationToken cancellationToken)
+    {
+        foreach (var (record, _) in await database.ListQueuesAsync(applicationName, cancellationToken).ConfigureAwait(false))
+        {
+            if (queues.ContainsKey(record.Name) || record.Name.StartsWith("_dbos", StringComparison.Ordinal) || (listening is not null && !listening.Contains(record.Name)))
+            {
+                continue;
+            }
+
+            // ConfigReadAtMs stays 0, so the loop's first round reads the row again: a queue deleted here while this
+            // list was read is dropped at once rather than served until the next refresh.
+            var state = new QueueState(record.Name, record, persisted: true) { Discovered = true };
+            if (!queues.TryAdd(record.Name, state))
+            {
+                continue;
+            }
+
+            Log.QueueDiscovered(logger, record.Name, record.Concurrency?.ToString(CultureInfo.InvariantCulture) ?? "unlimited",
+                record.WorkerConcurrency?.ToString(CultureInfo.InvariantCulture) ?? "unlimited");
+            lock (loops)
+            {
+                loops.Add(Task.Run(() => LoopAsync(state, stop.Token), CancellationToken.None));
+            }
+        }
     }
 
     /// <summary>
@@ -179,6 +258,21 @@ internal sealed class QueueDispatcher : IAsyncDisposable
     /// </summary>
     public async Task<QueueState> RegisterAtRuntimeAsync(string name, QueueOptions options, CancellationToken cancellationToken)
     {
+        if (Find(name) is { Discovered: true } discovered)
+        {
+            // Served already from its row (registered elsewhere): registering it here writes these limits to the row.
+            if (await database.UpsertQueueAsync(ToRecord(name, options), time.GetUtcNow().ToUnixTimeMilliseconds(), cancellationToken).ConfigureAwait(false) is { } other)
+            {
+                throw new InvalidOperationException(
+                    $"Queue '{name}' belongs to application '{other}' on this system database; queue names are shared by every application on it, so '{applicationName}' must use another name. Nothing was registered.");
+            }
+
+            discovered.Record = ToRecord(name, options);
+            discovered.ConfigReadAtMs = time.GetUtcNow().ToUnixTimeMilliseconds();
+            discovered.Wake();
+            return discovered;
+        }
+
         var state = Register(name, options);
         try
         {

@@ -200,23 +200,21 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         return new Queue(name, options);
     }
 
-    /// <summary>Changes a registered queue's flow control: in the queues table (every process applies it within seconds) and here at once.</summary>
+    /// <summary>Changes a queue's flow control in the queues table (every process serving it applies it within seconds), and here at once.</summary>
     public async Task UpdateQueueAsync(string name, QueueOptions options, CancellationToken cancellationToken)
     {
         EnsureLaunched();
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate(name);
-        var state = Dispatcher.Find(name) is { Persisted: true } found ? found : throw new InvalidOperationException(
-            $"Queue '{name}' is not registered in this process; register it with RegisterQueueAsync. Nothing was changed.");
         var record = QueueDispatcher.ToRecord(name, options);
-        if (await Database.UpsertQueueAsync(record, NowMs(), cancellationToken).ConfigureAwait(false) is { } owner)
+        await ExternalAccess.UpdateQueueRowAsync(Database, record, ApplicationName, NowMs(), cancellationToken).ConfigureAwait(false);
+        if (Dispatcher.Find(name) is { Persisted: true } state)
         {
-            throw new InvalidOperationException($"Queue '{name}' belongs to application '{owner}'; it cannot be changed from '{ApplicationName}'. Nothing was changed.");
+            state.Record = record;
+            state.ConfigReadAtMs = NowMs();
+            state.Wake();
         }
-
-        state.Record = record;
-        state.ConfigReadAtMs = NowMs();
-        state.Wake();
     }
 
     /// <summary>Deletes a queue's row and stops serving it here (other processes stop within seconds); its work stays ENQUEUED.</summary>

@@ -95,6 +95,10 @@ internal static partial class Log
     [LoggerMessage(121, LogLevel.Information, "Queue '{QueueName}' was deleted from the queues table; this process no longer serves it. Its waiting workflows stay ENQUEUED until a queue of that name is registered again")]
     public static partial void QueueDeleted(ILogger logger, string queueName);
 
+    [LoggerMessage(122, LogLevel.Information, "Queue '{QueueName}' was found in the queues table (registered by another process or a client); this process now serves it " +
+        "with the row's limits (concurrency {Concurrency}, worker concurrency {WorkerConcurrency})")]
+    public static partial void QueueDiscovered(ILogger logger, string queueName, string concurrency, string workerConcurrency);
+
     [LoggerMessage(180, LogLevel.Information, "Dashboard action {Action} on {Target} by {User}")]
     public static partial void DashboardAction(ILogger logger, string action, string target, string user);
 

@@ -243,13 +243,21 @@ internal sealed partial class SystemDatabase
         return claimed.Select(c => c.HasOperations ? c with { Recorded = operations[c.WorkflowId].ToDictionary(o => o.FunctionId) } : c).ToList();
     }
 
-    /// <summary>Records a queue's flow control in the queues table (claiming an unowned row; another application's row is left alone).</summary>
     /// <summary>
-    /// Records a queue's flow control. Returns the application that owns the queue when it is another one (a queue name
-    /// is shared by every application on the system database), in which case nothing was written; otherwise null.
+    /// Records a queue's flow control for this application (claiming an unowned row). Returns the application that owns
+    /// the queue when it is another one (a queue name is shared by every application on the system database), in which
+    /// case nothing was written; otherwise null.
     /// </summary>
-    public async Task<string?> UpsertQueueAsync(QueueRecord queue, long nowEpochMs, CancellationToken cancellationToken)
+    public Task<string?> UpsertQueueAsync(QueueRecord queue, long nowEpochMs, CancellationToken cancellationToken) =>
+        UpsertQueueAsync(queue, applicationName, nowEpochMs, cancellationToken);
+
+    /// <summary>
+    /// Records a queue's flow control for <paramref name="owner"/>, as <see cref="UpsertQueueAsync(QueueRecord, long, CancellationToken)"/>;
+    /// a writer without an application (a client with none) leaves the row's owner as it is and may change any row.
+    /// </summary>
+    public async Task<string?> UpsertQueueAsync(QueueRecord queue, string? owner, long nowEpochMs, CancellationToken cancellationToken)
     {
+        owner = string.IsNullOrEmpty(owner) ? null : owner;
         var written = await executor.ExecuteAsync(
             $"INSERT INTO {d.Table("queues")} AS q (name, concurrency, worker_concurrency, rate_limit_max, rate_limit_period_sec, priority_enabled, partition_queue, " +
             "partition_concurrency, partition_worker_concurrency, partition_rate_limit_max, partition_rate_limit_period_sec, polling_interval_sec, updated_at, application_name) " +
@@ -260,10 +268,10 @@ internal sealed partial class SystemDatabase
             "partition_worker_concurrency = excluded.partition_worker_concurrency, partition_rate_limit_max = excluded.partition_rate_limit_max, " +
             "partition_rate_limit_period_sec = excluded.partition_rate_limit_period_sec, polling_interval_sec = excluded.polling_interval_sec, " +
             "updated_at = excluded.updated_at, application_name = COALESCE(q.application_name, excluded.application_name) " +
-            "WHERE q.application_name IS NULL OR q.application_name = excluded.application_name",
+            "WHERE q.application_name IS NULL OR excluded.application_name IS NULL OR q.application_name = excluded.application_name",
             [queue.Name, queue.Concurrency, queue.WorkerConcurrency, queue.RateLimitMax, queue.RateLimitPeriodSec, queue.PriorityEnabled, queue.PartitionQueue,
                 queue.PartitionConcurrency, queue.PartitionWorkerConcurrency, queue.PartitionRateLimitMax, queue.PartitionRateLimitPeriodSec, queue.PollingIntervalSec,
-                nowEpochMs, applicationName],
+                nowEpochMs, owner],
             cancellationToken).ConfigureAwait(false);
         if (written > 0)
         {
@@ -275,31 +283,70 @@ internal sealed partial class SystemDatabase
         return owners.FirstOrDefault();
     }
 
+    /// <summary>
+    /// Changes the flow control of an existing queue row (never creates one). Returns false when there is no row of that
+    /// name or it belongs to another application than <paramref name="owner"/> (a writer without one may change any row).
+    /// </summary>
+    public async Task<bool> UpdateQueueAsync(QueueRecord queue, string? owner, long nowEpochMs, CancellationToken cancellationToken)
+    {
+        var scope = string.IsNullOrEmpty(owner) ? "" : " AND (application_name IS NULL OR application_name = $14)";
+        object?[] args =
+        [
+            queue.Name, queue.Concurrency, queue.WorkerConcurrency, queue.RateLimitMax, queue.RateLimitPeriodSec, queue.PriorityEnabled, queue.PartitionQueue,
+            queue.PartitionConcurrency, queue.PartitionWorkerConcurrency, queue.PartitionRateLimitMax, queue.PartitionRateLimitPeriodSec, queue.PollingIntervalSec, nowEpochMs,
+        ];
+        return await executor.ExecuteAsync(
+            $"UPDATE {d.Table("queues")} SET concurrency = $2, worker_concurrency = $3, rate_limit_max = $4, rate_limit_period_sec = $5, priority_enabled = $6, " +
+            "partition_queue = $7, partition_concurrency = $8, partition_worker_concurrency = $9, partition_rate_limit_max = $10, " +
+            $"partition_rate_limit_period_sec = $11, polling_interval_sec = $12, updated_at = $13 WHERE name = $1{scope}",
+            string.IsNullOrEmpty(owner) ? args : [.. args, owner],
+            cancellationToken).ConfigureAwait(false) > 0;
+    }
+
+    /// <summary>The application that owns a queue row (null when unowned), or whether there is no row.</summary>
+    public async Task<(bool Exists, string? Owner)> GetQueueOwnerAsync(string name, CancellationToken cancellationToken)
+    {
+        var owners = await executor.QueryAsync(
+            $"SELECT application_name FROM {d.Table("queues")} WHERE name = $1", [name], static r => r.IsDBNull(0) ? null : r.GetString(0), cancellationToken).ConfigureAwait(false);
+        return owners.Count == 0 ? (false, null) : (true, owners[0]);
+    }
+
+    private const string QueueColumns = "name, concurrency, worker_concurrency, rate_limit_max, rate_limit_period_sec, priority_enabled, partition_queue, " +
+        "partition_concurrency, partition_worker_concurrency, partition_rate_limit_max, partition_rate_limit_period_sec, polling_interval_sec, application_name";
+
     /// <summary>A queue's flow control as the queues table has it now.</summary>
     public async Task<QueueRecord?> GetQueueAsync(string name, CancellationToken cancellationToken)
     {
-        var rows = await executor.QueryAsync(
-            "SELECT name, concurrency, worker_concurrency, rate_limit_max, rate_limit_period_sec, priority_enabled, partition_queue, partition_concurrency, " +
-            $"partition_worker_concurrency, partition_rate_limit_max, partition_rate_limit_period_sec, polling_interval_sec FROM {d.Table("queues")} WHERE name = $1",
-            [name],
-            static r => new QueueRecord
-            {
-                Name = r.GetString(0),
-                Concurrency = NullableInt(r, 1),
-                WorkerConcurrency = NullableInt(r, 2),
-                RateLimitMax = NullableInt(r, 3),
-                RateLimitPeriodSec = r.IsDBNull(4) ? null : r.GetDouble(4),
-                PriorityEnabled = r.GetBoolean(5),
-                PartitionQueue = r.GetBoolean(6),
-                PartitionConcurrency = NullableInt(r, 7),
-                PartitionWorkerConcurrency = NullableInt(r, 8),
-                PartitionRateLimitMax = NullableInt(r, 9),
-                PartitionRateLimitPeriodSec = r.IsDBNull(10) ? null : r.GetDouble(10),
-                PollingIntervalSec = r.GetDouble(11),
-            },
-            cancellationToken).ConfigureAwait(false);
-        return rows.Count == 0 ? null : rows[0];
+        var rows = await executor.QueryAsync($"SELECT {QueueColumns} FROM {d.Table("queues")} WHERE name = $1", [name], ReadQueue, cancellationToken).ConfigureAwait(false);
+        return rows.Count == 0 ? null : rows[0].Queue;
     }
+
+    /// <summary>
+    /// The queue rows of an application and the unowned ones, by name (every row when <paramref name="application"/> is
+    /// null or empty), with their owners: one statement, however many queues there are.
+    /// </summary>
+    public Task<List<(QueueRecord Queue, string? Owner)>> ListQueuesAsync(string? application, CancellationToken cancellationToken) =>
+        string.IsNullOrEmpty(application)
+            ? executor.QueryAsync($"SELECT {QueueColumns} FROM {d.Table("queues")} ORDER BY name", [], ReadQueue, cancellationToken)
+            : executor.QueryAsync(
+                $"SELECT {QueueColumns} FROM {d.Table("queues")} WHERE application_name = $1 OR application_name IS NULL ORDER BY name", [application], ReadQueue, cancellationToken);
+
+    private static (QueueRecord Queue, string? Owner) ReadQueue(DbDataReader r) => (
+        new QueueRecord
+        {
+            Name = r.GetString(0),
+            Concurrency = NullableInt(r, 1),
+            WorkerConcurrency = NullableInt(r, 2),
+            RateLimitMax = NullableInt(r, 3),
+            RateLimitPeriodSec = r.IsDBNull(4) ? null : r.GetDouble(4),
+            PriorityEnabled = r.GetBoolean(5),
+            PartitionQueue = r.GetBoolean(6),
+            PartitionConcurrency = NullableInt(r, 7),
+            PartitionWorkerConcurrency = NullableInt(r, 8),
+            PartitionRateLimitMax = NullableInt(r, 9),
+            PartitionRateLimitPeriodSec = r.IsDBNull(10) ? null : r.GetDouble(10),
+            PollingIntervalSec = r.GetDouble(11),
+        }, r.IsDBNull(12) ? null : r.GetString(12));
 
     private static int? NullableInt(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetInt32(i);
 
