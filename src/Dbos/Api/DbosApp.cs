@@ -138,23 +138,8 @@ public sealed class DbosApp : IDbosOperations
     /// <param name="body">The workflow's code: deterministic, doing its side effects in steps.</param>
     /// <param name="options">Workflow options.</param>
     /// <returns>A reference used to start the workflow.</returns>
-    public Workflow<T1, T2, TResult> RegisterWorkflow<T1, T2, TResult>(string name, Func<WorkflowContext, T1, T2, Task<TResult>> body, WorkflowOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(body);
-        return new Workflow<T1, T2, TResult>(engine.Register(
-            name,
-            typeof(PositionalArguments),
-            hasInput: true,
-            typeof(TResult),
-            async (context, input) =>
-            {
-                var a = (PositionalArguments)input!;
-                return await body(context, (T1)a.Values[0]!, (T2)a.Values[1]!).ConfigureAwait(false);
-            },
-            body.Method,
-            options,
-            [typeof(T1), typeof(T2)]));
-    }
+    public Workflow<T1, T2, TResult> RegisterWorkflow<T1, T2, TResult>(string name, Func<WorkflowContext, T1, T2, Task<TResult>> body, WorkflowOptions? options = null) =>
+        new(RegisterPositional(name, body, typeof(TResult), [typeof(T1), typeof(T2)], async (c, a) => await body(c, (T1)a[0]!, (T2)a[1]!).ConfigureAwait(false), options));
 
     /// <summary>Registers a workflow that takes 2 arguments and returns no value (see the form that returns a value).</summary>
     /// <typeparam name="T1">The type of the first argument; must be serializable.</typeparam>
@@ -163,24 +148,12 @@ public sealed class DbosApp : IDbosOperations
     /// <param name="body">The workflow's code: deterministic, doing its side effects in steps.</param>
     /// <param name="options">Workflow options.</param>
     /// <returns>A reference used to start the workflow.</returns>
-    public VoidWorkflow<T1, T2> RegisterWorkflow<T1, T2>(string name, Func<WorkflowContext, T1, T2, Task> body, WorkflowOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(body);
-        return new VoidWorkflow<T1, T2>(engine.Register(
-            name,
-            typeof(PositionalArguments),
-            hasInput: true,
-            typeof(void),
-            async (context, input) =>
+    public VoidWorkflow<T1, T2> RegisterWorkflow<T1, T2>(string name, Func<WorkflowContext, T1, T2, Task> body, WorkflowOptions? options = null) =>
+        new(RegisterPositional(name, body, typeof(void), [typeof(T1), typeof(T2)], async (c, a) =>
             {
-                var a = (PositionalArguments)input!;
-                await body(context, (T1)a.Values[0]!, (T2)a.Values[1]!).ConfigureAwait(false);
+                await body(c, (T1)a[0]!, (T2)a[1]!).ConfigureAwait(false);
                 return null;
-            },
-            body.Method,
-            options,
-            [typeof(T1), typeof(T2)]));
-    }
+            }, options));
 
     /// <summary>
     /// Registers a workflow that takes 3 arguments, stored as its positional arguments (as other DBOS implementations
@@ -194,23 +167,8 @@ public sealed class DbosApp : IDbosOperations
     /// <param name="body">The workflow's code: deterministic, doing its side effects in steps.</param>
     /// <param name="options">Workflow options.</param>
     /// <returns>A reference used to start the workflow.</returns>
-    public Workflow<T1, T2, T3, TResult> RegisterWorkflow<T1, T2, T3, TResult>(string name, Func<WorkflowContext, T1, T2, T3, Task<TResult>> body, WorkflowOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(body);
-        return new Workflow<T1, T2, T3, TResult>(engine.Register(
-            name,
-            typeof(PositionalArguments),
-            hasInput: true,
-            typeof(TResult),
-            async (context, input) =>
-            {
-                var a = (PositionalArguments)input!;
-                return await body(context, (T1)a.Values[0]!, (T2)a.Values[1]!, (T3)a.Values[2]!).ConfigureAwait(false);
-            },
-            body.Method,
-            options,
-            [typeof(T1), typeof(T2), typeof(T3)]));
-    }
+    public Workflow<T1, T2, T3, TResult> RegisterWorkflow<T1, T2, T3, TResult>(string name, Func<WorkflowContext, T1, T2, T3, Task<TResult>> body, WorkflowOptions? options = null) =>
+        new(RegisterPositional(name, body, typeof(TResult), [typeof(T1), typeof(T2), typeof(T3)], async (c, a) => await body(c, (T1)a[0]!, (T2)a[1]!, (T3)a[2]!).ConfigureAwait(false), options));
 
     /// <summary>Registers a workflow that takes 3 arguments and returns no value (see the form that returns a value).</summary>
     /// <typeparam name="T1">The type of the first argument; must be serializable.</typeparam>
@@ -220,24 +178,12 @@ public sealed class DbosApp : IDbosOperations
     /// <param name="body">The workflow's code: deterministic, doing its side effects in steps.</param>
     /// <param name="options">Workflow options.</param>
     /// <returns>A reference used to start the workflow.</returns>
-    public VoidWorkflow<T1, T2, T3> RegisterWorkflow<T1, T2, T3>(string name, Func<WorkflowContext, T1, T2, T3, Task> body, WorkflowOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(body);
-        return new VoidWorkflow<T1, T2, T3>(engine.Register(
-            name,
-            typeof(PositionalArguments),
-            hasInput: true,
-            typeof(void),
-            async (context, input) =>
+    public VoidWorkflow<T1, T2, T3> RegisterWorkflow<T1, T2, T3>(string name, Func<WorkflowContext, T1, T2, T3, Task> body, WorkflowOptions? options = null) =>
+        new(RegisterPositional(name, body, typeof(void), [typeof(T1), typeof(T2), typeof(T3)], async (c, a) =>
             {
-                var a = (PositionalArguments)input!;
-                await body(context, (T1)a.Values[0]!, (T2)a.Values[1]!, (T3)a.Values[2]!).ConfigureAwait(false);
+                await body(c, (T1)a[0]!, (T2)a[1]!, (T3)a[2]!).ConfigureAwait(false);
                 return null;
-            },
-            body.Method,
-            options,
-            [typeof(T1), typeof(T2), typeof(T3)]));
-    }
+            }, options));
 
     /// <summary>
     /// Registers a workflow that takes 4 arguments, stored as its positional arguments (as other DBOS implementations
@@ -252,23 +198,8 @@ public sealed class DbosApp : IDbosOperations
     /// <param name="body">The workflow's code: deterministic, doing its side effects in steps.</param>
     /// <param name="options">Workflow options.</param>
     /// <returns>A reference used to start the workflow.</returns>
-    public Workflow<T1, T2, T3, T4, TResult> RegisterWorkflow<T1, T2, T3, T4, TResult>(string name, Func<WorkflowContext, T1, T2, T3, T4, Task<TResult>> body, WorkflowOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(body);
-        return new Workflow<T1, T2, T3, T4, TResult>(engine.Register(
-            name,
-            typeof(PositionalArguments),
-            hasInput: true,
-            typeof(TResult),
-            async (context, input) =>
-            {
-                var a = (PositionalArguments)input!;
-                return await body(context, (T1)a.Values[0]!, (T2)a.Values[1]!, (T3)a.Values[2]!, (T4)a.Values[3]!).ConfigureAwait(false);
-            },
-            body.Method,
-            options,
-            [typeof(T1), typeof(T2), typeof(T3), typeof(T4)]));
-    }
+    public Workflow<T1, T2, T3, T4, TResult> RegisterWorkflow<T1, T2, T3, T4, TResult>(string name, Func<WorkflowContext, T1, T2, T3, T4, Task<TResult>> body, WorkflowOptions? options = null) =>
+        new(RegisterPositional(name, body, typeof(TResult), [typeof(T1), typeof(T2), typeof(T3), typeof(T4)], async (c, a) => await body(c, (T1)a[0]!, (T2)a[1]!, (T3)a[2]!, (T4)a[3]!).ConfigureAwait(false), options));
 
     /// <summary>Registers a workflow that takes 4 arguments and returns no value (see the form that returns a value).</summary>
     /// <typeparam name="T1">The type of the first argument; must be serializable.</typeparam>
@@ -279,23 +210,20 @@ public sealed class DbosApp : IDbosOperations
     /// <param name="body">The workflow's code: deterministic, doing its side effects in steps.</param>
     /// <param name="options">Workflow options.</param>
     /// <returns>A reference used to start the workflow.</returns>
-    public VoidWorkflow<T1, T2, T3, T4> RegisterWorkflow<T1, T2, T3, T4>(string name, Func<WorkflowContext, T1, T2, T3, T4, Task> body, WorkflowOptions? options = null)
+    public VoidWorkflow<T1, T2, T3, T4> RegisterWorkflow<T1, T2, T3, T4>(string name, Func<WorkflowContext, T1, T2, T3, T4, Task> body, WorkflowOptions? options = null) =>
+        new(RegisterPositional(name, body, typeof(void), [typeof(T1), typeof(T2), typeof(T3), typeof(T4)], async (c, a) =>
+            {
+                await body(c, (T1)a[0]!, (T2)a[1]!, (T3)a[2]!, (T4)a[3]!).ConfigureAwait(false);
+                return null;
+            }, options));
+
+    /// <summary>Registers a workflow of several arguments: they travel as one <see cref="PositionalArguments"/>, stored as the positionalArgs of portable JSON.</summary>
+    private WorkflowRegistration RegisterPositional(
+        string name, Delegate body, Type outputType, Type[] argumentTypes, Func<WorkflowContext, object?[], Task<object?>> invoke, WorkflowOptions? options)
     {
         ArgumentNullException.ThrowIfNull(body);
-        return new VoidWorkflow<T1, T2, T3, T4>(engine.Register(
-            name,
-            typeof(PositionalArguments),
-            hasInput: true,
-            typeof(void),
-            async (context, input) =>
-            {
-                var a = (PositionalArguments)input!;
-                await body(context, (T1)a.Values[0]!, (T2)a.Values[1]!, (T3)a.Values[2]!, (T4)a.Values[3]!).ConfigureAwait(false);
-                return null;
-            },
-            body.Method,
-            options,
-            [typeof(T1), typeof(T2), typeof(T3), typeof(T4)]));
+        return engine.Register(
+            name, typeof(PositionalArguments), hasInput: true, outputType, (context, input) => invoke(context, ((PositionalArguments)input!).Values), body.Method, options, argumentTypes);
     }
 
     /// <summary>
