@@ -58,6 +58,15 @@ if [ "$#" -eq 0 ]; then
   fi
 fi
 
+# The failed tests once more, with the start of their messages, just before the closing line: a long log is often read
+# from its end only.
+if grep -qE '^ +Failed [A-Za-z]' "$log"; then
+  echo "Failed tests:"
+  awk '/^ +Failed [A-Za-z]/ { print; shown = 0; inmsg = 1; next }
+       inmsg && /^ +(Passed|Skipped|Failed) / { inmsg = 0 }
+       inmsg && shown < 12 { print; shown++ }' "$log"
+fi
+
 # One plain closing line for the whole run, summed over the test projects.
 # The console logger ends each test project with "Total tests: N" and then "Passed: N", "Failed: N", "Skipped: N" lines.
 awk '/^Total tests: [0-9]+/ { seen = 1; counting = 1; next }
