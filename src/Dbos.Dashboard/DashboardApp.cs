@@ -69,6 +69,7 @@ internal sealed partial class DashboardApp
     {
         group.MapGet("/", ctx => PageAsync(ctx, WorkflowsPageAsync));
         group.MapGet("/workflow", ctx => PageAsync(ctx, WorkflowPageAsync));
+        group.MapGet("/activity", ctx => PageAsync(ctx, ActivityPageAsync));
         group.MapGet("/queues", ctx => PageAsync(ctx, QueuesPageAsync));
         group.MapGet("/executors", ctx => PageAsync(ctx, ExecutorsPageAsync));
         group.MapGet("/schedules", ctx => PageAsync(ctx, SchedulesPageAsync));
@@ -142,7 +143,7 @@ internal sealed partial class DashboardApp
         page.Raw("<link rel=\"stylesheet\"").Attr("href", Url(context, "/assets/dashboard.css")).Raw(">");
         page.Raw("<script defer").Attr("src", Url(context, "/assets/dashboard.js")).Raw("></script></head><body>");
         page.Raw("<header class=\"top\"><div class=\"brand\"><span class=\"logo\">DBOS</span> dashboard</div><nav>");
-        foreach (var (href, label) in (ReadOnlySpan<(string, string)>)[("/", "Workflows"), ("/queues", "Queues"), ("/executors", "Executors"), ("/schedules", "Schedules")])
+        foreach (var (href, label) in (ReadOnlySpan<(string, string)>)[("/", "Workflows"), ("/activity", "Activity"), ("/queues", "Queues"), ("/executors", "Executors"), ("/schedules", "Schedules")])
         {
             var current = href == "/" ? path is "" or "/" or "/workflow" : path.StartsWith(href, StringComparison.Ordinal);
             page.Link(Url(context, href), label, current ? "current" : null);

@@ -21,6 +21,7 @@ internal sealed partial class DashboardApp
         if (queues.Count == 0)
         {
             html.Raw("<div class=\"empty\">No workflow is waiting on or running from a queue.</div>");
+            await RenderQueueChartsAsync(context, html).ConfigureAwait(false);
             return "Queues";
         }
 
@@ -58,6 +59,7 @@ internal sealed partial class DashboardApp
         }
 
         html.Raw("</tbody></table>");
+        await RenderQueueChartsAsync(context, html).ConfigureAwait(false);
         return "Queues";
     }
 

@@ -29,6 +29,15 @@ internal abstract class SqlDialect
     /// and no character is a wildcard (LIKE would treat '%' and '_' as wildcards, and ignores ASCII case on SQLite).
     /// </summary>
     public abstract string StartsWith(string column, int parameter);
+
+    /// <summary>
+    /// The number of the time bucket an epoch-millisecond <paramref name="column"/> falls in: buckets of parameter
+    /// <c>$width</c> ms from parameter <c>$from</c>, the first one 0. Integer division truncates alike in both dialects
+    /// (bigint / bigint on Postgres, INTEGER / INTEGER on SQLite); callers keep <paramref name="column"/> at or after
+    /// <c>$from</c>, so truncation is the floor.
+    /// </summary>
+    public string TimeBucket(string column, int fromParameter, int widthParameter) =>
+        $"(({column} - ${fromParameter}) / ${widthParameter})";
 }
 
 internal sealed class PostgresDialect(string schema) : SqlDialect
