@@ -13,7 +13,9 @@ using Microsoft.Extensions.Logging;
 /// for each liveness event the library logs (<c>event EventId Level message</c> for its other events).
 /// Environment: DBOS_TEST_START (how many workflows to start, IDs DBOS_TEST_PREFIX-0..), DBOS_TEST_STEPS (steps each,
 /// default 6), DBOS_TEST_STEP_MS (each step's duration, default 300), DBOS_TEST_LIVENESS_MS (DbosConfig.LivenessInterval),
-/// DBOS_TEST_GRACE_MS (DbosConfig.LivenessGracePeriod), DBOS_TEST_LEDGER.
+/// DBOS_TEST_GRACE_MS (DbosConfig.LivenessGracePeriod), DBOS_TEST_LEDGER; DBOS_TEST_RETENTION_AGE_MS (turns automatic
+/// retention on with this MaxAge), DBOS_TEST_RETENTION_INTERVAL_MS, DBOS_TEST_RETENTION_BATCH; DBOS_TEST_KEEP_STARTING_MS
+/// (after "started", starts a short "recorded" workflow every this many milliseconds, noted in the ledger's .starts file).
 /// </summary>
 public static class ReplicaWorkload
 {
@@ -42,6 +44,16 @@ public static class ReplicaWorkload
             config.LivenessGracePeriod = TimeSpan.FromMilliseconds(grace);
         }
 
+        if (Setting("DBOS_TEST_RETENTION_AGE_MS", 0) is var maxAge and > 0)
+        {
+            config.Retention = new RetentionOptions
+            {
+                MaxAge = TimeSpan.FromMilliseconds(maxAge),
+                Interval = TimeSpan.FromMilliseconds(Setting("DBOS_TEST_RETENTION_INTERVAL_MS", 250)),
+                BatchSize = Setting("DBOS_TEST_RETENTION_BATCH", 1000),
+            };
+        }
+
         using var loggers = new LoggerFactory([new LivenessEventPrinter()]);
         config.LoggerFactory = loggers;
 
@@ -68,6 +80,15 @@ public static class ReplicaWorkload
             return string.Join(",", outputs);
         });
 
+        var recorded = dbos.RegisterWorkflow("recorded", async (WorkflowContext ctx, int i) =>
+        {
+            var doubled = await ctx.RunStepAsync("double", _ => Task.FromResult(i * 2));
+            await ctx.SetEventAsync("progress", doubled);
+            await ctx.WriteStreamAsync("values", doubled);
+            await ctx.CloseStreamAsync("values");
+            return doubled;
+        });
+
         await dbos.LaunchAsync();
         Console.WriteLine($"executor {dbos.ExecutorId}");
         for (var i = 0; i < start; i++)
@@ -76,6 +97,20 @@ public static class ReplicaWorkload
         }
 
         Console.WriteLine("started");
+        if (Setting("DBOS_TEST_KEEP_STARTING_MS", 0) is var every and > 0)
+        {
+            // A stream of short workflows (a step, an event, a stream), each noted in <ledger>.starts as "id unixMs" after
+            // its row exists, with the time taken before it was started (so at or before its created_at).
+            for (var k = 0; ; k++)
+            {
+                var before = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                var id = $"rec-{process}-{k}";
+                await recorded.StartAsync(k, new StartOptions { WorkflowId = id });
+                File.AppendAllText(ledgerPath + ".starts", $"{id} {before}{Environment.NewLine}");
+                await Task.Delay(every);
+            }
+        }
+
         await Task.Delay(Timeout.Infinite);
         return 0;
     }
