@@ -53,15 +53,15 @@ public class DashboardSignInTests
         await using var browser = await DashboardBrowser.LaunchAsync();
         var before = await SnapshotAsync(db, seeded.App);
 
-        // Signed in, but not an operator: the pages read, and every action is refused with 403.
-        var bob = await browser.NewPageAsync();
-        await DashboardBrowser.GoAsync(bob, root + "signin?user=bob");
-        await Assertions.Expect(bob.Locator(".where .mode")).ToHaveTextAsync("read-only");
-        await DashboardBrowser.GoAsync(bob, dashboard + "workflow?id=wf-blocked");
-        Assert.Equal(0, await bob.Locator(".actions").CountAsync());
-        await DashboardBrowser.GoAsync(bob, dashboard + "schedules");
-        Assert.Equal(0, await bob.Locator("td.row-actions").CountAsync());
-        Assert.Equal(403, (await bob.APIRequest.GetAsync(dashboard + "confirm?action=cancel&id=wf-blocked")).Status);
+        // Ada signed in without the operator role: the pages read, and every action is refused with 403.
+        var withoutRole = await browser.NewPageAsync();
+        await DashboardBrowser.GoAsync(withoutRole, root + "signin?user=ada");
+        await Assertions.Expect(withoutRole.Locator(".where .mode")).ToHaveTextAsync("read-only");
+        await DashboardBrowser.GoAsync(withoutRole, dashboard + "workflow?id=wf-blocked");
+        Assert.Equal(0, await withoutRole.Locator(".actions").CountAsync());
+        await DashboardBrowser.GoAsync(withoutRole, dashboard + "schedules");
+        Assert.Equal(0, await withoutRole.Locator("td.row-actions").CountAsync());
+        Assert.Equal(403, (await withoutRole.APIRequest.GetAsync(dashboard + "confirm?action=cancel&id=wf-blocked")).Status);
         Dictionary<string, string>[] every =
         [
             new() { ["action"] = "cancel", ["id"] = "wf-blocked" },
@@ -76,7 +76,7 @@ public class DashboardSignInTests
         ];
         foreach (var fields in every)
         {
-            var refused = await DashboardTests.PostActionAsync(bob, dashboard, fields);
+            var refused = await DashboardTests.PostActionAsync(withoutRole, dashboard, fields);
             Assert.True(refused.Status == 403, $"{fields["action"]} answered {refused.Status} to a user without the role");
         }
 
@@ -85,14 +85,15 @@ public class DashboardSignInTests
         Assert.Equal(403, (await DashboardTests.PostActionAsync(anonymous, dashboard, every[0])).Status);
         Assert.Equal(before, await SnapshotAsync(db, seeded.App));
 
-        // An operator: every action works from the pages, and its effect is in the database.
+        // Ada signed in with the role (another browser session): every action works from the pages, and its effect is in
+        // the database.
         var ada = await browser.NewPageAsync();
         await DashboardBrowser.GoAsync(ada, root + "signin?user=ada&role=operator");
         await Assertions.Expect(ada.Locator(".where .mode")).ToHaveTextAsync("actions enabled");
         await DashboardTests.TakeEveryActionAsync(ada, dashboard, db, seeded);
 
-        // Bob's session still has no right after the operator's: the role is his, not the browser's.
-        Assert.Equal(403, (await DashboardTests.PostActionAsync(bob, dashboard, new() { ["action"] = "pause", ["schedule"] = "nightly-report" })).Status);
+        // The session without the role still has none after the operator's actions: the right is the session's claims'.
+        Assert.Equal(403, (await DashboardTests.PostActionAsync(withoutRole, dashboard, new() { ["action"] = "pause", ["schedule"] = "nightly-report" })).Status);
         Assert.Equal(ScheduleStatus.Active, (await seeded.App.ListSchedulesAsync()).Single().Status);
         browser.AssertNoErrors();
     }
