@@ -28,7 +28,7 @@ public class DashboardQueryTests
         var pages = 0;
         do
         {
-            var page = await client.External.Database.ListWorkflowPageAsync(new WorkflowPageQuery { After = after, PageSize = 50, Name = "tie" }, CancellationToken.None);
+            var page = await client.External.Database.ListWorkflowPageAsync(new WorkflowPageQuery { After = after, PageSize = 50, Filter = new StatusQuery { Names = ["tie"] } }, CancellationToken.None);
             Assert.False(page.ScanStopped);
             Assert.False(page.TimedOut);
             seen.AddRange(page.Rows.Select(r => r.WorkflowId));
@@ -51,7 +51,7 @@ public class DashboardQueryTests
         }
 
         await using var client = DbosClient.Create(new DbosClientOptions { SystemDatabaseUrl = db.Url, SystemDatabaseSchema = db.Schema });
-        var query = new WorkflowPageQuery { Name = "anything", StatementTimeout = TimeSpan.FromMilliseconds(300) };
+        var query = new WorkflowPageQuery { Filter = new StatusQuery { Names = ["anything"] }, StatementTimeout = TimeSpan.FromMilliseconds(300) };
 
         // Another session holds the table: the list query waits for it, and the timeout (which counts lock waits) stops it.
         await using var holder = new NpgsqlConnection(TestDatabase.ConnectionString(db.Url));
