@@ -26,7 +26,7 @@ internal sealed partial class DashboardApp
         {
             Filter = new StatusQuery
             {
-                Statuses = statuses,
+                Statuses = statuses.Count > 0 ? statuses : null,
                 Names = Param(context, "name") is { } name ? [name] : null,
                 QueueNames = Param(context, "queue") is { } queue ? [queue] : null,
                 ApplicationVersion = Param(context, "version"),
@@ -143,7 +143,7 @@ internal sealed partial class DashboardApp
 
         html.Raw("<div class=\"pager\">");
         var filters = FilterNames.SelectMany(n => context.Request.Query[n].Select(v => (n, v))).ToArray();
-        if (page.Previous is not null)
+        if (page.Previous is not null || (page.Rows.Count == 0 && (query.After is not null || query.Before is not null)))
         {
             html.Link(Url(context, "/", Html.Query(filters)), "« Newest", "button secondary newest");
         }

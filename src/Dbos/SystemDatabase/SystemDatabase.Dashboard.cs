@@ -45,8 +45,8 @@ internal enum WorkflowListPath
 }
 
 /// <param name="Rows">The matching rows of the page, newest first.</param>
-/// <param name="Next">Where the older page starts (rows older than this key), or null when no older rows remain.</param>
-/// <param name="Previous">Where the newer page starts (rows newer than this key), or null when this page starts at the newest.</param>
+/// <param name="Next">Where the older page starts (rows older than this key), or null when no older rows remain (or the page went newer and is empty).</param>
+/// <param name="Previous">Where the newer page starts (rows newer than this key), or null when this page starts at the newest (or went older and is empty).</param>
 /// <param name="ScanStopped">True when the page is short because the scan reached its bound: rows further on, in the direction of travel, were not searched yet.</param>
 /// <param name="TimedOut">True when the statement ran past its timeout: the page holds nothing, and the filters should be narrowed.</param>
 /// <param name="Path">How the rows were reached.</param>
@@ -92,13 +92,15 @@ internal sealed partial class SystemDatabase
     public async Task<WorkflowPage> ListWorkflowPageAsync(WorkflowPageQuery query, CancellationToken cancellationToken)
     {
         var page = await ReadWorkflowPageAsync(query, cancellationToken).ConfigureAwait(false);
-        if (query.Before is not null && !page.TimedOut && !page.ScanStopped && page.Previous is null && page.Rows.Count < query.PageSize)
+        if (query.Before is null || page.TimedOut || page.ScanStopped || page.Previous is not null || page.Rows.Count == query.PageSize)
         {
-            // Back at the newest rows with a short page: the newest page is the full one.
-            return await ReadWorkflowPageAsync(query with { Before = null, After = null }, cancellationToken).ConfigureAwait(false);
+            return page;
         }
 
-        return page;
+        // Back at the newest rows with a short page: the newest page holds it and more, unless that page stops its scan
+        // before reaching this page's rows.
+        var newest = await ReadWorkflowPageAsync(query with { Before = null, After = null }, cancellationToken).ConfigureAwait(false);
+        return page.Rows.Count == 0 || newest.Rows.Any(r => r.WorkflowId == page.Rows[^1].WorkflowId && r.CreatedAt == page.Rows[^1].CreatedAt) ? newest : page;
     }
 
     private async Task<WorkflowPage> ReadWorkflowPageAsync(WorkflowPageQuery query, CancellationToken cancellationToken)
@@ -150,41 +152,37 @@ internal sealed partial class SystemDatabase
         var scanStopped = false;
         foreach (var (row, matches, scanned) in read)
         {
-            if (!matches)
-            {
-                // The scan's last row: the page is short, and the rows beyond it were not searched.
-                scanStopped = true;
-                further = Key(row);
-                break;
-            }
-
-            if (rows.Count == query.PageSize)
+            if (rows.Count == query.PageSize && matches)
             {
                 // One more match than the page holds: more rows remain beyond this page's last.
                 further = Key(rows[^1]);
                 break;
             }
 
-            rows.Add(row);
-            if (scanned == query.ScanLimit && rows.Count < query.PageSize)
+            if (matches)
             {
-                scanStopped = true;
+                rows.Add(row);
+            }
+
+            if (scanned == query.ScanLimit)
+            {
+                // The scan's last row (returned even when it does not match): the rows beyond it were not searched, and
+                // every match before it is on this page. The page is partial unless it is full.
+                scanStopped = rows.Count < query.PageSize;
                 further = Key(row);
                 break;
             }
         }
 
-        if (query.Before is { } before)
+        // The way back (opposite to the travel) starts from this page's rows: the keyset excludes its own key, so an empty
+        // page has none (the key it came from may be a row shown on the page before); the newest page is always reachable.
+        if (query.Before is not null)
         {
             rows.Reverse();
-
-            // Older rows remain: at least the one the user came from.
-            var older = rows.Count > 0 ? Key(rows[^1]) : before;
-            return new WorkflowPage(rows, older, further, scanStopped, TimedOut: false, path);
+            return new WorkflowPage(rows, rows.Count > 0 ? Key(rows[^1]) : null, further, scanStopped, TimedOut: false, path);
         }
 
-        // Newer rows remain when this page continues an older one: the next newer page ends where this one starts.
-        WorkflowKey? newer = query.After is { } after ? (rows.Count > 0 ? Key(rows[0]) : after) : null;
+        WorkflowKey? newer = query.After is not null && rows.Count > 0 ? Key(rows[0]) : null;
         return new WorkflowPage(rows, further, newer, scanStopped, TimedOut: false, path);
 
         static WorkflowKey Key(StatusRow row) => new(row.CreatedAt, row.WorkflowId);
