@@ -83,7 +83,9 @@ internal sealed partial class Workloads
         })));
 
         // Unbounded filters (no index in the shared schema): measured for the record, bounded by the scan limit and the timeout, no target.
-        pages.Add(("name=report (scan, bounded)", await Record(() => database.ListWorkflowPageAsync(new WorkflowPageQuery { Filter = new StatusQuery { Names = ["report"] } }, CancellationToken.None))));
+        pages.Add(("name=report (1 in 8, scan)", await Record(() => database.ListWorkflowPageAsync(new WorkflowPageQuery { Filter = new StatusQuery { Names = ["report"] } }, CancellationToken.None))));
+        pages.Add(("version=v1 (none in the newest 800,000: scan stops at its bound, partial)", await Record(() => database.ListWorkflowPageAsync(
+            new WorkflowPageQuery { Filter = new StatusQuery { ApplicationVersion = "v1" } }, CancellationToken.None))));
 
         await using var explain = new NpgsqlConnection(postgres.ConnectionString());
         await explain.OpenAsync();
@@ -101,15 +103,15 @@ internal sealed partial class Workloads
             {
                 var median = Stats.Median(await ServerTimesAsync(explain, read, runs));
                 total += median;
-                if (median > DashboardTargetMs)
+                if (median > DashboardTargetMs || Environment.GetEnvironmentVariable("DBOS_BENCH_PLANS") == "1")
                 {
-                    Console.Error.WriteLine($"   {page}: a read took {median:0.0} ms (over {DashboardTargetMs} ms); its plan:");
+                    Console.Error.WriteLine($"   {page}: a read took {median:0.0} ms{(median > DashboardTargetMs ? $" (over {DashboardTargetMs} ms)" : string.Empty)}; its plan:");
                     Console.Error.WriteLine(await PlanTextAsync(explain, read));
                 }
             }
 
-            var bounded = page.Contains("bounded", StringComparison.Ordinal);
-            results.Add(new($"dashboard {page}, {count:N0} workflows", "Postgres", "ms (server)", raw, total, bounded ? "bounded by the scan limit" : $"<= {DashboardTargetMs} ms"));
+            var bounded = page.Contains("partial", StringComparison.Ordinal);
+            results.Add(new($"dashboard {page}, {count:N0} workflows", "Postgres", "ms (server)", raw, total, bounded ? "bounded (no index)" : $"<= {DashboardTargetMs} ms"));
         }
 
         results.AddRange(await MeasureHttpAsync(client, sample, count, runs));
@@ -222,7 +224,11 @@ internal sealed partial class Workloads
         await using var server = await DashboardHost.StartAsync(client);
         using var http = new HttpClient { BaseAddress = new Uri(server.Url) };
         var results = new List<Result>();
-        foreach (var (page, path) in new[] { ("first page", "/"), ("status=ERROR", "/?status=ERROR"), ("one workflow", "/workflow?id=" + Uri.EscapeDataString(sample)) })
+        foreach (var (page, path) in new[]
+        {
+            ("first page", "/"), ("status=ERROR", "/?status=ERROR"), ("status=ENQUEUED", "/?status=ENQUEUED"), ("queue=orders", "/?queue=orders"),
+            ("one workflow", "/workflow?id=" + Uri.EscapeDataString(sample)),
+        })
         {
             var times = await Stats.TimeEachAsync(runs + 1, async _ =>
             {

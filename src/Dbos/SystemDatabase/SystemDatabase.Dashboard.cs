@@ -82,6 +82,14 @@ internal sealed partial class SystemDatabase
     };
 
     /// <summary>
+    /// The statuses whose index is not in created_at order (in flight: by queue and priority; delayed: by delay). Their
+    /// branch orders by <c>created_at + 0</c>, which no index serves: otherwise the planner, assuming such rows spread evenly
+    /// in time, may walk workflow_status_created_at_index from the newest row to find them, through the whole table when
+    /// they are old (a backlog nobody serves). This way it reads the status's rows through its index and sorts them.
+    /// </summary>
+    private static readonly HashSet<string> UnorderedIndexStatuses = new(StringComparer.Ordinal) { "ENQUEUED", "DELAYED" };
+
+    /// <summary>
     /// The list's access path for <paramref name="filter"/>: statuses that a partial index holds are read through it; anything
     /// else (no status, or SUCCESS, which most rows have) scans along created_at, where common rows fill a page at once.
     /// </summary>
@@ -222,6 +230,7 @@ internal sealed partial class SystemDatabase
         if (path == WorkflowListPath.StatusIndex)
         {
             // One branch per status, each in the list's order along its own index and limited to the page, then merged.
+            // The branches carry only the keys (a sort of narrow rows); the page's rows are then read by primary key.
             var conditions = FilterConditions(args, query.Filter with { Statuses = null });
             conditions.InsertRange(0, keyset);
             var limit = Arg((long)query.PageSize + 1);
@@ -229,17 +238,18 @@ internal sealed partial class SystemDatabase
             var branch = 0;
             foreach (var status in query.Filter.Statuses!.Distinct(StringComparer.Ordinal))
             {
-                sql.Append(branch == 0 ? string.Empty : " UNION ALL ").Append("SELECT * FROM (SELECT ws.* FROM ").Append(d.Table("workflow_status"))
+                sql.Append(branch == 0 ? string.Empty : " UNION ALL ").Append("SELECT * FROM (SELECT ws.created_at, ws.workflow_uuid FROM ").Append(d.Table("workflow_status"))
                     .Append(" ws WHERE ").Append(IndexedStatusConditions[status]);
                 foreach (var condition in conditions)
                 {
                     sql.Append(" AND ").Append(condition);
                 }
 
-                sql.Append(" ORDER BY ").Append(order).Append(" LIMIT ").Append(limit).Append(") b").Append(branch++);
+                sql.Append(" ORDER BY ").Append(UnorderedIndexStatuses.Contains(status) ? (newer ? "ws.created_at + 0 ASC, ws.workflow_uuid ASC" : "ws.created_at + 0 DESC, ws.workflow_uuid DESC") : order)
+                    .Append(" LIMIT ").Append(limit).Append(") b").Append(branch++);
             }
 
-            sql.Append(") ws ORDER BY ").Append(order).Append(" LIMIT ").Append(limit);
+            sql.Append(") k JOIN ").Append(d.Table("workflow_status")).Append(" ws ON ws.workflow_uuid = k.workflow_uuid ORDER BY ").Append(order).Append(" LIMIT ").Append(limit);
         }
         else
         {
