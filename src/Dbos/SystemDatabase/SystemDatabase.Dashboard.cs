@@ -68,17 +68,25 @@ internal sealed record RecordedValue(string Key, string? Value, string? Serializ
 internal sealed partial class SystemDatabase
 {
     /// <summary>
-    /// The statuses a partial index of the shared schema holds, with the condition that lets the planner use it: a constant,
-    /// because a partial index serves only a condition that implies its predicate at planning time (a parameter does not).
+    /// The statuses a partial index of the shared schema holds, with the condition that lets the planner use it: constants,
+    /// because a partial index serves only a condition that implies its predicate at planning time (a parameter does not),
+    /// and the index's own predicate repeated, because SQLite uses a partial index only when the query states it.
     /// </summary>
     private static readonly Dictionary<string, string> IndexedStatusConditions = new(StringComparer.Ordinal)
     {
-        ["PENDING"] = "ws.status = 'PENDING'",                                               // idx_workflow_status_pending (created_at)
-        ["ERROR"] = "ws.status = 'ERROR'",                                                   // idx_workflow_status_failed (status, created_at)
-        ["CANCELLED"] = "ws.status = 'CANCELLED'",                                           // idx_workflow_status_failed
-        ["MAX_RECOVERY_ATTEMPTS_EXCEEDED"] = "ws.status = 'MAX_RECOVERY_ATTEMPTS_EXCEEDED'", // idx_workflow_status_failed
-        ["ENQUEUED"] = "ws.status = 'ENQUEUED'",                                             // idx_workflow_status_in_flight_v2 (queue_name, status, ...)
-        ["DELAYED"] = "ws.status = 'DELAYED'",                                               // idx_workflow_status_delayed
+        // idx_workflow_status_pending (created_at) WHERE status = 'PENDING'
+        ["PENDING"] = "ws.status = 'PENDING'",
+
+        // idx_workflow_status_failed (status, created_at) WHERE status IN ('ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')
+        ["ERROR"] = "ws.status = 'ERROR' AND ws.status IN ('ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')",
+        ["CANCELLED"] = "ws.status = 'CANCELLED' AND ws.status IN ('ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')",
+        ["MAX_RECOVERY_ATTEMPTS_EXCEEDED"] = "ws.status = 'MAX_RECOVERY_ATTEMPTS_EXCEEDED' AND ws.status IN ('ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')",
+
+        // idx_workflow_status_in_flight_v2 (queue_name, status, priority, created_at) WHERE status IN ('ENQUEUED', 'PENDING')
+        ["ENQUEUED"] = "ws.status = 'ENQUEUED' AND ws.status IN ('ENQUEUED', 'PENDING')",
+
+        // idx_workflow_status_delayed (delay_until_epoch_ms) WHERE status = 'DELAYED'
+        ["DELAYED"] = "ws.status = 'DELAYED'",
     };
 
     /// <summary>

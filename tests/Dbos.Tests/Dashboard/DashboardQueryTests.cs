@@ -228,4 +228,39 @@ public class DashboardQueryTests
             }
         }
     }
+
+    [Theory, BothBackends]
+    public async Task A_status_page_reads_through_the_partial_index_of_its_status(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using (var app = DbosApp.Create(db.Config()))
+        {
+            await app.LaunchAsync();
+        }
+
+        // 20,000 workflows, 2% failed, 1% pending, 1% enqueued: reading every row would be the wrong plan.
+        const string columns = "workflow_uuid, status, queue_name, created_at, updated_at";
+        const string row = "'w' || i, CASE WHEN i % 50 = 0 THEN 'ERROR' WHEN i % 100 = 1 THEN 'PENDING' WHEN i % 100 = 2 THEN 'ENQUEUED' ELSE 'SUCCESS' END, " +
+            "CASE WHEN i % 100 IN (1, 2) THEN 'q' END, 1700000000000 + i, 1700000000000 + i";
+        await db.ExecuteAsync(backend == Backend.Postgres
+            ? $"INSERT INTO {db.Table("workflow_status")} ({columns}) SELECT {row} FROM generate_series(1, 20000) AS i"
+            : $"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) INSERT INTO workflow_status ({columns}) SELECT {row} FROM n");
+        await db.ExecuteAsync(backend == Backend.Postgres ? $"ANALYZE {db.Table("workflow_status")}" : "ANALYZE");
+        await using var client = DbosClient.Create(new DbosClientOptions { SystemDatabaseUrl = db.Url, SystemDatabaseSchema = db.Schema });
+        var database = client.External.Database;
+        foreach (var (status, index) in new[] { ("ERROR", "idx_workflow_status_failed"), ("PENDING", "idx_workflow_status_pending"), ("ENQUEUED", "idx_workflow_status_in_flight_v2") })
+        {
+            var query = new WorkflowPageQuery { Filter = new StatusQuery { Statuses = [status] } };
+            var (sql, args) = database.WorkflowPageStatement(query, WorkflowListPath.StatusIndex);
+            Assert.Equal([51L], args); // The page's size is the only argument: the statement is explained with it in place.
+            var plan = await db.QueryAsync(
+                (backend == Backend.Postgres ? "EXPLAIN " : "EXPLAIN QUERY PLAN ") + sql.Replace("$1", "51", StringComparison.Ordinal),
+                r => r.GetString(backend == Backend.Postgres ? 0 : 3));
+            Assert.True(plan.Any(line => line.Contains(index, StringComparison.Ordinal)), $"{status}: the plan does not use {index}:\n{string.Join("\n", plan)}");
+            var page = await database.ListWorkflowPageAsync(query, CancellationToken.None);
+            Assert.Equal(50, page.Rows.Count);
+            Assert.All(page.Rows, r => Assert.Equal(status, r.Status));
+            Assert.NotNull(page.Next);
+        }
+    }
 }
