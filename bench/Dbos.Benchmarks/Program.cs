@@ -17,10 +17,13 @@
 //   takeover after SIGKILL             from killing a replica until a live one has taken its pending workflows, vs the
 //                                      time the database (or the OS, on SQLite) takes to release a killed process's lock
 //   idle, N processes                  connections held and statements run per second by each of 1 and 10 idle replicas
+//   dashboard pages at 1,000,000       server time (EXPLAIN ANALYZE, planning + execution) of each read of the dashboard's
+//                                      pages on 1,000,000 workflows (Postgres), vs a primary-key lookup, target <= 50 ms;
+//                                      and the pages over HTTP end to end
 //
 // Usage: dotnet run -c Release --project bench/Dbos.Benchmarks -- [--smoke] [--backend sqlite|postgres|both]
 //        [--postgres-url URL] [--json FILE] [--only WORKLOAD[,WORKLOAD...]]
-//        (WORKLOAD: Sequential, Concurrent, Queue, QueueOneByOne, QueueThreeProcesses, Drain, Recovery, Sleepers, RoundTrip, Transaction, Takeover, Idle; a
+//        (WORKLOAD: Sequential, Concurrent, Queue, QueueOneByOne, QueueThreeProcesses, Drain, Recovery, Sleepers, RoundTrip, Transaction, Takeover, Idle, Dashboard; a
 //        name runs that workload, a prefix that is no full name runs every workload it starts: QueueThree, Round, ...)
 //        [--group-commit-in-flight N]   operation records on Postgres sent alone before the rest are combined (default 8)
 //        [--profile-alloc]   instead of the table: which types a step allocates (sampled allocation ticks)
@@ -57,7 +60,7 @@ var all = new Func<string, Target, Task<List<Result>>>[]
 {
     workloads.SequentialAsync, workloads.ConcurrentAsync, workloads.QueueAsync, workloads.QueueOneByOneAsync, workloads.QueueThreeProcessesAsync, workloads.DrainAsync,
     workloads.RecoveryAsync, workloads.SleepersAsync, workloads.RoundTripAsync, workloads.TransactionAsync,
-    workloads.TakeoverAsync, workloads.IdleAsync,
+    workloads.TakeoverAsync, workloads.IdleAsync, workloads.DashboardAsync,
 };
 var results = new List<Result>();
 

@@ -342,6 +342,17 @@ internal sealed class PostgresTarget : Target
     /// <summary>The server's URL, without a database.</summary>
     public string Server => server;
 
+    /// <summary>The scratch database's connection string (no pool settings).</summary>
+    public string ConnectionString() => ConnectionString(server, database);
+
+    /// <summary>Runs a statement that may take long (filling a large table): no command timeout.</summary>
+    public async Task ExecuteLongAsync(string sql)
+    {
+        await using var command = dataSource.CreateCommand(sql);
+        command.CommandTimeout = 0;
+        await command.ExecuteNonQueryAsync();
+    }
+
     public static async Task<PostgresTarget> CreateAsync(string server)
     {
         var database = "dbos_bench_" + Guid.NewGuid().ToString("N")[..8];

@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace Dbos.Benchmarks;
 
 /// <summary>The workloads, each measured with its raw baseline in the same run.</summary>
-internal sealed class Workloads(bool smoke)
+internal sealed partial class Workloads(bool smoke)
 {
     private const string Version = "bench";
     private readonly int rounds = smoke ? 2 : 7;

@@ -22,25 +22,21 @@ internal sealed partial class DashboardApp
             }
         }
 
-        WorkflowKey? after = null;
-        if (Param(context, "after_at") is { } afterAt)
-        {
-            after = new WorkflowKey(
-                long.TryParse(afterAt, NumberStyles.Integer, CultureInfo.InvariantCulture, out var at) ? at : throw new FormatException($"'{afterAt}' is not a position in the list."),
-                Param(context, "after_id") ?? string.Empty);
-        }
-
         var query = new WorkflowPageQuery
         {
-            Statuses = statuses,
-            Name = Param(context, "name"),
-            QueueName = Param(context, "queue"),
-            ApplicationVersion = Param(context, "version"),
-            ExecutorId = Param(context, "executor"),
-            WorkflowIdPrefix = Param(context, "prefix"),
-            CreatedFromEpochMs = ParseTime(Param(context, "from"), "start time")?.ToUnixTimeMilliseconds(),
-            CreatedToEpochMs = ParseTime(Param(context, "to"), "end time")?.ToUnixTimeMilliseconds(),
-            After = after,
+            Filter = new StatusQuery
+            {
+                Statuses = statuses.Count > 0 ? statuses : null,
+                Names = Param(context, "name") is { } name ? [name] : null,
+                QueueNames = Param(context, "queue") is { } queue ? [queue] : null,
+                ApplicationVersion = Param(context, "version"),
+                ExecutorId = Param(context, "executor"),
+                WorkflowIdPrefix = Param(context, "prefix"),
+                CreatedFromEpochMs = ParseTime(Param(context, "from"), "start time")?.ToUnixTimeMilliseconds(),
+                CreatedToEpochMs = ParseTime(Param(context, "to"), "end time")?.ToUnixTimeMilliseconds(),
+            },
+            After = Key(context, "after"),
+            Before = Key(context, "before"),
             PageSize = options.PageSize,
             ScanLimit = options.ScanLimit,
             StatementTimeout = options.QueryTimeout,
@@ -64,13 +60,24 @@ internal sealed partial class DashboardApp
         return "Workflows";
     }
 
+    /// <summary>A position in the list from the parameters <c>{prefix}_at</c> and <c>{prefix}_id</c>, or null.</summary>
+    private static WorkflowKey? Key(HttpContext context, string prefix) =>
+        Param(context, prefix + "_at") is { } at
+            ? new WorkflowKey(
+                long.TryParse(at, NumberStyles.Integer, CultureInfo.InvariantCulture, out var createdAt) ? createdAt : throw new FormatException($"'{at}' is not a position in the list."),
+                Param(context, prefix + "_id") ?? string.Empty)
+            : null;
+
+    private static (string, string?)[] KeyQuery(string prefix, WorkflowKey key) =>
+        [(prefix + "_at", key.CreatedAt.ToString(CultureInfo.InvariantCulture)), (prefix + "_id", key.WorkflowId)];
+
     private void RenderFilters(HttpContext context, Html html, WorkflowPageQuery query)
     {
         html.Raw("<form class=\"filters\" method=\"get\"").Attr("action", Url(context, "/")).Raw(">");
         html.Raw("<label>Status<select name=\"status\"><option value=\"\">Any</option>");
         foreach (var status in AllStatuses)
         {
-            html.Raw("<option").Attr("value", status).Raw(query.Statuses?.Contains(status) == true ? " selected>" : ">").Text(status).Raw("</option>");
+            html.Raw("<option").Attr("value", status).Raw(query.Filter.Statuses?.Contains(status) == true ? " selected>" : ">").Text(status).Raw("</option>");
         }
 
         html.Raw("</select></label>");
@@ -85,11 +92,11 @@ internal sealed partial class DashboardApp
             html.Raw("></label>");
         }
 
-        Field("name", "Name", query.Name);
-        Field("queue", "Queue", query.QueueName);
-        Field("version", "Version", query.ApplicationVersion);
-        Field("executor", "Executor", query.ExecutorId);
-        Field("prefix", "ID prefix", query.WorkflowIdPrefix);
+        Field("name", "Name", Param(context, "name"));
+        Field("queue", "Queue", Param(context, "queue"));
+        Field("version", "Version", Param(context, "version"));
+        Field("executor", "Executor", Param(context, "executor"));
+        Field("prefix", "ID prefix", Param(context, "prefix"));
         Field("from", "Created from (UTC)", Param(context, "from"), "datetime-local");
         Field("to", "to", Param(context, "to"), "datetime-local");
         html.Raw("<div class=\"buttons\"><button type=\"submit\">Apply</button>").Link(Url(context, "/"), "Clear", "button secondary").Raw("</div></form>");
@@ -129,20 +136,28 @@ internal sealed partial class DashboardApp
         if (page.ScanStopped)
         {
             html.Raw("<div class=\"notice warn\">Partial result: this page searched ").Text(query.ScanLimit.ToString("N0", CultureInfo.InvariantCulture))
-                .Raw(" workflows without filling itself (the filters have no index in the shared schema). Older workflows were not searched yet.</div>");
+                .Raw(query.Before is null
+                    ? " workflows without filling itself (the filters have no index in the shared schema). Older workflows were not searched yet.</div>"
+                    : " workflows without filling itself (the filters have no index in the shared schema). Newer workflows were not searched yet.</div>");
         }
 
         html.Raw("<div class=\"pager\">");
         var filters = FilterNames.SelectMany(n => context.Request.Query[n].Select(v => (n, v))).ToArray();
-        if (query.After is not null)
+        if (page.Previous is not null || (page.Rows.Count == 0 && (query.After is not null || query.Before is not null)))
         {
-            html.Link(Url(context, "/", Html.Query(filters)), "« Newest", "button secondary");
+            html.Link(Url(context, "/", Html.Query(filters)), "« Newest", "button secondary newest");
+        }
+
+        if (page.Previous is { } previous)
+        {
+            var newerStopped = page.ScanStopped && query.Before is not null;
+            html.Link(Url(context, "/", Html.Query([.. filters, .. KeyQuery("before", previous)])), newerStopped ? "‹ Continue searching newer" : "‹ Newer", "button secondary newer");
         }
 
         if (page.Next is { } next)
         {
-            var nextQuery = Html.Query([.. filters, ("after_at", next.CreatedAt.ToString(CultureInfo.InvariantCulture)), ("after_id", next.WorkflowId)]);
-            html.Link(Url(context, "/", nextQuery), page.ScanStopped ? "Continue searching »" : "Older »", "button secondary next");
+            var olderStopped = page.ScanStopped && query.Before is null;
+            html.Link(Url(context, "/", Html.Query([.. filters, .. KeyQuery("after", next)])), olderStopped ? "Continue searching »" : "Older »", "button secondary next");
         }
 
         html.Raw("<span class=\"muted\">").Text($"{page.Rows.Count} shown, newest first").Raw("</span></div>");

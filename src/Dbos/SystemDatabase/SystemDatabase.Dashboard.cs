@@ -4,31 +4,24 @@ using System.Text;
 
 namespace Dbos.SystemDatabase;
 
-/// <summary>What the dashboard's workflow list asks for: filters, the keyset to continue after, and the bounds of one page.</summary>
+/// <summary>What the dashboard's workflow list asks for: filters, the keyset to continue from, and the bounds of one page.</summary>
 internal sealed record WorkflowPageQuery
 {
-    public IReadOnlyList<string>? Statuses { get; init; }
-
-    public string? Name { get; init; }
-
-    public string? QueueName { get; init; }
-
-    public string? ApplicationVersion { get; init; }
-
-    public string? ExecutorId { get; init; }
-
-    public string? WorkflowIdPrefix { get; init; }
-
-    public long? CreatedFromEpochMs { get; init; }
-
-    public long? CreatedToEpochMs { get; init; }
+    /// <summary>
+    /// The filters, as <see cref="SystemDatabase.ListWorkflowsAsync"/> takes them (the dashboard sets statuses, name, queue,
+    /// version, executor, ID prefix and time range); its paging and loading members are ignored.
+    /// </summary>
+    public StatusQuery Filter { get; init; } = new();
 
     /// <summary>Continue with the rows older than this one (newest first); null for the first page.</summary>
     public WorkflowKey? After { get; init; }
 
+    /// <summary>Go back to the rows newer than this one: the page of the nearest newer rows, still shown newest first.</summary>
+    public WorkflowKey? Before { get; init; }
+
     public int PageSize { get; init; } = 50;
 
-    /// <summary>At most this many rows (newest first, from <see cref="After"/>) are read to fill one page.</summary>
+    /// <summary>At most this many rows (in the list's order, from the keyset) are read to fill one page on the <see cref="WorkflowListPath.CreatedAtScan"/> path.</summary>
     public int ScanLimit { get; init; } = 100_000;
 
     /// <summary>Postgres stops the statement after this long (<c>statement_timeout</c>, local to its transaction).</summary>
@@ -38,11 +31,26 @@ internal sealed record WorkflowPageQuery
 /// <summary>A position in the order of the list: the <c>workflow_status_created_at_index</c> order, then the ID.</summary>
 internal readonly record struct WorkflowKey(long CreatedAt, string WorkflowId);
 
+/// <summary>How the list reaches its rows; chosen from the filters (<see cref="SystemDatabase.ChooseListPath"/>).</summary>
+internal enum WorkflowListPath
+{
+    /// <summary>Along <c>workflow_status_created_at_index</c>, filtering the rows read, at most <see cref="WorkflowPageQuery.ScanLimit"/> of them.</summary>
+    CreatedAtScan,
+
+    /// <summary>
+    /// Only rows of the chosen statuses, each status through the partial index that holds it (pending, failed, in flight,
+    /// delayed): the statuses of few rows, so no bound is needed and a short page is the whole answer.
+    /// </summary>
+    StatusIndex,
+}
+
 /// <param name="Rows">The matching rows of the page, newest first.</param>
-/// <param name="Next">Where the next page starts, or null when no older rows remain.</param>
-/// <param name="ScanStopped">True when the page is short because the scan reached its bound: older rows were not searched yet.</param>
+/// <param name="Next">Where the older page starts (rows older than this key), or null when no older rows remain (or the page went newer and is empty).</param>
+/// <param name="Previous">Where the newer page starts (rows newer than this key), or null when this page starts at the newest (or went older and is empty).</param>
+/// <param name="ScanStopped">True when the page is short because the scan reached its bound: rows further on, in the direction of travel, were not searched yet.</param>
 /// <param name="TimedOut">True when the statement ran past its timeout: the page holds nothing, and the filters should be narrowed.</param>
-internal sealed record WorkflowPage(List<StatusRow> Rows, WorkflowKey? Next, bool ScanStopped, bool TimedOut);
+/// <param name="Path">How the rows were reached.</param>
+internal sealed record WorkflowPage(List<StatusRow> Rows, WorkflowKey? Next, WorkflowKey? Previous, bool ScanStopped, bool TimedOut, WorkflowListPath Path);
 
 /// <summary>The in-flight workflows of one queue in one status.</summary>
 internal sealed record QueueStatusCount(string QueueName, string Status, long Count, long OldestCreatedAt, long Partitions);
@@ -59,86 +67,62 @@ internal sealed record RecordedValue(string Key, string? Value, string? Serializ
 /// </summary>
 internal sealed partial class SystemDatabase
 {
-    /// <summary>One page of the workflow list, newest first.</summary>
+    /// <summary>
+    /// The statuses a partial index of the shared schema holds, with the condition that lets the planner use it: constants,
+    /// because a partial index serves only a condition that implies its predicate at planning time (a parameter does not),
+    /// and the index's own predicate repeated, because SQLite uses a partial index only when the query states it.
+    /// </summary>
+    private static readonly Dictionary<string, string> IndexedStatusConditions = new(StringComparer.Ordinal)
+    {
+        // idx_workflow_status_pending (created_at) WHERE status = 'PENDING'
+        ["PENDING"] = "ws.status = 'PENDING'",
+
+        // idx_workflow_status_failed (status, created_at) WHERE status IN ('ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')
+        ["ERROR"] = "ws.status = 'ERROR' AND ws.status IN ('ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')",
+        ["CANCELLED"] = "ws.status = 'CANCELLED' AND ws.status IN ('ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')",
+        ["MAX_RECOVERY_ATTEMPTS_EXCEEDED"] = "ws.status = 'MAX_RECOVERY_ATTEMPTS_EXCEEDED' AND ws.status IN ('ERROR', 'CANCELLED', 'MAX_RECOVERY_ATTEMPTS_EXCEEDED')",
+
+        // idx_workflow_status_in_flight_v2 (queue_name, status, priority, created_at) WHERE status IN ('ENQUEUED', 'PENDING')
+        ["ENQUEUED"] = "ws.status = 'ENQUEUED' AND ws.status IN ('ENQUEUED', 'PENDING')",
+
+        // idx_workflow_status_delayed (delay_until_epoch_ms) WHERE status = 'DELAYED'
+        ["DELAYED"] = "ws.status = 'DELAYED'",
+    };
+
+    /// <summary>
+    /// The statuses whose index is not in created_at order (in flight: by queue and priority; delayed: by delay). Their
+    /// branch orders by <c>created_at + 0</c>, which no index serves: otherwise the planner, assuming such rows spread evenly
+    /// in time, may walk workflow_status_created_at_index from the newest row to find them, through the whole table when
+    /// they are old (a backlog nobody serves). This way it reads the status's rows through its index and sorts them.
+    /// </summary>
+    private static readonly HashSet<string> UnorderedIndexStatuses = new(StringComparer.Ordinal) { "ENQUEUED", "DELAYED" };
+
+    /// <summary>
+    /// The list's access path for <paramref name="filter"/>: statuses that a partial index holds are read through it; anything
+    /// else (no status, or SUCCESS, which most rows have) scans along created_at, where common rows fill a page at once.
+    /// </summary>
+    public static WorkflowListPath ChooseListPath(StatusQuery filter) =>
+        filter.Statuses is { Count: > 0 } statuses && statuses.All(IndexedStatusConditions.ContainsKey) ? WorkflowListPath.StatusIndex : WorkflowListPath.CreatedAtScan;
+
+    /// <summary>One page of the workflow list, newest first: after <see cref="WorkflowPageQuery.After"/>, before <see cref="WorkflowPageQuery.Before"/>, or the newest.</summary>
     public async Task<WorkflowPage> ListWorkflowPageAsync(WorkflowPageQuery query, CancellationToken cancellationToken)
     {
-        var args = new List<object?>();
-        string Arg(object? value)
+        var page = await ReadWorkflowPageAsync(query, cancellationToken).ConfigureAwait(false);
+        if (query.Before is null || page.TimedOut || page.ScanStopped || page.Previous is not null || page.Rows.Count == query.PageSize)
         {
-            args.Add(value);
-            return "$" + args.Count.ToString(CultureInfo.InvariantCulture);
+            return page;
         }
 
-        // The scan: newest first along workflow_status_created_at_index, bounded by the time range, the keyset and ScanLimit.
-        var scanConditions = new List<string>();
-        if (query.After is { } after)
-        {
-            var keysetAt = Arg(after.CreatedAt);
-            var keysetId = Arg(after.WorkflowId);
-            scanConditions.Add($"ws.created_at <= {keysetAt} AND (ws.created_at < {keysetAt} OR ws.workflow_uuid < {keysetId})");
-        }
+        // Back at the newest rows with a short page: the newest page holds it and more, unless that page stops its scan
+        // before reaching this page's rows.
+        var newest = await ReadWorkflowPageAsync(query with { Before = null, After = null }, cancellationToken).ConfigureAwait(false);
+        return page.Rows.Count == 0 || newest.Rows.Any(r => r.WorkflowId == page.Rows[^1].WorkflowId && r.CreatedAt == page.Rows[^1].CreatedAt) ? newest : page;
+    }
 
-        if (query.CreatedFromEpochMs is { } from)
-        {
-            scanConditions.Add($"ws.created_at >= {Arg(from)}");
-        }
-
-        if (query.CreatedToEpochMs is { } to)
-        {
-            scanConditions.Add($"ws.created_at <= {Arg(to)}");
-        }
-
-        // The filters, applied to the scanned rows.
-        var filters = new List<string>();
-        if (query.Statuses is { Count: > 0 } statuses)
-        {
-            args.Add(statuses.ToArray());
-            filters.Add(d.InList("ws.status", args.Count));
-        }
-
-        if (query.Name is not null)
-        {
-            filters.Add($"ws.name = {Arg(query.Name)}");
-        }
-
-        if (query.QueueName is not null)
-        {
-            filters.Add($"ws.queue_name = {Arg(query.QueueName)}");
-        }
-
-        if (query.ApplicationVersion is not null)
-        {
-            filters.Add($"ws.application_version = {Arg(query.ApplicationVersion)}");
-        }
-
-        if (query.ExecutorId is not null)
-        {
-            filters.Add($"ws.executor_id = {Arg(query.ExecutorId)}");
-        }
-
-        if (query.WorkflowIdPrefix is not null)
-        {
-            args.Add(query.WorkflowIdPrefix);
-            filters.Add(d.StartsWith("ws.workflow_uuid", args.Count));
-        }
-
-        var limit = Arg((long)query.ScanLimit);
-        var order = "ws.created_at DESC, ws.workflow_uuid DESC";
-        var filter = filters.Count == 0 ? "1 = 1" : string.Join(" AND ", filters);
-        var sql = new StringBuilder("SELECT ").Append(StatusColumns).Append(", NULL, NULL, NULL").Append(StatusTailColumns).Append(", CASE WHEN ").Append(filter)
-            .Append(" THEN 1 ELSE 0 END, ws.dashboard_rn FROM (SELECT ws.*, ROW_NUMBER() OVER (ORDER BY ").Append(order)
-            .Append(") AS dashboard_rn FROM ").Append(d.Table("workflow_status")).Append(" ws");
-        if (scanConditions.Count > 0)
-        {
-            sql.Append(" WHERE ").AppendJoin(" AND ", scanConditions);
-        }
-
-        // The last scanned row comes back even when it does not match: it is where a short page's scan stopped.
-        sql.Append(" ORDER BY ").Append(order).Append(" LIMIT ").Append(limit).Append(") ws WHERE (").Append(filter)
-            .Append(") OR ws.dashboard_rn = ").Append(limit).Append(" ORDER BY ").Append(order).Append(" LIMIT ").Append(Arg((long)query.PageSize + 1));
-        var statement = sql.ToString();
-        var argArray = args.ToArray();
-        SqlArguments.CheckStorable(argArray);
+    private async Task<WorkflowPage> ReadWorkflowPageAsync(WorkflowPageQuery query, CancellationToken cancellationToken)
+    {
+        var path = ChooseListPath(query.Filter);
+        var (statement, argArray) = WorkflowPageStatement(query, path);
 
         static (StatusRow Row, bool Matches, long Scanned) Read(DbDataReader r) => (ReadStatus(r), r.GetInt64(StatusFieldCount) == 1, r.GetInt64(StatusFieldCount + 1));
 
@@ -175,39 +159,131 @@ internal sealed partial class SystemDatabase
 
         if (read is null)
         {
-            return new WorkflowPage([], null, ScanStopped: false, TimedOut: true);
+            return new WorkflowPage([], null, null, ScanStopped: false, TimedOut: true, path);
         }
 
+        // The rows come in the direction of travel: newest first going older, oldest first going newer.
         var rows = new List<StatusRow>();
-        WorkflowKey? next = null;
+        WorkflowKey? further = null;
         var scanStopped = false;
         foreach (var (row, matches, scanned) in read)
         {
-            if (!matches)
+            if (rows.Count == query.PageSize && matches)
             {
-                // The scan's last row: the page is short, and older rows were not searched.
-                scanStopped = true;
-                next = new WorkflowKey(row.CreatedAt, row.WorkflowId);
+                // One more match than the page holds: more rows remain beyond this page's last.
+                further = Key(rows[^1]);
                 break;
             }
 
-            if (rows.Count == query.PageSize)
+            if (matches)
             {
-                // One more match than the page holds: older rows remain; the next page starts after this page's last.
-                next = new WorkflowKey(rows[^1].CreatedAt, rows[^1].WorkflowId);
-                break;
+                rows.Add(row);
             }
 
-            rows.Add(row);
-            if (scanned == query.ScanLimit && rows.Count < query.PageSize)
+            if (scanned == query.ScanLimit)
             {
-                scanStopped = true;
-                next = new WorkflowKey(row.CreatedAt, row.WorkflowId);
+                // The scan's last row (returned even when it does not match): the rows beyond it were not searched, and
+                // every match before it is on this page. The page is partial unless it is full.
+                scanStopped = rows.Count < query.PageSize;
+                further = Key(row);
                 break;
             }
         }
 
-        return new WorkflowPage(rows, next, scanStopped, TimedOut: false);
+        // The way back (opposite to the travel) starts from this page's rows: the keyset excludes its own key, so an empty
+        // page has none (the key it came from may be a row shown on the page before); the newest page is always reachable.
+        if (query.Before is not null)
+        {
+            rows.Reverse();
+            return new WorkflowPage(rows, rows.Count > 0 ? Key(rows[^1]) : null, further, scanStopped, TimedOut: false, path);
+        }
+
+        WorkflowKey? newer = query.After is not null && rows.Count > 0 ? Key(rows[0]) : null;
+        return new WorkflowPage(rows, further, newer, scanStopped, TimedOut: false, path);
+
+        static WorkflowKey Key(StatusRow row) => new(row.CreatedAt, row.WorkflowId);
+    }
+
+    /// <summary>
+    /// The statement of one page and its arguments. Each row comes with two more columns: whether it matches the filters
+    /// (the scan also returns its last row read, matching or not, to say where it stopped), and its position in the scan.
+    /// </summary>
+    internal (string Sql, object?[] Args) WorkflowPageStatement(WorkflowPageQuery query, WorkflowListPath path)
+    {
+        var args = new List<object?>();
+        string Arg(object? value)
+        {
+            args.Add(value);
+            return "$" + args.Count.ToString(CultureInfo.InvariantCulture);
+        }
+
+        // Going newer reads in ascending order from the key (the caller reverses the rows); otherwise descending.
+        var newer = query.Before is not null;
+        var order = newer ? "ws.created_at ASC, ws.workflow_uuid ASC" : "ws.created_at DESC, ws.workflow_uuid DESC";
+        var keyset = new List<string>();
+        if (query.Before is { } before)
+        {
+            var keysetAt = Arg(before.CreatedAt);
+            var keysetId = Arg(before.WorkflowId);
+            keyset.Add($"ws.created_at >= {keysetAt} AND (ws.created_at > {keysetAt} OR ws.workflow_uuid > {keysetId})");
+        }
+        else if (query.After is { } after)
+        {
+            var keysetAt = Arg(after.CreatedAt);
+            var keysetId = Arg(after.WorkflowId);
+            keyset.Add($"ws.created_at <= {keysetAt} AND (ws.created_at < {keysetAt} OR ws.workflow_uuid < {keysetId})");
+        }
+
+        var sql = new StringBuilder("SELECT ").Append(StatusColumns).Append(", NULL, NULL, NULL").Append(StatusTailColumns);
+        if (path == WorkflowListPath.StatusIndex)
+        {
+            // One branch per status, each in the list's order along its own index and limited to the page, then merged.
+            // The branches carry only the keys (a sort of narrow rows); the page's rows are then read by primary key.
+            var conditions = FilterConditions(args, query.Filter with { Statuses = null });
+            conditions.InsertRange(0, keyset);
+            var limit = Arg((long)query.PageSize + 1);
+            sql.Append(", 1, 0 FROM (");
+            var branch = 0;
+            foreach (var status in query.Filter.Statuses!.Distinct(StringComparer.Ordinal))
+            {
+                sql.Append(branch == 0 ? string.Empty : " UNION ALL ").Append("SELECT * FROM (SELECT ws.created_at, ws.workflow_uuid FROM ").Append(d.Table("workflow_status"))
+                    .Append(" ws WHERE ").Append(IndexedStatusConditions[status]);
+                foreach (var condition in conditions)
+                {
+                    sql.Append(" AND ").Append(condition);
+                }
+
+                sql.Append(" ORDER BY ").Append(UnorderedIndexStatuses.Contains(status) ? (newer ? "ws.created_at + 0 ASC, ws.workflow_uuid ASC" : "ws.created_at + 0 DESC, ws.workflow_uuid DESC") : order)
+                    .Append(" LIMIT ").Append(limit).Append(") b").Append(branch++);
+            }
+
+            sql.Append(") k JOIN ").Append(d.Table("workflow_status")).Append(" ws ON ws.workflow_uuid = k.workflow_uuid ORDER BY ").Append(order).Append(" LIMIT ").Append(limit);
+        }
+        else
+        {
+            // The scan: along workflow_status_created_at_index from the keyset, within the time range, at most ScanLimit rows.
+            var scanned = FilterConditions(args, new StatusQuery { CreatedFromEpochMs = query.Filter.CreatedFromEpochMs, CreatedToEpochMs = query.Filter.CreatedToEpochMs });
+            scanned.InsertRange(0, keyset);
+
+            // The filters, applied to the scanned rows.
+            var filters = FilterConditions(args, query.Filter with { CreatedFromEpochMs = null, CreatedToEpochMs = null });
+            var filter = filters.Count == 0 ? "1 = 1" : string.Join(" AND ", filters);
+            var limit = Arg((long)query.ScanLimit);
+            sql.Append(", CASE WHEN ").Append(filter).Append(" THEN 1 ELSE 0 END, ws.dashboard_rn FROM (SELECT ws.*, ROW_NUMBER() OVER (ORDER BY ").Append(order)
+                .Append(") AS dashboard_rn FROM ").Append(d.Table("workflow_status")).Append(" ws");
+            if (scanned.Count > 0)
+            {
+                sql.Append(" WHERE ").AppendJoin(" AND ", scanned);
+            }
+
+            // The last scanned row comes back even when it does not match: it is where a short page's scan stopped.
+            sql.Append(" ORDER BY ").Append(order).Append(" LIMIT ").Append(limit).Append(") ws WHERE (").Append(filter)
+                .Append(") OR ws.dashboard_rn = ").Append(limit).Append(" ORDER BY ").Append(order).Append(" LIMIT ").Append(Arg((long)query.PageSize + 1));
+        }
+
+        var argArray = args.ToArray();
+        SqlArguments.CheckStorable(argArray);
+        return (sql.ToString(), argArray);
     }
 
     /// <summary>The in-flight (enqueued, pending, delayed) workflows of every queue, by status.</summary>

@@ -226,6 +226,19 @@ internal sealed partial class SystemDatabase
     /// <summary>Appends the WHERE clause of <paramref name="query"/>'s filters to <paramref name="sql"/>, adding their values to <paramref name="args"/>.</summary>
     private void AppendWhere(StringBuilder sql, List<object?> args, StatusQuery query)
     {
+        var conditions = FilterConditions(args, query);
+        if (conditions.Count > 0)
+        {
+            sql.Append(" WHERE ").AppendJoin(" AND ", conditions);
+        }
+    }
+
+    /// <summary>
+    /// The conditions of <paramref name="query"/>'s filters on <c>workflow_status ws</c> (to be joined with AND), adding their
+    /// values to <paramref name="args"/>: the one place every listing (ListWorkflowsAsync, CountWorkflowsAsync, the dashboard) builds them.
+    /// </summary>
+    private List<string> FilterConditions(List<object?> args, StatusQuery query)
+    {
         var conditions = new List<string>();
         void Add(string condition, object? value)
         {
@@ -304,10 +317,7 @@ internal sealed partial class SystemDatabase
             conditions.Add("ws.queue_name IS NOT NULL AND ws.status IN ('ENQUEUED', 'PENDING', 'DELAYED')");
         }
 
-        if (conditions.Count > 0)
-        {
-            sql.Append(" WHERE ").AppendJoin(" AND ", conditions);
-        }
+        return conditions;
 
         static IReadOnlyList<string>? Merge(string? one, IReadOnlyList<string>? many) =>
             one is null ? many : many is null ? [one] : [one, .. many];

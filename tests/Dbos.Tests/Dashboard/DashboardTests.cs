@@ -186,6 +186,18 @@ public class DashboardTests
 
         Assert.Equal(Enumerable.Range(0, 200).Select(i => $"bulk-{count - i:000000}"), seen);
 
+        // "Newer" goes back one page (keyset in the other direction), "Newest" to the first.
+        await page.Locator(".pager a.newer").ClickAsync();
+        await page.WaitForLoadStateAsync();
+        Assert.Equal(seen[150..200], await ListedIdsAsync(page));
+        await page.Locator(".pager a.newer").ClickAsync();
+        await page.WaitForLoadStateAsync();
+        Assert.Equal(seen[100..150], await ListedIdsAsync(page));
+        await page.Locator(".pager a.newest").ClickAsync();
+        await page.WaitForLoadStateAsync();
+        Assert.Equal(seen[..50], await ListedIdsAsync(page));
+        Assert.Equal(0, await page.Locator(".pager a.newer").CountAsync());
+
         // A filter with no index: 100 "rare" workflows, in two pages, the second without an "Older" link.
         await DashboardBrowser.GoAsync(page, server.Url + "?name=rare");
         var rare = await ListedIdsAsync(page);
