@@ -89,11 +89,16 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
             "SELECT $1, $25 FROM ins WHERE ins.creator_xid = $12 ON CONFLICT (workflow_uuid) DO NOTHING) " +
             "SELECT status, name, queue_name, creator_xid, serialization FROM ins";
 
+        // The ownership guard of every write of an execution reads "the owner of the row if it is pending" as
+        // CASE WHEN status = 'PENDING' THEN owner_xid END, never as status = 'PENDING' AND owner_xid = …: with the status
+        // in the WHERE clause, Postgres may read the row through the partial index of PENDING rows
+        // (idx_workflow_status_pending), whose statistics say it is small, and then scans every entry in it, including
+        // the dead ones each completion leaves, on every checkpoint. Through the CASE only the primary key can find the row.
         recordOperationSql =
             $"INSERT INTO {d.Table("operation_outputs")} (workflow_uuid, function_id, function_name, output, error, child_workflow_id, " +
             "started_at_epoch_ms, completed_at_epoch_ms, serialization, application_name) " +
             "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 " +
-            $"WHERE EXISTS (SELECT 1 FROM {ws} WHERE workflow_uuid = $1 AND status = 'PENDING' AND owner_xid = $11) " +
+            $"WHERE (SELECT CASE WHEN status = 'PENDING' THEN owner_xid END FROM {ws} WHERE workflow_uuid = $1) = $11 " +
             "ON CONFLICT (workflow_uuid, function_id) DO NOTHING";
 
         if (d.IsPostgres)
@@ -108,14 +113,14 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
                 "started_at_epoch_ms, completed_at_epoch_ms, serialization, application_name) " +
                 "SELECT v.workflow_uuid, v.function_id, v.function_name, v.output, v.error, v.child_workflow_id, v.started_at_epoch_ms, " +
                 "v.completed_at_epoch_ms, v.serialization, $11 FROM v " +
-                $"WHERE EXISTS (SELECT 1 FROM {ws} ws WHERE ws.workflow_uuid = v.workflow_uuid AND ws.status = 'PENDING' AND ws.owner_xid = v.owner_xid) " +
+                $"WHERE (SELECT CASE WHEN ws.status = 'PENDING' THEN ws.owner_xid END FROM {ws} ws WHERE ws.workflow_uuid = v.workflow_uuid) = v.owner_xid " +
                 "ON CONFLICT (workflow_uuid, function_id) DO NOTHING RETURNING workflow_uuid, function_id";
             operationGroupCommit = new OperationGroupCommit(RecordOneOperationAsync, RecordOperationsAsync, MaxOperationWritesInFlight);
         }
 
         completeStatusSql =
             $"UPDATE {ws} SET status = $2, updated_at = {d.NowMs}, completed_at = {d.NowMs}, deduplication_id = NULL, owner_xid = NULL " +
-            "WHERE workflow_uuid = $1 AND status = 'PENDING' AND owner_xid = $3 RETURNING workflow_uuid";
+            "WHERE workflow_uuid = $1 AND CASE WHEN status = 'PENDING' THEN owner_xid END = $3 RETURNING workflow_uuid";
         completeOutputSql =
             $"INSERT INTO {d.Table("workflow_output")} (workflow_uuid, output, error) VALUES ($1, $4, $5) " +
             "ON CONFLICT (workflow_uuid) DO UPDATE SET output = excluded.output, error = excluded.error";
