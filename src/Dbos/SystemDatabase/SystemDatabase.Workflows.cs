@@ -157,11 +157,12 @@ internal sealed partial class SystemDatabase
     /// <summary>Writes a workflow's outcome if it is still pending and owned by this execution. Returns whether it was written.</summary>
     public async Task<bool> CompleteWorkflowAsync(string workflowId, string ownerXid, string status, string? output, string? error, CancellationToken cancellationToken)
     {
-        object?[] args = [workflowId, status, ownerXid, output, error];
-        if (d.IsPostgres)
+        if (completionGroupCommit is { } group)
         {
-            return await executor.ExecuteAsync(completeSql, args, cancellationToken).ConfigureAwait(false) == 1;
+            return await group.WriteAsync(new CompletionRecord(workflowId, ownerXid, status, output, error), cancellationToken).ConfigureAwait(false) == 1;
         }
+
+        object?[] args = [workflowId, status, ownerXid, output, error];
 
         return await executor.WriteAsync(
             async (session, ct) =>
@@ -176,6 +177,31 @@ internal sealed partial class SystemDatabase
                 return true;
             },
             cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes one completion with its own statement and commit (Postgres): 1 when written, 0 when not owned.</summary>
+    private Task<int> CompleteOneAsync(CompletionRecord r, CancellationToken cancellationToken) =>
+        executor.ExecuteAsync(completeSql, [r.WorkflowId, r.Status, r.OwnerXid, r.Output, r.Error], cancellationToken);
+
+    /// <summary>
+    /// Writes several completions with one statement and one commit (Postgres), each while its owner still owns its pending
+    /// workflow; returns the workflows completed. One not owned (or deleted) is skipped, never an error.
+    /// </summary>
+    private async Task<HashSet<string>> CompleteManyAsync(IReadOnlyList<CompletionRecord> records, CancellationToken cancellationToken)
+    {
+        var n = records.Count;
+        var ids = new string[n];
+        var statuses = new string[n];
+        var owners = new string[n];
+        var outputs = new string?[n];
+        var errors = new string?[n];
+        for (var i = 0; i < n; i++)
+        {
+            (ids[i], statuses[i], owners[i], outputs[i], errors[i]) = (records[i].WorkflowId, records[i].Status, records[i].OwnerXid, records[i].Output, records[i].Error);
+        }
+
+        var rows = await executor.ExecuteQueryAsync(completeManySql!, [ids, statuses, owners, outputs, errors], static r => r.GetString(0), cancellationToken).ConfigureAwait(false);
+        return [.. rows];
     }
 
     public async Task<OutcomeRow?> GetOutcomeAsync(string workflowId, CancellationToken cancellationToken)

@@ -39,7 +39,9 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
     private readonly string startSql;
     private readonly string recordOperationSql;
     private readonly string? recordOperationsSql;
-    private readonly OperationGroupCommit? operationGroupCommit;
+    private readonly GroupCommit<OperationRecord, (string WorkflowId, int FunctionId)>? operationGroupCommit;
+    private readonly string? completeManySql;
+    private readonly GroupCommit<CompletionRecord, string>? completionGroupCommit;
     private readonly string completeStatusSql;
     private readonly string completeOutputSql;
     private readonly string completeSql;
@@ -115,7 +117,20 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
                 "v.completed_at_epoch_ms, v.serialization, $11 FROM v " +
                 $"WHERE (SELECT CASE WHEN ws.status = 'PENDING' THEN ws.owner_xid END FROM {ws} ws WHERE ws.workflow_uuid = v.workflow_uuid) = v.owner_xid " +
                 "ON CONFLICT (workflow_uuid, function_id) DO NOTHING RETURNING workflow_uuid, function_id";
-            operationGroupCommit = new OperationGroupCommit(RecordOneOperationAsync, RecordOperationsAsync, MaxOperationWritesInFlight);
+            operationGroupCommit = new(RecordOneOperationAsync, RecordOperationsAsync, static r => (r.WorkflowId, r.FunctionId), MaxOperationWritesInFlight);
+
+            // Group commit of completions: each status row is updated only while its execution owns it, and only the rows
+            // updated get their output.
+            completeManySql =
+                "WITH v AS (SELECT * FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS text[]), CAST($4 AS text[]), CAST($5 AS text[])) " +
+                "AS v(workflow_uuid, status, owner_xid, output, error)), " +
+                $"upd AS (UPDATE {ws} ws SET status = v.status, updated_at = {d.NowMs}, completed_at = {d.NowMs}, deduplication_id = NULL, owner_xid = NULL " +
+                "FROM v WHERE ws.workflow_uuid = v.workflow_uuid AND CASE WHEN ws.status = 'PENDING' THEN ws.owner_xid END = v.owner_xid " +
+                "RETURNING ws.workflow_uuid), " +
+                $"out AS (INSERT INTO {d.Table("workflow_output")} (workflow_uuid, output, error) SELECT v.workflow_uuid, v.output, v.error FROM v " +
+                "JOIN upd ON upd.workflow_uuid = v.workflow_uuid ON CONFLICT (workflow_uuid) DO UPDATE SET output = excluded.output, error = excluded.error) " +
+                "SELECT workflow_uuid FROM upd";
+            completionGroupCommit = new(CompleteOneAsync, CompleteManyAsync, static r => r.WorkflowId, MaxOperationWritesInFlight);
         }
 
         completeStatusSql =
@@ -141,12 +156,23 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
     /// <summary>Operation records written together with others by group commit (Postgres; 0 on SQLite, whose writer combines them).</summary>
     internal long CombinedOperationRecords => operationGroupCommit?.CombinedRecords ?? 0;
 
-    /// <summary>Changes <see cref="MaxOperationWritesInFlight"/> for this database (the benchmark's A/B comparison); no effect on SQLite.</summary>
+    /// <summary>Completions written together with others by group commit (Postgres; 0 on SQLite).</summary>
+    internal long CombinedCompletions => completionGroupCommit?.CombinedRecords ?? 0;
+
+    /// <summary>
+    /// Changes <see cref="MaxOperationWritesInFlight"/> for this database, for step records and completions alike (the
+    /// benchmark's A/B comparison); no effect on SQLite.
+    /// </summary>
     internal void SetOperationWritesInFlight(int value)
     {
         if (operationGroupCommit is { } group)
         {
             group.MaxInFlight = value;
+        }
+
+        if (completionGroupCommit is { } completions)
+        {
+            completions.MaxInFlight = value;
         }
     }
 
