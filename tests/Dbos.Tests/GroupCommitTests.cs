@@ -132,6 +132,80 @@ public class GroupCommitTests
         }
     }
 
+    [Theory, BothBackends]
+    public async Task Completions_written_together_each_get_their_own_outcome_and_a_refused_one_leaves_its_row_unchanged(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var dbos = DbosApp.Create(db.Config());
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hold = dbos.RegisterWorkflow("hold", async (WorkflowContext ctx, int _) =>
+        {
+            await gate.Task;
+            return ctx.WorkflowId;
+        });
+        await dbos.LaunchAsync();
+        var ids = Enumerable.Range(0, 40).Select(i => $"gcc-{i}").Append("gcc-lost").ToArray();
+        foreach (var id in ids)
+        {
+            await hold.StartAsync(0, new StartOptions { WorkflowId = id });
+        }
+
+        var database = dbos.Engine.Database;
+        var owners = (await database.GetOwnershipAsync(ids, CancellationToken.None)).ToDictionary(r => r.WorkflowId, r => r.OwnerXid!);
+        var combinedBefore = database.CombinedCompletions;
+
+        Task<bool> Complete(string workflowId, string owner, string status = "SUCCESS") =>
+            database.CompleteWorkflowAsync(workflowId, owner, status, $"\"done {workflowId}\"", status == "ERROR" ? "\"failed\"" : null, CancellationToken.None);
+
+        // Issued without awaiting, so most of them wait for the first writes and go out together, with the refused ones
+        // in their batches: a wrong owner, a workflow that does not exist, and a second completion of the same workflow.
+        var good = new List<(string Id, string Status, Task<bool> Written)>();
+        for (var i = 0; i < 40; i++)
+        {
+            var status = i % 5 == 0 ? "ERROR" : "SUCCESS";
+            good.Add((ids[i], status, Complete(ids[i], owners[ids[i]], status)));
+            if (i == 10)
+            {
+                good.Add(("gcc-lost", "PENDING", Complete("gcc-lost", "another-execution")));
+                good.Add(("gcc-no-such-workflow", "missing", Complete("gcc-no-such-workflow", owners[ids[0]])));
+            }
+        }
+
+        var again = Complete(ids[3], owners[ids[3]]);
+        Assert.True(await good[3].Written ^ await again, "exactly one of two completions of the same workflow is written");
+        foreach (var (id, status, written) in good.Where(g => g.Id != ids[3]))
+        {
+            Assert.Equal(status is "SUCCESS" or "ERROR", await written);
+        }
+
+        if (backend == Backend.Postgres)
+        {
+            Assert.True(database.CombinedCompletions > combinedBefore, "no completions were written together");
+        }
+
+        // Each written completion is durable with its own status and output; the refused one left its row pending and owned.
+        foreach (var (id, status, _) in good.Where(g => g.Id.StartsWith("gcc-", StringComparison.Ordinal) && g.Status != "missing"))
+        {
+            var outcome = await database.GetOutcomeAsync(id, CancellationToken.None);
+            Assert.NotNull(outcome);
+            Assert.Equal(status, outcome.Status);
+            if (status == "PENDING")
+            {
+                Assert.Null(outcome.Output);
+                Assert.Equal(owners[id], (await database.GetOwnershipAsync([id], CancellationToken.None)).Single().OwnerXid);
+            }
+            else
+            {
+                Assert.Equal($"\"done {id}\"", outcome.Output);
+                Assert.Equal(status == "ERROR" ? "\"failed\"" : null, outcome.Error);
+            }
+        }
+
+        Assert.Null(await database.GetOutcomeAsync("gcc-no-such-workflow", CancellationToken.None));
+        Assert.Equal(40L, await db.CountAsync("SELECT count(*) FROM {workflow_output} WHERE workflow_uuid LIKE 'gcc-%'"));
+        gate.SetResult();
+    }
+
     private static string RandomText(int length)
     {
         var chars = new char[length];
