@@ -206,6 +206,51 @@ public class GroupCommitTests
         gate.SetResult();
     }
 
+    [Theory, BothBackends]
+    public async Task Direct_starts_written_together_each_create_their_row_or_find_the_existing_one(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var dbos = DbosApp.Create(db.Config());
+        await dbos.LaunchAsync();
+        var database = dbos.Engine.Database;
+        var now = DateTimeOffset.UtcNow;
+        NewWorkflowRow Row(string id, string owner, string input) =>
+            NewWorkflowRow.Create(id, "gc-start", input, "portable_json", now, "app", "v1", "executor", owner: owner, timeout: TimeSpan.FromMinutes(5));
+
+        // A row that exists already, created by another execution: a start of the same ID in a batch finds it, unchanged.
+        Assert.True((await database.StartWorkflowAsync(Row("gcs-existing", "first-owner", "[\"first\"]"), CancellationToken.None)).Inserted);
+        var combinedBefore = database.CombinedStarts;
+
+        // Issued without awaiting, so most of them wait for the first writes and go out together.
+        var starts = Enumerable.Range(0, 40)
+            .Select(i => (Id: $"gcs-{i}", Start: database.StartWorkflowAsync(Row($"gcs-{i}", $"owner-{i}", $"[{i}]"), CancellationToken.None)))
+            .Append(("gcs-existing", database.StartWorkflowAsync(Row("gcs-existing", "second-owner", "[\"second\"]"), CancellationToken.None)))
+            .ToList();
+        foreach (var (id, start) in starts)
+        {
+            var result = await start;
+            Assert.Equal(id != "gcs-existing", result.Inserted);
+            Assert.Equal("PENDING", result.Status);
+            Assert.Equal("gc-start", result.Name);
+        }
+
+        if (backend == Backend.Postgres)
+        {
+            Assert.True(database.CombinedStarts > combinedBefore, "no starts were written together");
+        }
+
+        // Each new row is owned by its own start, with its own input; the existing row kept its owner and its input.
+        var owners = (await database.GetOwnershipAsync([.. starts.Select(s => s.Id)], CancellationToken.None)).ToDictionary(r => r.WorkflowId, r => r.OwnerXid);
+        for (var i = 0; i < 40; i++)
+        {
+            Assert.Equal($"owner-{i}", owners[$"gcs-{i}"]);
+            Assert.Equal(1L, await db.CountAsync($"SELECT count(*) FROM {{workflow_input}} WHERE workflow_uuid = 'gcs-{i}' AND inputs = '[{i}]'"));
+        }
+
+        Assert.Equal("first-owner", owners["gcs-existing"]);
+        Assert.Equal(1L, await db.CountAsync("SELECT count(*) FROM {workflow_input} WHERE workflow_uuid = 'gcs-existing' AND inputs = '[\"first\"]'"));
+    }
+
     private static string RandomText(int length)
     {
         var chars = new char[length];

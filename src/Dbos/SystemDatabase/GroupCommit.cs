@@ -2,11 +2,12 @@ namespace Dbos.SystemDatabase;
 
 /// <summary>
 /// Group commit of checkpoints (Postgres; the SQLite writer combines every write already): step records
-/// (<see cref="OperationRecord"/>) and workflow completions (<see cref="CompletionRecord"/>), each kind in its own
-/// instance. A record that finds fewer than <see cref="MaxInFlight"/> writes of its kind in flight goes out at once, alone,
-/// so a lone workflow waits for nothing. Records that arrive while that many are in flight wait for one of them to end
-/// and then go out together: one statement, one round trip, one commit. Each caller's task completes only once its own
-/// record is committed, with 1 (written) or 0 (already recorded, or not owned).
+/// (<see cref="OperationRecord"/>), workflow completions (<see cref="CompletionRecord"/>) and direct starts
+/// (<see cref="NewWorkflowRow"/>), each kind in its own instance. A record that finds fewer than <see cref="MaxInFlight"/>
+/// writes of its kind in flight goes out at once, alone, so a lone workflow waits for nothing. Records that arrive while
+/// that many are in flight wait for one of them to end and then go out together: one statement, one round trip, one
+/// commit. Each caller's task completes only once its own record is committed, with the one-record statement's result
+/// (for steps and completions 1, written, or 0, already recorded or not owned; for a start, its row).
 /// </summary>
 /// <remarks>
 /// The combined statement cannot fail for one record's sake: a duplicate, lost ownership or a missing workflow row (deleted
@@ -15,10 +16,17 @@ namespace Dbos.SystemDatabase;
 /// </remarks>
 /// <typeparam name="TRecord">What one caller writes.</typeparam>
 /// <typeparam name="TKey">What the combined statement returns for each record it wrote; a batch holds each key once.</typeparam>
-internal sealed class GroupCommit<TRecord, TKey>(
-    Func<TRecord, CancellationToken, Task<int>> writeOne,
-    Func<IReadOnlyList<TRecord>, CancellationToken, Task<HashSet<TKey>>> writeMany,
+/// <typeparam name="TResult">What a write returns to its caller.</typeparam>
+/// <param name="writeOne">Writes one record with its own statement and commit.</param>
+/// <param name="writeMany">Writes several records with one statement and one commit; returns the result of each it wrote, by key.</param>
+/// <param name="keyOf">The key of a record.</param>
+/// <param name="notWritten">The result of a record whose key the combined statement did not return.</param>
+/// <param name="maxInFlight">How many writes go out alone before others wait to be combined.</param>
+internal sealed class GroupCommit<TRecord, TKey, TResult>(
+    Func<TRecord, CancellationToken, Task<TResult>> writeOne,
+    Func<IReadOnlyList<TRecord>, CancellationToken, Task<Dictionary<TKey, TResult>>> writeMany,
     Func<TRecord, TKey> keyOf,
+    TResult notWritten,
     int maxInFlight)
     where TRecord : class
     where TKey : notnull
@@ -43,7 +51,7 @@ internal sealed class GroupCommit<TRecord, TKey>(
         set => maxInFlight = Math.Max(1, value);
     }
 
-    public Task<int> WriteAsync(TRecord record, CancellationToken cancellationToken)
+    public Task<TResult> WriteAsync(TRecord record, CancellationToken cancellationToken)
     {
         lock (gate)
         {
@@ -62,7 +70,7 @@ internal sealed class GroupCommit<TRecord, TKey>(
         return WriteAloneAsync(record, cancellationToken);
     }
 
-    private async Task<int> WriteAloneAsync(TRecord record, CancellationToken cancellationToken)
+    private async Task<TResult> WriteAloneAsync(TRecord record, CancellationToken cancellationToken)
     {
         try
         {
@@ -135,7 +143,7 @@ internal sealed class GroupCommit<TRecord, TKey>(
                 return;
             }
 
-            HashSet<TKey> written;
+            Dictionary<TKey, TResult> written;
             try
             {
                 written = await writeMany(batch.ConvertAll(static w => w.Record), CancellationToken.None).ConfigureAwait(false);
@@ -150,7 +158,7 @@ internal sealed class GroupCommit<TRecord, TKey>(
             Interlocked.Add(ref combined, batch.Count);
             foreach (var entry in batch)
             {
-                entry.Completion.TrySetResult(written.Contains(keyOf(entry.Record)) ? 1 : 0);
+                entry.Completion.TrySetResult(written.TryGetValue(keyOf(entry.Record), out var result) ? result : notWritten);
             }
         }
         finally
@@ -179,6 +187,6 @@ internal sealed class GroupCommit<TRecord, TKey>(
         public TRecord Record { get; } = record;
 
         // Completed from the writer's loop: each workflow continues on the pool, not inline on the writer.
-        public TaskCompletionSource<int> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<TResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

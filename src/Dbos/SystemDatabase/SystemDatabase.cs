@@ -39,9 +39,11 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
     private readonly string startSql;
     private readonly string recordOperationSql;
     private readonly string? recordOperationsSql;
-    private readonly GroupCommit<OperationRecord, (string WorkflowId, int FunctionId)>? operationGroupCommit;
+    private readonly GroupCommit<OperationRecord, (string WorkflowId, int FunctionId), int>? operationGroupCommit;
     private readonly string? completeManySql;
-    private readonly GroupCommit<CompletionRecord, string>? completionGroupCommit;
+    private readonly GroupCommit<CompletionRecord, string, int>? completionGroupCommit;
+    private readonly string? startManySql;
+    private readonly GroupCommit<NewWorkflowRow, string, StartRow?>? startGroupCommit;
     private readonly string completeStatusSql;
     private readonly string completeOutputSql;
     private readonly string completeSql;
@@ -117,7 +119,7 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
                 "v.completed_at_epoch_ms, v.serialization, $11 FROM v " +
                 $"WHERE (SELECT CASE WHEN ws.status = 'PENDING' THEN ws.owner_xid END FROM {ws} ws WHERE ws.workflow_uuid = v.workflow_uuid) = v.owner_xid " +
                 "ON CONFLICT (workflow_uuid, function_id) DO NOTHING RETURNING workflow_uuid, function_id";
-            operationGroupCommit = new(RecordOneOperationAsync, RecordOperationsAsync, static r => (r.WorkflowId, r.FunctionId), MaxOperationWritesInFlight);
+            operationGroupCommit = new(RecordOneOperationAsync, RecordOperationsAsync, static r => (r.WorkflowId, r.FunctionId), 0, MaxOperationWritesInFlight);
 
             // Group commit of completions: each status row is updated only while its execution owns it, and only the rows
             // updated get their output.
@@ -130,7 +132,30 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
                 $"out AS (INSERT INTO {d.Table("workflow_output")} (workflow_uuid, output, error) SELECT v.workflow_uuid, v.output, v.error FROM v " +
                 "JOIN upd ON upd.workflow_uuid = v.workflow_uuid ON CONFLICT (workflow_uuid) DO UPDATE SET output = excluded.output, error = excluded.error) " +
                 "SELECT workflow_uuid FROM upd";
-            completionGroupCommit = new(CompleteOneAsync, CompleteManyAsync, static r => r.WorkflowId, MaxOperationWritesInFlight);
+            completionGroupCommit = new(CompleteOneAsync, CompleteManyAsync, static r => r.WorkflowId, 0, MaxOperationWritesInFlight);
+
+            // Group commit of direct starts (owned, PENDING, on no queue: see IsPlainDirectStart), as startSql does for one:
+            // a row that exists already is returned as it is, and the input is written only with the row it created.
+            startManySql =
+                "WITH v AS (SELECT * FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS text[]), CAST($4 AS text[]), CAST($5 AS text[]), " +
+                "CAST($6 AS text[]), CAST($7 AS text[]), CAST($8 AS bigint[]), CAST($9 AS bigint[]), CAST($10 AS bigint[]), CAST($11 AS text[]), " +
+                "CAST($12 AS text[]), CAST($13 AS text[]), CAST($14 AS text[]), CAST($15 AS text[]), CAST($16 AS integer[]), CAST($17 AS text[]), " +
+                "CAST($18 AS text[])) AS v(workflow_uuid, status, name, authenticated_user, authenticated_roles, executor_id, application_version, " +
+                "recovery_attempts, workflow_timeout_ms, workflow_deadline_epoch_ms, parent_workflow_id, serialization, creator_xid, owner_xid, " +
+                "application_name, priority, attributes, inputs)), " +
+                $"ins AS (INSERT INTO {ws} AS ws (workflow_uuid, status, name, class_name, config_name, queue_name, authenticated_user, assumed_role, " +
+                "authenticated_roles, executor_id, application_version, application_id, recovery_attempts, workflow_timeout_ms, " +
+                "workflow_deadline_epoch_ms, parent_workflow_id, serialization, creator_xid, owner_xid, application_name, deduplication_id, priority, " +
+                "queue_partition_key, delay_until_epoch_ms, schedule_name, attributes, is_debounced, debounce_deadline_epoch_ms) " +
+                "SELECT v.workflow_uuid, v.status, v.name, NULL, NULL, NULL, v.authenticated_user, '', v.authenticated_roles, v.executor_id, " +
+                "v.application_version, '', v.recovery_attempts, v.workflow_timeout_ms, v.workflow_deadline_epoch_ms, v.parent_workflow_id, " +
+                "v.serialization, v.creator_xid, v.owner_xid, v.application_name, NULL, v.priority, NULL, NULL, NULL, CAST(v.attributes AS jsonb), false, NULL FROM v " +
+                "ON CONFLICT (workflow_uuid) DO UPDATE SET creator_xid = ws.creator_xid " +
+                "RETURNING ws.workflow_uuid, ws.status, ws.name, ws.queue_name, ws.creator_xid, ws.serialization), " +
+                $"inp AS (INSERT INTO {d.Table("workflow_input")} (workflow_uuid, inputs) SELECT v.workflow_uuid, v.inputs FROM v " +
+                "JOIN ins ON ins.workflow_uuid = v.workflow_uuid AND ins.creator_xid = v.creator_xid ON CONFLICT (workflow_uuid) DO NOTHING) " +
+                "SELECT workflow_uuid, status, name, queue_name, creator_xid, serialization FROM ins";
+            startGroupCommit = new(StartOneAsync, StartManyAsync, static r => r.WorkflowId, null, MaxOperationWritesInFlight);
         }
 
         completeStatusSql =
@@ -159,9 +184,12 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
     /// <summary>Completions written together with others by group commit (Postgres; 0 on SQLite).</summary>
     internal long CombinedCompletions => completionGroupCommit?.CombinedRecords ?? 0;
 
+    /// <summary>Direct starts written together with others by group commit (Postgres; 0 on SQLite).</summary>
+    internal long CombinedStarts => startGroupCommit?.CombinedRecords ?? 0;
+
     /// <summary>
-    /// Changes <see cref="MaxOperationWritesInFlight"/> for this database, for step records and completions alike (the
-    /// benchmark's A/B comparison); no effect on SQLite.
+    /// Changes <see cref="MaxOperationWritesInFlight"/> for this database, for step records, completions and starts alike
+    /// (the benchmark's A/B comparison); no effect on SQLite.
     /// </summary>
     internal void SetOperationWritesInFlight(int value)
     {
@@ -173,6 +201,11 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
         if (completionGroupCommit is { } completions)
         {
             completions.MaxInFlight = value;
+        }
+
+        if (startGroupCommit is { } starts)
+        {
+            starts.MaxInFlight = value;
         }
     }
 
