@@ -224,7 +224,7 @@ public class GroupCommitTests
         // Issued without awaiting, so most of them wait for the first writes and go out together.
         var starts = Enumerable.Range(0, 40)
             .Select(i => (Id: $"gcs-{i}", Start: database.StartWorkflowAsync(Row($"gcs-{i}", $"owner-{i}", $"[{i}]"), CancellationToken.None)))
-            .Append(("gcs-existing", database.StartWorkflowAsync(Row("gcs-existing", "second-owner", "[\"second\"]"), CancellationToken.None)))
+            .Append((Id: "gcs-existing", Start: database.StartWorkflowAsync(Row("gcs-existing", "second-owner", "[\"second\"]"), CancellationToken.None)))
             .ToList();
         foreach (var (id, start) in starts)
         {
