@@ -54,10 +54,10 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
     private readonly PostgresListener? listener;
 
     /// <summary>
-    /// Operation records on Postgres that go out at once, each alone; more wait and go out together when one ends. Up to
-    /// this many, concurrent commits cost Postgres little more than one (it flushes the log for all of them at once), and
-    /// waiting would only add latency; beyond it, combining wins (measured in docs/performance.md: 2 was slower than no
-    /// combining at 8 and 32 workflows at once, 8 was not).
+    /// Writes of one kind on Postgres (step records, completions, direct starts) that go out at once, each alone; more
+    /// wait and go out together when one ends. Up to this many, concurrent commits cost Postgres little more than one (it
+    /// flushes the log for all of them at once), and waiting would only add latency; beyond it, combining saves CPU on
+    /// both sides (docs/performance.md, "Group commit, second pass": 2, 4 and 8 measured; 8 kept).
     /// </summary>
     internal static int MaxOperationWritesInFlight { get; set; } = 8;
 
