@@ -26,6 +26,7 @@
 //        (WORKLOAD: Sequential, Concurrent, Queue, QueueOneByOne, QueueThreeProcesses, Drain, Recovery, Sleepers, RoundTrip, Transaction, Takeover, Idle, Dashboard; a
 //        name runs that workload, a prefix that is no full name runs every workload it starts: QueueThree, Round, ...)
 //        [--group-commit-in-flight N]   operation records on Postgres sent alone before the rest are combined (default 8)
+//        [--concurrent-levels N[,N...]]   how many workflows run at once in Concurrent (default 1,8,32,64)
 //        [--profile-alloc]   instead of the table: which types a step allocates (sampled allocation ticks)
 // The Postgres URL defaults to DBOS_TEST_POSTGRES_URL (the server; scratch databases are created on it and dropped).
 using System.Diagnostics;
@@ -53,6 +54,11 @@ if (Option("--group-commit-in-flight") is { } inFlight)
 {
     // For comparisons: how many operation records go out alone before the rest are combined (a large number: never combined).
     Dbos.SystemDatabase.SystemDatabase.MaxOperationWritesInFlight = int.Parse(inFlight, CultureInfo.InvariantCulture);
+}
+
+if (Option("--concurrent-levels") is { } levels)
+{
+    Workloads.ConcurrentLevels = [.. levels.Split(',').Select(l => int.Parse(l, CultureInfo.InvariantCulture))];
 }
 
 var workloads = new Workloads(smoke);

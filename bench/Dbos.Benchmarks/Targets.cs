@@ -483,6 +483,29 @@ internal sealed class PostgresTarget : Target
         }
     }
 
+    /// <summary>
+    /// CPU seconds used so far by the server processes serving this database (its backends, read from /proc), or null
+    /// where /proc is not readable. A backend that exits between two readings takes its share with it, so compare two
+    /// readings around work done on pooled connections that stay open.
+    /// </summary>
+    public async Task<double?> BackendCpuSecondsAsync()
+    {
+        var ticks = 0L;
+        await using var command = dataSource.CreateCommand("SELECT pid FROM pg_stat_activity WHERE datname = current_database()");
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            if (ProcessCpu.Ticks(reader.GetInt32(0)) is not { } used)
+            {
+                return null;
+            }
+
+            ticks += used;
+        }
+
+        return ticks / ProcessCpu.TicksPerSecond;
+    }
+
     public override async Task<long> ScalarAsync(string sql)
     {
         await using var command = dataSource.CreateCommand(sql);
@@ -576,5 +599,32 @@ internal sealed class PostgresTarget : Target
         await admin.OpenAsync();
         await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {database} WITH (FORCE)", admin);
         await drop.ExecuteNonQueryAsync();
+    }
+}
+
+/// <summary>CPU time of a process from /proc/PID/stat (Linux): user plus system, in clock ticks.</summary>
+internal static class ProcessCpu
+{
+    /// <summary>USER_HZ, 100 on every Linux this runs on.</summary>
+    public const double TicksPerSecond = 100;
+
+    public static long? Ticks(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+
+            // The command name (field 2) may hold spaces; the fields after its closing parenthesis are plain.
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 }

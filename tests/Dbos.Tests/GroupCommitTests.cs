@@ -132,6 +132,125 @@ public class GroupCommitTests
         }
     }
 
+    [Theory, BothBackends]
+    public async Task Completions_written_together_each_get_their_own_outcome_and_a_refused_one_leaves_its_row_unchanged(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var dbos = DbosApp.Create(db.Config());
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var hold = dbos.RegisterWorkflow("hold", async (WorkflowContext ctx, int _) =>
+        {
+            await gate.Task;
+            return ctx.WorkflowId;
+        });
+        await dbos.LaunchAsync();
+        var ids = Enumerable.Range(0, 40).Select(i => $"gcc-{i}").Append("gcc-lost").ToArray();
+        foreach (var id in ids)
+        {
+            await hold.StartAsync(0, new StartOptions { WorkflowId = id });
+        }
+
+        var database = dbos.Engine.Database;
+        var owners = (await database.GetOwnershipAsync(ids, CancellationToken.None)).ToDictionary(r => r.WorkflowId, r => r.OwnerXid!);
+        var combinedBefore = database.CombinedCompletions;
+
+        Task<bool> Complete(string workflowId, string owner, string status = "SUCCESS") =>
+            database.CompleteWorkflowAsync(workflowId, owner, status, $"\"done {workflowId}\"", status == "ERROR" ? "\"failed\"" : null, CancellationToken.None);
+
+        // Issued without awaiting, so most of them wait for the first writes and go out together, with the refused ones
+        // in their batches: a wrong owner, a workflow that does not exist, and a second completion of the same workflow.
+        var good = new List<(string Id, string Status, Task<bool> Written)>();
+        for (var i = 0; i < 40; i++)
+        {
+            var status = i % 5 == 0 ? "ERROR" : "SUCCESS";
+            good.Add((ids[i], status, Complete(ids[i], owners[ids[i]], status)));
+            if (i == 10)
+            {
+                good.Add(("gcc-lost", "PENDING", Complete("gcc-lost", "another-execution")));
+                good.Add(("gcc-no-such-workflow", "missing", Complete("gcc-no-such-workflow", owners[ids[0]])));
+            }
+        }
+
+        var again = Complete(ids[3], owners[ids[3]]);
+        Assert.True(await good[3].Written ^ await again, "exactly one of two completions of the same workflow is written");
+        foreach (var (id, status, written) in good.Where(g => g.Id != ids[3]))
+        {
+            Assert.Equal(status is "SUCCESS" or "ERROR", await written);
+        }
+
+        if (backend == Backend.Postgres)
+        {
+            Assert.True(database.CombinedCompletions > combinedBefore, "no completions were written together");
+        }
+
+        // Each written completion is durable with its own status and output; the refused one left its row pending and owned.
+        foreach (var (id, status, _) in good.Where(g => g.Id.StartsWith("gcc-", StringComparison.Ordinal) && g.Status != "missing"))
+        {
+            var outcome = await database.GetOutcomeAsync(id, CancellationToken.None);
+            Assert.NotNull(outcome);
+            Assert.Equal(status, outcome.Status);
+            if (status == "PENDING")
+            {
+                Assert.Null(outcome.Output);
+                Assert.Equal(owners[id], (await database.GetOwnershipAsync([id], CancellationToken.None)).Single().OwnerXid);
+            }
+            else
+            {
+                Assert.Equal($"\"done {id}\"", outcome.Output);
+                Assert.Equal(status == "ERROR" ? "\"failed\"" : null, outcome.Error);
+            }
+        }
+
+        Assert.Null(await database.GetOutcomeAsync("gcc-no-such-workflow", CancellationToken.None));
+        Assert.Equal(40L, await db.CountAsync("SELECT count(*) FROM {workflow_output} WHERE workflow_uuid LIKE 'gcc-%'"));
+        gate.SetResult();
+    }
+
+    [Theory, BothBackends]
+    public async Task Direct_starts_written_together_each_create_their_row_or_find_the_existing_one(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        await using var dbos = DbosApp.Create(db.Config());
+        await dbos.LaunchAsync();
+        var database = dbos.Engine.Database;
+        var now = DateTimeOffset.UtcNow;
+        NewWorkflowRow Row(string id, string owner, string input) =>
+            NewWorkflowRow.Create(id, "gc-start", input, "portable_json", now, "app", "v1", "executor", owner: owner, timeout: TimeSpan.FromMinutes(5));
+
+        // A row that exists already, created by another execution: a start of the same ID in a batch finds it, unchanged.
+        Assert.True((await database.StartWorkflowAsync(Row("gcs-existing", "first-owner", "[\"first\"]"), CancellationToken.None)).Inserted);
+        var combinedBefore = database.CombinedStarts;
+
+        // Issued without awaiting, so most of them wait for the first writes and go out together.
+        var starts = Enumerable.Range(0, 40)
+            .Select(i => (Id: $"gcs-{i}", Start: database.StartWorkflowAsync(Row($"gcs-{i}", $"owner-{i}", $"[{i}]"), CancellationToken.None)))
+            .Append((Id: "gcs-existing", Start: database.StartWorkflowAsync(Row("gcs-existing", "second-owner", "[\"second\"]"), CancellationToken.None)))
+            .ToList();
+        foreach (var (id, start) in starts)
+        {
+            var result = await start;
+            Assert.Equal(id != "gcs-existing", result.Inserted);
+            Assert.Equal("PENDING", result.Status);
+            Assert.Equal("gc-start", result.Name);
+        }
+
+        if (backend == Backend.Postgres)
+        {
+            Assert.True(database.CombinedStarts > combinedBefore, "no starts were written together");
+        }
+
+        // Each new row is owned by its own start, with its own input; the existing row kept its owner and its input.
+        var owners = (await database.GetOwnershipAsync([.. starts.Select(s => s.Id)], CancellationToken.None)).ToDictionary(r => r.WorkflowId, r => r.OwnerXid);
+        for (var i = 0; i < 40; i++)
+        {
+            Assert.Equal($"owner-{i}", owners[$"gcs-{i}"]);
+            Assert.Equal(1L, await db.CountAsync($"SELECT count(*) FROM {{workflow_input}} WHERE workflow_uuid = 'gcs-{i}' AND inputs = '[{i}]'"));
+        }
+
+        Assert.Equal("first-owner", owners["gcs-existing"]);
+        Assert.Equal(1L, await db.CountAsync("SELECT count(*) FROM {workflow_input} WHERE workflow_uuid = 'gcs-existing' AND inputs = '[\"first\"]'"));
+    }
+
     private static string RandomText(int length)
     {
         var chars = new char[length];

@@ -1,20 +1,35 @@
 namespace Dbos.SystemDatabase;
 
 /// <summary>
-/// Group commit of operation records (Postgres; the SQLite writer combines every write already). A record that finds no
-/// write in flight goes out at once, alone, so a lone workflow waits for nothing. Records that arrive while writes are in
-/// flight wait for one of them to end and then go out together: one statement, one round trip, one commit. Each caller's
-/// task completes only once its own record is committed, with 1 (written) or 0 (already recorded, or not owned).
+/// Group commit of checkpoints (Postgres; the SQLite writer combines every write already): step records
+/// (<see cref="OperationRecord"/>), workflow completions (<see cref="CompletionRecord"/>) and direct starts
+/// (<see cref="NewWorkflowRow"/>), each kind in its own instance. A record that finds fewer than <see cref="MaxInFlight"/>
+/// writes of its kind in flight goes out at once, alone, so a lone workflow waits for nothing. Records that arrive while
+/// that many are in flight wait for one of them to end and then go out together: one statement, one round trip, one
+/// commit. Each caller's task completes only once its own record is committed, with the one-record statement's result
+/// (for steps and completions 1, written, or 0, already recorded or not owned; for a start, its row).
 /// </summary>
 /// <remarks>
 /// The combined statement cannot fail for one record's sake: a duplicate, lost ownership or a missing workflow row (deleted
 /// meanwhile) only skips that record, as the one-record statement does. If it still fails (a value too long for an index,
 /// say), every record of the batch is written alone, so each gets its own outcome or error.
 /// </remarks>
-internal sealed class OperationGroupCommit(
-    Func<OperationRecord, CancellationToken, Task<int>> writeOne,
-    Func<IReadOnlyList<OperationRecord>, CancellationToken, Task<HashSet<(string WorkflowId, int FunctionId)>>> writeMany,
+/// <typeparam name="TRecord">What one caller writes.</typeparam>
+/// <typeparam name="TKey">What the combined statement returns for each record it wrote; a batch holds each key once.</typeparam>
+/// <typeparam name="TResult">What a write returns to its caller.</typeparam>
+/// <param name="writeOne">Writes one record with its own statement and commit.</param>
+/// <param name="writeMany">Writes several records with one statement and one commit; returns the result of each it wrote, by key.</param>
+/// <param name="keyOf">The key of a record.</param>
+/// <param name="notWritten">The result of a record whose key the combined statement did not return.</param>
+/// <param name="maxInFlight">How many writes go out alone before others wait to be combined.</param>
+internal sealed class GroupCommit<TRecord, TKey, TResult>(
+    Func<TRecord, CancellationToken, Task<TResult>> writeOne,
+    Func<IReadOnlyList<TRecord>, CancellationToken, Task<Dictionary<TKey, TResult>>> writeMany,
+    Func<TRecord, TKey> keyOf,
+    TResult notWritten,
     int maxInFlight)
+    where TRecord : class
+    where TKey : notnull
 {
     private volatile int maxInFlight = maxInFlight;
 
@@ -36,7 +51,7 @@ internal sealed class OperationGroupCommit(
         set => maxInFlight = Math.Max(1, value);
     }
 
-    public Task<int> WriteAsync(OperationRecord record, CancellationToken cancellationToken)
+    public Task<TResult> WriteAsync(TRecord record, CancellationToken cancellationToken)
     {
         lock (gate)
         {
@@ -55,7 +70,7 @@ internal sealed class OperationGroupCommit(
         return WriteAloneAsync(record, cancellationToken);
     }
 
-    private async Task<int> WriteAloneAsync(OperationRecord record, CancellationToken cancellationToken)
+    private async Task<TResult> WriteAloneAsync(TRecord record, CancellationToken cancellationToken)
     {
         try
         {
@@ -88,7 +103,7 @@ internal sealed class OperationGroupCommit(
 
     /// <summary>
     /// Takes the waiting records for one batch: at most <see cref="MaxBatch"/>, and each operation once (a second record of
-    /// the same operation, from another execution, waits for the next batch so each gets the outcome of its own statement).
+    /// the same key (the same operation, or workflow, from another execution) waits for the next batch so each gets the outcome of its own statement).
     /// </summary>
     private List<Waiting> Take()
     {
@@ -99,12 +114,12 @@ internal sealed class OperationGroupCommit(
             return all;
         }
 
-        var keys = new HashSet<(string, int)>();
+        var keys = new HashSet<TKey>();
         var batch = new List<Waiting>(Math.Min(all.Count, MaxBatch));
         var rest = new List<Waiting>();
         foreach (var entry in all)
         {
-            if (batch.Count < MaxBatch && keys.Add((entry.Record.WorkflowId, entry.Record.FunctionId)))
+            if (batch.Count < MaxBatch && keys.Add(keyOf(entry.Record)))
             {
                 batch.Add(entry);
             }
@@ -128,7 +143,7 @@ internal sealed class OperationGroupCommit(
                 return;
             }
 
-            HashSet<(string, int)> written;
+            Dictionary<TKey, TResult> written;
             try
             {
                 written = await writeMany(batch.ConvertAll(static w => w.Record), CancellationToken.None).ConfigureAwait(false);
@@ -143,7 +158,7 @@ internal sealed class OperationGroupCommit(
             Interlocked.Add(ref combined, batch.Count);
             foreach (var entry in batch)
             {
-                entry.Completion.TrySetResult(written.Contains((entry.Record.WorkflowId, entry.Record.FunctionId)) ? 1 : 0);
+                entry.Completion.TrySetResult(written.TryGetValue(keyOf(entry.Record), out var result) ? result : notWritten);
             }
         }
         finally
@@ -167,11 +182,11 @@ internal sealed class OperationGroupCommit(
         }
     }
 
-    private sealed class Waiting(OperationRecord record)
+    private sealed class Waiting(TRecord record)
     {
-        public OperationRecord Record { get; } = record;
+        public TRecord Record { get; } = record;
 
         // Completed from the writer's loop: each workflow continues on the pool, not inline on the writer.
-        public TaskCompletionSource<int> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource<TResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

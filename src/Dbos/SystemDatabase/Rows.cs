@@ -73,6 +73,9 @@ internal sealed record OperationRecord(
     string? Serialization = null,
     string? ChildWorkflowId = null);
 
+/// <summary>A workflow's outcome written by the execution that owns it: its status row's update and its <c>workflow_output</c> row.</summary>
+internal sealed record CompletionRecord(string WorkflowId, string OwnerXid, string Status, string? Output, string? Error);
+
 /// <summary>A stored value and the format it is stored in.</summary>
 internal sealed record StoredValue(string Text, string? Serialization);
 

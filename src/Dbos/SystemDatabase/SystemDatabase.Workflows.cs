@@ -11,7 +11,11 @@ internal sealed partial class SystemDatabase
         List<StartRow> rows;
         try
         {
-            if (d.IsPostgres)
+            if (startGroupCommit is { } group && IsPlainDirectStart(row))
+            {
+                rows = [(await group.WriteAsync(row, cancellationToken).ConfigureAwait(false) ?? await StartOneAsync(row, cancellationToken).ConfigureAwait(false))!];
+            }
+            else if (d.IsPostgres)
             {
                 rows = await executor.ExecuteQueryAsync(startSql, StartArgs(row), ReadStart, cancellationToken).ConfigureAwait(false);
             }
@@ -65,6 +69,66 @@ internal sealed partial class SystemDatabase
         {
             throw Deduplicated(child);
         }
+    }
+
+    /// <summary>
+    /// Whether a start can go through the group commit of starts: started here (owned, PENDING), on no queue, so without
+    /// deduplication, partition, delay, schedule or debouncing, the columns <c>startManySql</c> writes as NULL.
+    /// </summary>
+    private static bool IsPlainDirectStart(NewWorkflowRow row) =>
+        row.OwnerXid is not null && row.QueueName is null && row.DeduplicationId is null && row.PartitionKey is null &&
+        row.DelayUntilEpochMs is null && row.ScheduleName is null && !row.IsDebounced && row.DebounceDeadlineEpochMs is null;
+
+    /// <summary>One start with its own statement and commit (Postgres, <c>startSql</c>).</summary>
+    private async Task<StartRow?> StartOneAsync(NewWorkflowRow row, CancellationToken cancellationToken) =>
+        (await executor.ExecuteQueryAsync(startSql, StartArgs(row), ReadStart, cancellationToken).ConfigureAwait(false))[0];
+
+    /// <summary>
+    /// Several direct starts with one statement and one commit (Postgres), each as <c>startSql</c> does it: the row it
+    /// created, or the one that existed. A deduplication conflict cannot happen here (no queue); any error fails the batch,
+    /// and the group commit then runs each start alone.
+    /// </summary>
+    private async Task<Dictionary<string, StartRow?>> StartManyAsync(IReadOnlyList<NewWorkflowRow> rows, CancellationToken cancellationToken)
+    {
+        var n = rows.Count;
+        var columns = new object[18];
+        var text = new string?[13][];
+        for (var c = 0; c < text.Length; c++)
+        {
+            text[c] = new string?[n];
+        }
+
+        var recoveryAttempts = new long[n];
+        var timeouts = new long?[n];
+        var deadlines = new long?[n];
+        var priorities = new int[n];
+        for (var i = 0; i < n; i++)
+        {
+            var r = rows[i];
+            (text[0][i], text[1][i], text[2][i], text[3][i], text[4][i], text[5][i], text[6][i]) =
+                (r.WorkflowId, r.Status, r.Name, r.AuthenticatedUser, r.AuthenticatedRoles, r.ExecutorId, r.ApplicationVersion);
+            (text[7][i], text[8][i], text[9][i], text[10][i], text[11][i], text[12][i]) =
+                (r.ParentWorkflowId, r.Serialization, r.CreatorXid, r.OwnerXid, r.ApplicationName, r.Attributes);
+            (recoveryAttempts[i], timeouts[i], deadlines[i], priorities[i]) = (r.RecoveryAttempts, r.TimeoutMs, r.DeadlineEpochMs, r.Priority);
+        }
+
+        var inputs = new string[n];
+        for (var i = 0; i < n; i++)
+        {
+            inputs[i] = rows[i].Inputs;
+        }
+
+        // In the order of startManySql's $1 to $18.
+        (columns[0], columns[1], columns[2], columns[3], columns[4], columns[5], columns[6]) = (text[0], text[1], text[2], text[3], text[4], text[5], text[6]);
+        (columns[7], columns[8], columns[9]) = (recoveryAttempts, timeouts, deadlines);
+        (columns[10], columns[11], columns[12], columns[13], columns[14]) = (text[7], text[8], text[9], text[10], text[11]);
+        (columns[15], columns[16], columns[17]) = (priorities, text[12], inputs);
+        var started = await executor.ExecuteQueryAsync(
+            startManySql!,
+            columns,
+            static r => (Id: r.GetString(0), Row: new StartRow(r.GetString(1), NullableString(r, 2), NullableString(r, 3), NullableString(r, 4), NullableString(r, 5))),
+            cancellationToken).ConfigureAwait(false);
+        return started.ToDictionary(s => s.Id, s => (StartRow?)s.Row);
     }
 
     private static WorkflowDeduplicatedException Deduplicated(NewWorkflowRow row) => new(
@@ -122,7 +186,7 @@ internal sealed partial class SystemDatabase
     /// Records several operations with one statement and one commit (Postgres), each while its owner still owns its pending
     /// workflow; returns the operations written. A record that is a duplicate or not owned is skipped, never an error.
     /// </summary>
-    internal async Task<HashSet<(string WorkflowId, int FunctionId)>> RecordOperationsAsync(IReadOnlyList<OperationRecord> records, CancellationToken cancellationToken)
+    internal async Task<Dictionary<(string WorkflowId, int FunctionId), int>> RecordOperationsAsync(IReadOnlyList<OperationRecord> records, CancellationToken cancellationToken)
     {
         var n = records.Count;
         var ids = new string[n];
@@ -147,7 +211,7 @@ internal sealed partial class SystemDatabase
             [ids, functionIds, names, outputs, errors, children, started, completed, serializations, owners, applicationName],
             static r => (r.GetString(0), r.GetInt32(1)),
             cancellationToken).ConfigureAwait(false);
-        return [.. rows];
+        return rows.ToDictionary(static key => key, static _ => 1);
     }
 
     private object?[] OperationArgs(
@@ -157,11 +221,12 @@ internal sealed partial class SystemDatabase
     /// <summary>Writes a workflow's outcome if it is still pending and owned by this execution. Returns whether it was written.</summary>
     public async Task<bool> CompleteWorkflowAsync(string workflowId, string ownerXid, string status, string? output, string? error, CancellationToken cancellationToken)
     {
-        object?[] args = [workflowId, status, ownerXid, output, error];
-        if (d.IsPostgres)
+        if (completionGroupCommit is { } group)
         {
-            return await executor.ExecuteAsync(completeSql, args, cancellationToken).ConfigureAwait(false) == 1;
+            return await group.WriteAsync(new CompletionRecord(workflowId, ownerXid, status, output, error), cancellationToken).ConfigureAwait(false) == 1;
         }
+
+        object?[] args = [workflowId, status, ownerXid, output, error];
 
         return await executor.WriteAsync(
             async (session, ct) =>
@@ -176,6 +241,31 @@ internal sealed partial class SystemDatabase
                 return true;
             },
             cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes one completion with its own statement and commit (Postgres): 1 when written, 0 when not owned.</summary>
+    private Task<int> CompleteOneAsync(CompletionRecord r, CancellationToken cancellationToken) =>
+        executor.ExecuteAsync(completeSql, [r.WorkflowId, r.Status, r.OwnerXid, r.Output, r.Error], cancellationToken);
+
+    /// <summary>
+    /// Writes several completions with one statement and one commit (Postgres), each while its owner still owns its pending
+    /// workflow; returns the workflows completed. One not owned (or deleted) is skipped, never an error.
+    /// </summary>
+    private async Task<Dictionary<string, int>> CompleteManyAsync(IReadOnlyList<CompletionRecord> records, CancellationToken cancellationToken)
+    {
+        var n = records.Count;
+        var ids = new string[n];
+        var statuses = new string[n];
+        var owners = new string[n];
+        var outputs = new string?[n];
+        var errors = new string?[n];
+        for (var i = 0; i < n; i++)
+        {
+            (ids[i], statuses[i], owners[i], outputs[i], errors[i]) = (records[i].WorkflowId, records[i].Status, records[i].OwnerXid, records[i].Output, records[i].Error);
+        }
+
+        var rows = await executor.ExecuteQueryAsync(completeManySql!, [ids, statuses, owners, outputs, errors], static r => r.GetString(0), cancellationToken).ConfigureAwait(false);
+        return rows.ToDictionary(static id => id, static _ => 1);
     }
 
     public async Task<OutcomeRow?> GetOutcomeAsync(string workflowId, CancellationToken cancellationToken)

@@ -39,7 +39,11 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
     private readonly string startSql;
     private readonly string recordOperationSql;
     private readonly string? recordOperationsSql;
-    private readonly OperationGroupCommit? operationGroupCommit;
+    private readonly GroupCommit<OperationRecord, (string WorkflowId, int FunctionId), int>? operationGroupCommit;
+    private readonly string? completeManySql;
+    private readonly GroupCommit<CompletionRecord, string, int>? completionGroupCommit;
+    private readonly string? startManySql;
+    private readonly GroupCommit<NewWorkflowRow, string, StartRow?>? startGroupCommit;
     private readonly string completeStatusSql;
     private readonly string completeOutputSql;
     private readonly string completeSql;
@@ -50,10 +54,10 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
     private readonly PostgresListener? listener;
 
     /// <summary>
-    /// Operation records on Postgres that go out at once, each alone; more wait and go out together when one ends. Up to
-    /// this many, concurrent commits cost Postgres little more than one (it flushes the log for all of them at once), and
-    /// waiting would only add latency; beyond it, combining wins (measured in docs/performance.md: 2 was slower than no
-    /// combining at 8 and 32 workflows at once, 8 was not).
+    /// Writes of one kind on Postgres (step records, completions, direct starts) that go out at once, each alone; more
+    /// wait and go out together when one ends. Up to this many, concurrent commits cost Postgres little more than one (it
+    /// flushes the log for all of them at once), and waiting would only add latency; beyond it, combining saves CPU on
+    /// both sides (docs/performance.md, "Group commit, second pass": 2, 4 and 8 measured; 8 kept).
     /// </summary>
     internal static int MaxOperationWritesInFlight { get; set; } = 8;
 
@@ -89,11 +93,16 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
             "SELECT $1, $25 FROM ins WHERE ins.creator_xid = $12 ON CONFLICT (workflow_uuid) DO NOTHING) " +
             "SELECT status, name, queue_name, creator_xid, serialization FROM ins";
 
+        // The ownership guard of every write of an execution reads "the owner of the row if it is pending" as
+        // CASE WHEN status = 'PENDING' THEN owner_xid END, never as status = 'PENDING' AND owner_xid = …: with the status
+        // in the WHERE clause, Postgres may read the row through the partial index of PENDING rows
+        // (idx_workflow_status_pending), whose statistics say it is small, and then scans every entry in it, including
+        // the dead ones each completion leaves, on every checkpoint. Through the CASE only the primary key can find the row.
         recordOperationSql =
             $"INSERT INTO {d.Table("operation_outputs")} (workflow_uuid, function_id, function_name, output, error, child_workflow_id, " +
             "started_at_epoch_ms, completed_at_epoch_ms, serialization, application_name) " +
             "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 " +
-            $"WHERE EXISTS (SELECT 1 FROM {ws} WHERE workflow_uuid = $1 AND status = 'PENDING' AND owner_xid = $11) " +
+            $"WHERE (SELECT CASE WHEN status = 'PENDING' THEN owner_xid END FROM {ws} WHERE workflow_uuid = $1) = $11 " +
             "ON CONFLICT (workflow_uuid, function_id) DO NOTHING";
 
         if (d.IsPostgres)
@@ -108,14 +117,50 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
                 "started_at_epoch_ms, completed_at_epoch_ms, serialization, application_name) " +
                 "SELECT v.workflow_uuid, v.function_id, v.function_name, v.output, v.error, v.child_workflow_id, v.started_at_epoch_ms, " +
                 "v.completed_at_epoch_ms, v.serialization, $11 FROM v " +
-                $"WHERE EXISTS (SELECT 1 FROM {ws} ws WHERE ws.workflow_uuid = v.workflow_uuid AND ws.status = 'PENDING' AND ws.owner_xid = v.owner_xid) " +
+                $"WHERE (SELECT CASE WHEN ws.status = 'PENDING' THEN ws.owner_xid END FROM {ws} ws WHERE ws.workflow_uuid = v.workflow_uuid) = v.owner_xid " +
                 "ON CONFLICT (workflow_uuid, function_id) DO NOTHING RETURNING workflow_uuid, function_id";
-            operationGroupCommit = new OperationGroupCommit(RecordOneOperationAsync, RecordOperationsAsync, MaxOperationWritesInFlight);
+            operationGroupCommit = new(RecordOneOperationAsync, RecordOperationsAsync, static r => (r.WorkflowId, r.FunctionId), 0, MaxOperationWritesInFlight);
+
+            // Group commit of completions: each status row is updated only while its execution owns it, and only the rows
+            // updated get their output.
+            completeManySql =
+                "WITH v AS (SELECT * FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS text[]), CAST($4 AS text[]), CAST($5 AS text[])) " +
+                "AS v(workflow_uuid, status, owner_xid, output, error)), " +
+                $"upd AS (UPDATE {ws} ws SET status = v.status, updated_at = {d.NowMs}, completed_at = {d.NowMs}, deduplication_id = NULL, owner_xid = NULL " +
+                "FROM v WHERE ws.workflow_uuid = v.workflow_uuid AND CASE WHEN ws.status = 'PENDING' THEN ws.owner_xid END = v.owner_xid " +
+                "RETURNING ws.workflow_uuid), " +
+                $"out AS (INSERT INTO {d.Table("workflow_output")} (workflow_uuid, output, error) SELECT v.workflow_uuid, v.output, v.error FROM v " +
+                "JOIN upd ON upd.workflow_uuid = v.workflow_uuid ON CONFLICT (workflow_uuid) DO UPDATE SET output = excluded.output, error = excluded.error) " +
+                "SELECT workflow_uuid FROM upd";
+            completionGroupCommit = new(CompleteOneAsync, CompleteManyAsync, static r => r.WorkflowId, 0, MaxOperationWritesInFlight);
+
+            // Group commit of direct starts (owned, PENDING, on no queue: see IsPlainDirectStart), as startSql does for one:
+            // a row that exists already is returned as it is, and the input is written only with the row it created.
+            startManySql =
+                "WITH v AS (SELECT * FROM unnest(CAST($1 AS text[]), CAST($2 AS text[]), CAST($3 AS text[]), CAST($4 AS text[]), CAST($5 AS text[]), " +
+                "CAST($6 AS text[]), CAST($7 AS text[]), CAST($8 AS bigint[]), CAST($9 AS bigint[]), CAST($10 AS bigint[]), CAST($11 AS text[]), " +
+                "CAST($12 AS text[]), CAST($13 AS text[]), CAST($14 AS text[]), CAST($15 AS text[]), CAST($16 AS integer[]), CAST($17 AS text[]), " +
+                "CAST($18 AS text[])) AS v(workflow_uuid, status, name, authenticated_user, authenticated_roles, executor_id, application_version, " +
+                "recovery_attempts, workflow_timeout_ms, workflow_deadline_epoch_ms, parent_workflow_id, serialization, creator_xid, owner_xid, " +
+                "application_name, priority, attributes, inputs)), " +
+                $"ins AS (INSERT INTO {ws} AS ws (workflow_uuid, status, name, class_name, config_name, queue_name, authenticated_user, assumed_role, " +
+                "authenticated_roles, executor_id, application_version, application_id, recovery_attempts, workflow_timeout_ms, " +
+                "workflow_deadline_epoch_ms, parent_workflow_id, serialization, creator_xid, owner_xid, application_name, deduplication_id, priority, " +
+                "queue_partition_key, delay_until_epoch_ms, schedule_name, attributes, is_debounced, debounce_deadline_epoch_ms) " +
+                "SELECT v.workflow_uuid, v.status, v.name, NULL, NULL, NULL, v.authenticated_user, '', v.authenticated_roles, v.executor_id, " +
+                "v.application_version, '', v.recovery_attempts, v.workflow_timeout_ms, v.workflow_deadline_epoch_ms, v.parent_workflow_id, " +
+                "v.serialization, v.creator_xid, v.owner_xid, v.application_name, NULL, v.priority, NULL, NULL, NULL, CAST(v.attributes AS jsonb), false, NULL FROM v " +
+                "ON CONFLICT (workflow_uuid) DO UPDATE SET creator_xid = ws.creator_xid " +
+                "RETURNING ws.workflow_uuid, ws.status, ws.name, ws.queue_name, ws.creator_xid, ws.serialization), " +
+                $"inp AS (INSERT INTO {d.Table("workflow_input")} (workflow_uuid, inputs) SELECT v.workflow_uuid, v.inputs FROM v " +
+                "JOIN ins ON ins.workflow_uuid = v.workflow_uuid AND ins.creator_xid = v.creator_xid ON CONFLICT (workflow_uuid) DO NOTHING) " +
+                "SELECT workflow_uuid, status, name, queue_name, creator_xid, serialization FROM ins";
+            startGroupCommit = new(StartOneAsync, StartManyAsync, static r => r.WorkflowId, null, MaxOperationWritesInFlight);
         }
 
         completeStatusSql =
             $"UPDATE {ws} SET status = $2, updated_at = {d.NowMs}, completed_at = {d.NowMs}, deduplication_id = NULL, owner_xid = NULL " +
-            "WHERE workflow_uuid = $1 AND status = 'PENDING' AND owner_xid = $3 RETURNING workflow_uuid";
+            "WHERE workflow_uuid = $1 AND CASE WHEN status = 'PENDING' THEN owner_xid END = $3 RETURNING workflow_uuid";
         completeOutputSql =
             $"INSERT INTO {d.Table("workflow_output")} (workflow_uuid, output, error) VALUES ($1, $4, $5) " +
             "ON CONFLICT (workflow_uuid) DO UPDATE SET output = excluded.output, error = excluded.error";
@@ -136,12 +181,31 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
     /// <summary>Operation records written together with others by group commit (Postgres; 0 on SQLite, whose writer combines them).</summary>
     internal long CombinedOperationRecords => operationGroupCommit?.CombinedRecords ?? 0;
 
-    /// <summary>Changes <see cref="MaxOperationWritesInFlight"/> for this database (the benchmark's A/B comparison); no effect on SQLite.</summary>
+    /// <summary>Completions written together with others by group commit (Postgres; 0 on SQLite).</summary>
+    internal long CombinedCompletions => completionGroupCommit?.CombinedRecords ?? 0;
+
+    /// <summary>Direct starts written together with others by group commit (Postgres; 0 on SQLite).</summary>
+    internal long CombinedStarts => startGroupCommit?.CombinedRecords ?? 0;
+
+    /// <summary>
+    /// Changes <see cref="MaxOperationWritesInFlight"/> for this database, for step records, completions and starts alike
+    /// (the benchmark's A/B comparison); no effect on SQLite.
+    /// </summary>
     internal void SetOperationWritesInFlight(int value)
     {
         if (operationGroupCommit is { } group)
         {
             group.MaxInFlight = value;
+        }
+
+        if (completionGroupCommit is { } completions)
+        {
+            completions.MaxInFlight = value;
+        }
+
+        if (startGroupCommit is { } starts)
+        {
+            starts.MaxInFlight = value;
         }
     }
 
