@@ -91,12 +91,12 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
             "SELECT $1, $25 FROM ins WHERE ins.creator_xid = $12 ON CONFLICT (workflow_uuid) DO NOTHING) " +
             "SELECT status, name, queue_name, creator_xid, serialization FROM ins";
 
-        // A start that claims its own enqueue (NewWorkflowRow.ClaimIfIdle): when nothing of this application waits on the
-        // queue, the row is inserted as the queue's claim leaves it (PENDING, owned, started now, one attempt counted, the
+        // A start that claims its own enqueue (NewWorkflowRow.ClaimIfIdle): when nothing of this application and version (or
+        // of no version) waits on the queue, the row is inserted as the queue's claim leaves it (PENDING, owned, started now, one attempt counted, the
         // deadline set); otherwise it is the usual ENQUEUED row, behind the work already waiting. One index probe decides.
         var idleCte =
             $"queue_idle AS (SELECT NOT EXISTS (SELECT 1 FROM {ws} WHERE queue_name = $4 AND status = 'ENQUEUED' " +
-            "AND (application_name = $14 OR application_name IS NULL)) AS idle)";
+            "AND (application_name = $14 OR application_name IS NULL) AND (application_version = $6 OR application_version IS NULL)) AS idle)";
         var claimedStatusInsert =
             $"INSERT INTO {ws} AS ws (workflow_uuid, status, name, class_name, config_name, queue_name, authenticated_user, assumed_role, " +
             "authenticated_roles, executor_id, application_version, application_id, recovery_attempts, workflow_timeout_ms, " +
