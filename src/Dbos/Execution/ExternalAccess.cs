@@ -88,6 +88,9 @@ internal sealed class ExternalAccess : IWorkflowResults
     {
         while (true)
         {
+            // Subscribed before looking, so a launch here between the look and the wait (a claim by this process's
+            // dispatcher) ends the wait at once rather than a polling interval later.
+            using var launched = Database.Notifier.Subscribe(ChangeKind.LaunchedHere, workflowId);
             var known = localRun(workflowId) ?? startedHere;
             startedHere = null;
             if (known is { } run)
@@ -116,7 +119,9 @@ internal sealed class ExternalAccess : IWorkflowResults
             }
 
             var delay = Task.Delay(PollingInterval, Time, cancellationToken);
-            await (localRun(workflowId) is { Execution.IsStopped: false } local ? Task.WhenAny(delay, local.Completion, local.Execution.Stopped) : delay).ConfigureAwait(false);
+            await (localRun(workflowId) is { Execution.IsStopped: false } local
+                ? Task.WhenAny(delay, local.Completion, local.Execution.Stopped)
+                : Task.WhenAny(delay, launched.Signalled)).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
         }
     }

@@ -662,6 +662,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         }
 
         running[execution.WorkflowId] = run;
+        Database.Notifier.Signal(ChangeKind.LaunchedHere, execution.WorkflowId);
         return (run, runHere ? RunAsync(run, input) : Task.Run(() => RunAsync(run, input), CancellationToken.None));
     }
 
