@@ -5,7 +5,8 @@
 //   one step (sequential)              (a 10-step workflow - an empty workflow) / 10, vs one raw INSERT+COMMIT
 //   empty workflow median / p99        start to result of a workflow without steps, vs one raw commit
 //   10-step workflows, N at once       steps/s with N workflows running at once, vs raw commits/s from N connections
-//   queued, enqueued one by one        the user's path: each StartAsync awaited before the next, served in-process
+//   queued, enqueued one by one        the user's path: each StartAsync awaited before the next, served in-process, vs
+//                                      as many one-row commits in a row (an awaited enqueue is one commit)
 //   drain a backlog of 20,000/100,000  one process (worker concurrency 50) draining SQL-enqueued work (Postgres)
 //   queued 1-step workflows            end to end (enqueue, claim, step, completion), one process and three processes,
 //                                      vs a raw queue: insert, claim in batches with FOR UPDATE SKIP LOCKED, complete

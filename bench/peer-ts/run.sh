@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side by side: the sequential, concurrent and queued workloads with DBOS for .NET (bench/Dbos.Benchmarks on Postgres)
+# Side by side: the sequential, concurrent, queued and one-by-one queued workloads with DBOS for .NET (bench/Dbos.Benchmarks on Postgres)
 # and with the TypeScript SDK (@dbos-inc/dbos-sdk, bench.js) on the same Postgres, one after the other, then one table.
 #   bash bench/peer-ts/run.sh [--smoke] [--postgres-url URL]
 # --smoke goes to both (tiny counts: checks that everything runs). The Postgres URL is the server (default
@@ -51,7 +51,7 @@ run() {
 }
 
 echo "== DBOS for .NET (bench/Dbos.Benchmarks)" >&2
-run dotnet run -c Release --project "$root/bench/Dbos.Benchmarks" -- --backend postgres --only Sequential,Concurrent,Queue \
+run dotnet run -c Release --project "$root/bench/Dbos.Benchmarks" -- --backend postgres --only Sequential,Concurrent,Queue,QueueOneByOne \
   --json "$work/dotnet.json" ${smoke[@]+"${smoke[@]}"} ${url[@]+"${url[@]}"} >&2
 echo "== @dbos-inc/dbos-sdk $sdk_version (bench/peer-ts/bench.js)" >&2
 run node "$here/bench.js" --json "$work/ts.json" ${smoke[@]+"${smoke[@]}"} ${url[@]+"${url[@]}"} >&2

@@ -7,7 +7,8 @@
 //   await <id>            launch (recovering pending work), wait for workflow <id>, print its result
 //   resume <id>           launch, resume workflow <id>, print its result
 //   which-db              launch with the default configuration and print the system database in use
-//   serve                 launch and run queued workflows until killed (queues: global2, perworker1, rated, partitioned)
+//   serve                 launch and run queued workflows until killed (queues: global2, perworker1, rated, own, partitioned)
+//   enqueue-own <id> <ms> launch, enqueue queued-task(<ms>) with ID <id> on the queue own, print "enqueued <id>", wait
 //   chaos                 the process-crash harness's workload (see ChaosWorkload.cs); prints all-done when it has finished
 //   replica               one replica of an application for the many-process tests (see ReplicaWorkload.cs)
 //   debounce <prefix> <n> debounce the collect workflow n times (inputs <prefix>-1…n, period 3 s), print its ID, wait forever
@@ -298,6 +299,7 @@ var txOrder = dbos.RegisterWorkflow("tx-order", async (WorkflowContext ctx, stri
 dbos.RegisterQueue("global2", new QueueOptions { Concurrency = 2, PollingInterval = TimeSpan.FromMilliseconds(100) });
 dbos.RegisterQueue("perworker1", new QueueOptions { WorkerConcurrency = 1, PollingInterval = TimeSpan.FromMilliseconds(100) });
 dbos.RegisterQueue("rated", new QueueOptions { RateLimit = new RateLimit(5, TimeSpan.FromSeconds(2)), PollingInterval = TimeSpan.FromMilliseconds(100) });
+dbos.RegisterQueue("own", new QueueOptions { PollingInterval = TimeSpan.FromMilliseconds(100) });
 var executor = Environment.GetEnvironmentVariable("DBOS__VMID") ?? "local";
 var work = dbos.RegisterStep("work", async (int milliseconds, CancellationToken ct) =>
 {
@@ -307,7 +309,7 @@ var work = dbos.RegisterStep("work", async (int milliseconds, CancellationToken 
     Note($"end {id} {executor}");
     return milliseconds;
 });
-dbos.RegisterWorkflow("queued-task", async (WorkflowContext ctx, int milliseconds) => await work.RunAsync(milliseconds));
+var queuedTask = dbos.RegisterWorkflow("queued-task", async (WorkflowContext ctx, int milliseconds) => await work.RunAsync(milliseconds));
 
 // A schedule ticking every second, fired by every worker that serves it; each tick's step notes which worker ran it.
 var tick = dbos.RegisterStep("tick", (DateTimeOffset at, CancellationToken _) =>
@@ -416,6 +418,15 @@ try
 
                 Console.WriteLine($"debounced {debounced}");
                 await Task.Delay(Timeout.Infinite);
+                break;
+            }
+
+        case "enqueue-own":
+            {
+                // Enqueue on a queue this process serves (claimed in the insert when the queue is idle), say so, and keep running.
+                await queuedTask.StartAsync(int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture), new StartOptions { Queue = "own", WorkflowId = args[1] });
+                Console.WriteLine($"enqueued {args[1]}");
+                await Task.Delay(TimeSpan.FromMinutes(5));
                 break;
             }
 

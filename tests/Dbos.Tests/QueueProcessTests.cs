@@ -203,4 +203,32 @@ public class QueueProcessTests
         var ledgerText = string.Join(Environment.NewLine, await File.ReadAllLinesAsync(ledger));
         Assert.All(attempts, a => Assert.True(a.Item2 == (interrupted.Contains(a.Item1) ? 2L : 1L), $"{a} interrupted: {string.Join(",", interrupted)}{Environment.NewLine}{ledgerText}"));
     }
+    [Fact]
+    public async Task A_process_killed_right_after_claiming_its_own_enqueue_has_the_workflow_recovered_and_run_once()
+    {
+        await using var db = await TestDatabase.CreateAsync(Backend.Postgres);
+        var ledger = Path.Combine(db.Directory, "ledger.txt");
+        var environment = db.WorkerEnvironment(ledger);
+        environment["DBOS__VMID"] = "phoenix";
+        await using (var first = WorkerProcess.Start(environment, db.Directory, "enqueue-own", "own-1", "1500"))
+        {
+            await first.WaitForLineAsync("enqueued own-1");
+            first.Kill();
+        }
+
+        // Claimed by its own insert: PENDING, owned by the dead process, exactly as a claim leaves a row.
+        var row = (await db.QueryAsync(
+            "SELECT status, executor_id, owner_xid IS NOT NULL, started_at_epoch_ms IS NOT NULL, recovery_attempts, queue_name FROM {workflow_status} WHERE workflow_uuid = 'own-1'",
+            r => (r.GetString(0), r.GetString(1), r.GetBoolean(2), r.GetBoolean(3), r.GetInt64(4), r.GetString(5)))).Single();
+        Assert.Equal(("PENDING", "phoenix", true, true, 1L, "own"), row);
+
+        await using (var second = WorkerProcess.Start(environment, db.Directory, "serve"))
+        {
+            await WaitForSuccessAsync(db, "own", 1, TimeSpan.FromSeconds(60));
+        }
+
+        var lines = await File.ReadAllLinesAsync(ledger);
+        Assert.Equal(1, lines.Count(l => l.StartsWith("end own-1 ", StringComparison.Ordinal)));
+        Assert.Equal(2L, await db.CountAsync("SELECT recovery_attempts FROM {workflow_status} WHERE workflow_uuid = 'own-1'"));
+    }
 }

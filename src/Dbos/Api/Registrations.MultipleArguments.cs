@@ -33,8 +33,8 @@ public sealed class Workflow<T1, T2, TResult>
     /// <exception cref="DbosSerializationException">An argument cannot be serialized; nothing was recorded.</exception>
     public async Task<WorkflowHandle<TResult>> StartAsync(T1 arg1, T2 arg2, StartOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var id = await registration.Engine.StartAsync(registration, Arguments.Of(registration, arg1, arg2), options, cancellationToken).ConfigureAwait(false);
-        return new WorkflowHandle<TResult>(registration.Engine, id);
+        var (id, run) = await registration.Engine.StartForHandleAsync(registration, Arguments.Of(registration, arg1, arg2), options, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle<TResult>(registration.Engine, id) { StartedHere = run };
     }
 
     /// <summary>Starts the workflow and waits for its result.</summary>
@@ -67,8 +67,8 @@ public sealed class VoidWorkflow<T1, T2>
     /// <returns>A handle to the workflow.</returns>
     public async Task<WorkflowHandle> StartAsync(T1 arg1, T2 arg2, StartOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var id = await registration.Engine.StartAsync(registration, Arguments.Of(registration, arg1, arg2), options, cancellationToken).ConfigureAwait(false);
-        return new WorkflowHandle(registration.Engine, id);
+        var (id, run) = await registration.Engine.StartForHandleAsync(registration, Arguments.Of(registration, arg1, arg2), options, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle(registration.Engine, id) { StartedHere = run };
     }
 
     /// <summary>Starts the workflow and waits for it to finish.</summary>
@@ -108,8 +108,8 @@ public sealed class Workflow<T1, T2, T3, TResult>
     /// <exception cref="DbosSerializationException">An argument cannot be serialized; nothing was recorded.</exception>
     public async Task<WorkflowHandle<TResult>> StartAsync(T1 arg1, T2 arg2, T3 arg3, StartOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var id = await registration.Engine.StartAsync(registration, Arguments.Of(registration, arg1, arg2, arg3), options, cancellationToken).ConfigureAwait(false);
-        return new WorkflowHandle<TResult>(registration.Engine, id);
+        var (id, run) = await registration.Engine.StartForHandleAsync(registration, Arguments.Of(registration, arg1, arg2, arg3), options, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle<TResult>(registration.Engine, id) { StartedHere = run };
     }
 
     /// <summary>Starts the workflow and waits for its result.</summary>
@@ -145,8 +145,8 @@ public sealed class VoidWorkflow<T1, T2, T3>
     /// <returns>A handle to the workflow.</returns>
     public async Task<WorkflowHandle> StartAsync(T1 arg1, T2 arg2, T3 arg3, StartOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var id = await registration.Engine.StartAsync(registration, Arguments.Of(registration, arg1, arg2, arg3), options, cancellationToken).ConfigureAwait(false);
-        return new WorkflowHandle(registration.Engine, id);
+        var (id, run) = await registration.Engine.StartForHandleAsync(registration, Arguments.Of(registration, arg1, arg2, arg3), options, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle(registration.Engine, id) { StartedHere = run };
     }
 
     /// <summary>Starts the workflow and waits for it to finish.</summary>
@@ -189,8 +189,8 @@ public sealed class Workflow<T1, T2, T3, T4, TResult>
     /// <exception cref="DbosSerializationException">An argument cannot be serialized; nothing was recorded.</exception>
     public async Task<WorkflowHandle<TResult>> StartAsync(T1 arg1, T2 arg2, T3 arg3, T4 arg4, StartOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var id = await registration.Engine.StartAsync(registration, Arguments.Of(registration, arg1, arg2, arg3, arg4), options, cancellationToken).ConfigureAwait(false);
-        return new WorkflowHandle<TResult>(registration.Engine, id);
+        var (id, run) = await registration.Engine.StartForHandleAsync(registration, Arguments.Of(registration, arg1, arg2, arg3, arg4), options, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle<TResult>(registration.Engine, id) { StartedHere = run };
     }
 
     /// <summary>Starts the workflow and waits for its result.</summary>
@@ -229,8 +229,8 @@ public sealed class VoidWorkflow<T1, T2, T3, T4>
     /// <returns>A handle to the workflow.</returns>
     public async Task<WorkflowHandle> StartAsync(T1 arg1, T2 arg2, T3 arg3, T4 arg4, StartOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var id = await registration.Engine.StartAsync(registration, Arguments.Of(registration, arg1, arg2, arg3, arg4), options, cancellationToken).ConfigureAwait(false);
-        return new WorkflowHandle(registration.Engine, id);
+        var (id, run) = await registration.Engine.StartForHandleAsync(registration, Arguments.Of(registration, arg1, arg2, arg3, arg4), options, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle(registration.Engine, id) { StartedHere = run };
     }
 
     /// <summary>Starts the workflow and waits for it to finish.</summary>

@@ -28,8 +28,8 @@ public sealed class Workflow<TInput, TResult>
     /// <exception cref="WorkflowConflictException">The ID is used by a workflow with another name.</exception>
     public async Task<WorkflowHandle<TResult>> StartAsync(TInput input, StartOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var id = await registration.Engine.StartAsync(registration, input, options, cancellationToken).ConfigureAwait(false);
-        return new WorkflowHandle<TResult>(registration.Engine, id);
+        var (id, run) = await registration.Engine.StartForHandleAsync(registration, input, options, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle<TResult>(registration.Engine, id) { StartedHere = run };
     }
 
     /// <summary>Starts the workflow and waits for its result.</summary>
@@ -58,8 +58,8 @@ public sealed class Workflow<TResult>
     /// <returns>A handle to the workflow.</returns>
     public async Task<WorkflowHandle<TResult>> StartAsync(StartOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var id = await registration.Engine.StartAsync(registration, null, options, cancellationToken).ConfigureAwait(false);
-        return new WorkflowHandle<TResult>(registration.Engine, id);
+        var (id, run) = await registration.Engine.StartForHandleAsync(registration, null, options, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle<TResult>(registration.Engine, id) { StartedHere = run };
     }
 
     /// <summary>Starts the workflow and waits for its result.</summary>
@@ -190,8 +190,8 @@ public sealed class VoidWorkflow<TInput>
     /// <returns>A handle to the workflow.</returns>
     public async Task<WorkflowHandle> StartAsync(TInput input, StartOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var id = await registration.Engine.StartAsync(registration, input, options, cancellationToken).ConfigureAwait(false);
-        return new WorkflowHandle(registration.Engine, id);
+        var (id, run) = await registration.Engine.StartForHandleAsync(registration, input, options, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle(registration.Engine, id) { StartedHere = run };
     }
 
     /// <summary>Starts the workflow and waits for it to finish.</summary>
@@ -227,8 +227,8 @@ public sealed class VoidWorkflow
     /// <returns>A handle to the workflow.</returns>
     public async Task<WorkflowHandle> StartAsync(StartOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var id = await registration.Engine.StartAsync(registration, null, options, cancellationToken).ConfigureAwait(false);
-        return new WorkflowHandle(registration.Engine, id);
+        var (id, run) = await registration.Engine.StartForHandleAsync(registration, null, options, cancellationToken).ConfigureAwait(false);
+        return new WorkflowHandle(registration.Engine, id) { StartedHere = run };
     }
 
     /// <summary>Starts the workflow and waits for it to finish.</summary>

@@ -16,6 +16,9 @@ public class WorkflowHandle
 
     internal IWorkflowResults Source { get; }
 
+    /// <summary>The execution the start that made this handle launched in this process, if any: its outcome needs no read.</summary>
+    internal RunningWorkflow? StartedHere { get; init; }
+
     /// <summary>Reads the workflow's current status.</summary>
     /// <param name="cancellationToken">Stops the read.</param>
     /// <returns>The status, or null if the workflow no longer exists.</returns>
@@ -33,7 +36,9 @@ public class WorkflowHandle
     /// <exception cref="WorkflowCancelledException">The workflow was cancelled or timed out.</exception>
     /// <exception cref="MaxRecoveryAttemptsExceededException">The workflow used up its recovery attempts.</exception>
     public Task<T> GetResultAsync<T>(CancellationToken cancellationToken = default) =>
-        Source.GetResultAsync<T>(WorkflowId, cancellationToken);
+        StartedHere is { } run && Source is WorkflowEngine engine
+            ? engine.GetResultAsync<T>(WorkflowId, run, cancellationToken)
+            : Source.GetResultAsync<T>(WorkflowId, cancellationToken);
 }
 
 /// <summary>A reference to a workflow whose result is a <typeparamref name="TResult"/>.</summary>

@@ -77,12 +77,23 @@ internal sealed class ExternalAccess : IWorkflowResults
 
     Task<T> IWorkflowResults.GetResultAsync<T>(string workflowId, CancellationToken cancellationToken) => AwaitOutcomeAsync<T>(workflowId, cancellationToken);
 
-    /// <summary>Waits for a workflow's outcome: directly when it runs in this process, otherwise by polling its row.</summary>
-    public async Task<T> AwaitOutcomeAsync<T>(string workflowId, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits for a workflow's outcome: directly when it runs in this process (or ran in it, as the execution its start
+    /// launched, startedHere), otherwise by polling its row.
+    /// </summary>
+    public Task<T> AwaitOutcomeAsync<T>(string workflowId, CancellationToken cancellationToken) => AwaitOutcomeAsync<T>(workflowId, null, cancellationToken);
+
+    /// <inheritdoc cref="AwaitOutcomeAsync{T}(string, CancellationToken)"/>
+    public async Task<T> AwaitOutcomeAsync<T>(string workflowId, RunningWorkflow? startedHere, CancellationToken cancellationToken)
     {
         while (true)
         {
-            if (localRun(workflowId) is { } run)
+            // Subscribed before looking, so a launch here between the look and the wait (a claim by this process's
+            // dispatcher) ends the wait at once rather than a polling interval later.
+            using var launched = Database.Notifier.Subscribe(ChangeKind.LaunchedHere, workflowId);
+            var known = localRun(workflowId) ?? startedHere;
+            startedHere = null;
+            if (known is { } run)
             {
                 // A run stopped by a cancel may still be unwinding: its outcome is already in the database.
                 await Task.WhenAny(run.Completion, run.Execution.Stopped).WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -108,7 +119,9 @@ internal sealed class ExternalAccess : IWorkflowResults
             }
 
             var delay = Task.Delay(PollingInterval, Time, cancellationToken);
-            await (localRun(workflowId) is { Execution.IsStopped: false } local ? Task.WhenAny(delay, local.Completion, local.Execution.Stopped) : delay).ConfigureAwait(false);
+            await (localRun(workflowId) is { Execution.IsStopped: false } local
+                ? Task.WhenAny(delay, local.Completion, local.Execution.Stopped)
+                : Task.WhenAny(delay, launched.Signalled)).ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
         }
     }

@@ -14,6 +14,10 @@ internal sealed class QueueState(string name, QueueRecord record, bool persisted
     private TaskCompletionSource signal = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int running;
 
+    // Slots promised to claims in flight (the dispatcher's, and a start claiming its own enqueue), counted with the running
+    // ones so that two claimers never both fill the last slot of the worker concurrency.
+    private int reserved;
+
     public string Name { get; } = name;
 
     /// <summary>The flow control in force; re-read from the queues table from time to time, so changes made at runtime apply.</summary>
@@ -43,9 +47,43 @@ internal sealed class QueueState(string name, QueueRecord record, bool persisted
 
     public int Running => Volatile.Read(ref running);
 
+    /// <summary>The running workflows plus the slots reserved by claims in flight: what a new claim must count as taken.</summary>
+    public int Occupied => Volatile.Read(ref running) + Volatile.Read(ref reserved);
+
+    /// <summary>
+    /// Reserves up to <paramref name="wanted"/> slots within <paramref name="limit"/> (all of them without a limit), for a
+    /// claim about to run; returns how many. Release them with <see cref="Unreserve"/> once the claimed workflows have
+    /// <see cref="Started"/>, so the slots are counted once taken, and never twice.
+    /// </summary>
+    public int Reserve(int? limit, int wanted)
+    {
+        while (true)
+        {
+            var current = Volatile.Read(ref reserved);
+            var granted = limit is { } l ? Math.Min(wanted, l - Volatile.Read(ref running) - current) : wanted;
+            if (granted <= 0)
+            {
+                return 0;
+            }
+
+            if (Interlocked.CompareExchange(ref reserved, current + granted, current) == current)
+            {
+                return granted;
+            }
+        }
+    }
+
+    public void Unreserve(int slots)
+    {
+        if (slots > 0)
+        {
+            Interlocked.Add(ref reserved, -slots);
+        }
+    }
+
     public int PartitionRunning(string? partition) => partition is null ? 0 : partitionRunning.GetValueOrDefault(partition);
 
-    /// <summary>Wakes the queue's dispatcher (a local enqueue, or a slot freed by a finished run).</summary>
+    /// <summary>Wakes the queue's dispatcher (a local enqueue, or a slot of a concurrency limit freed by a finished run).</summary>
     public void Wake() => Interlocked.Exchange(ref signal, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
     public void Started(string? partition)
@@ -65,7 +103,13 @@ internal sealed class QueueState(string name, QueueRecord record, bool persisted
             partitionRunning.AddOrUpdate(partition, 0, static (_, n) => n - 1);
         }
 
-        Wake();
+        // A freed slot lets a claim take more only under a concurrency limit; without one, waking would only run an empty
+        // claim after every finished workflow.
+        var limits = Record;
+        if (limits.Concurrency is not null || limits.WorkerConcurrency is not null || limits.PartitionConcurrency is not null || limits.PartitionWorkerConcurrency is not null)
+        {
+            Wake();
+        }
     }
 }
 
@@ -402,16 +446,56 @@ internal sealed class QueueDispatcher : IAsyncDisposable
             return 0;
         }
 
-        var owner = Guid.NewGuid().ToString();
-        var context = new SystemDatabase.SystemDatabase.ClaimContext(
-            owner, process.ExecutorId, process.ApplicationVersion, process.WorkflowNames, MaxBatch, queue.Running, queue.PartitionRunning(partition));
-        var claimed = await database.ClaimAsync(queue.Record, partition, context, cancellationToken).ConfigureAwait(false);
-        foreach (var row in claimed)
+        // The worker concurrency's free slots are reserved for this claim, so a start claiming its own enqueue meanwhile
+        // (TryReserveOwnClaim) cannot take one of them too; the claim then takes at most that many.
+        var slots = queue.Reserve(queue.Record.WorkerConcurrency, MaxBatch);
+        if (slots == 0)
         {
-            await process.RunClaimedAsync(row, owner, queue).ConfigureAwait(false);
+            return 0;
         }
 
-        return claimed.Count;
+        try
+        {
+            var owner = Guid.NewGuid().ToString();
+            var context = new SystemDatabase.SystemDatabase.ClaimContext(
+                owner, process.ExecutorId, process.ApplicationVersion, process.WorkflowNames, slots, 0, queue.PartitionRunning(partition));
+            var claimed = await database.ClaimAsync(queue.Record, partition, context, cancellationToken).ConfigureAwait(false);
+            foreach (var row in claimed)
+            {
+                await process.RunClaimedAsync(row, owner, queue).ConfigureAwait(false);
+            }
+
+            return claimed.Count;
+        }
+        finally
+        {
+            queue.Unreserve(slots);
+        }
+    }
+
+    /// <summary>
+    /// The queue a start on <paramref name="queueName"/> may claim for this process in the statement that enqueues it, with
+    /// one slot of its worker concurrency reserved (release it with <see cref="QueueState.Unreserve"/>), or null when the
+    /// start must go the usual way: this process does not serve the queue or cannot claim now (not live, the queue deleted),
+    /// the queue's limits are shared with other processes (a global concurrency or rate limit) or per partition, or its
+    /// worker concurrency is used up. Nothing shared is counted here, which is what makes the shortcut cheap.
+    /// </summary>
+    public QueueState? TryReserveOwnClaim(string queueName)
+    {
+        if (queues.GetValueOrDefault(queueName) is not { Persisted: true, Deleted: false } queue
+            || (listening is not null && !listening.Contains(queueName))
+            || process.WorkflowNames.Length == 0 || !process.IsLive)
+        {
+            return null;
+        }
+
+        var record = queue.Record;
+        if (record.HasSharedBudget || record.PartitionQueue || record.PartitionWorkerConcurrency is not null)
+        {
+            return null;
+        }
+
+        return queue.Reserve(record.WorkerConcurrency, 1) == 1 ? queue : null;
     }
 
     /// <summary>The queue depths last counted, for the <c>dbos.queue.depth</c> gauge.</summary>

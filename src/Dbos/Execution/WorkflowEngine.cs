@@ -420,6 +420,17 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         (await StartCoreAsync(registration, input, options, runHere: false, cancellationToken).ConfigureAwait(false)).WorkflowId;
 
     /// <summary>
+    /// Starts a workflow for a handle: its ID, and the execution this call launched in this process, if any (a direct
+    /// start, or an enqueue claimed at once), whose outcome the handle then takes without reading the database.
+    /// </summary>
+    public async Task<(string WorkflowId, RunningWorkflow? Run)> StartForHandleAsync(
+        WorkflowRegistration registration, object? input, StartOptions? options, CancellationToken cancellationToken)
+    {
+        var (workflowId, run, _) = await StartCoreAsync(registration, input, options, runHere: false, cancellationToken).ConfigureAwait(false);
+        return (workflowId, run);
+    }
+
+    /// <summary>
     /// Starts a workflow and waits for its outcome. A workflow started directly, outside any workflow and any
     /// synchronization context, runs on the caller's own flow until its first wait: the caller waits for it anyway, and
     /// this saves the two thread hops (to the pool and back) that a sequential caller would otherwise pay for each run.
@@ -469,29 +480,58 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         var inputs = Codec.EncodeInputs(input, registration.InputType, registration.HasInput, $"input of workflow '{registration.Name}'");
         var owner = Guid.NewGuid().ToString();
         using var enqueueSpan = ExternalAccess.StartEnqueueSpan(registration.Name, options?.Queue, workflowId, ApplicationName);
-        var row = NewRow(registration, workflowId, owner, inputs, options, inheritedDeadline: null, parent: null);
-        var (started, startedId) = await External.StartWorkflowAsync(row, options?.DeduplicationPolicy ?? DeduplicationPolicy.Throw, cancellationToken).ConfigureAwait(false);
-        if (started is null)
-        {
-            return (startedId, null, null);
-        }
 
-        if (!started.Inserted)
+        // An enqueue on a queue this process serves, whose limits are all its own, claims the workflow in its own insert
+        // when nothing waits on the queue: no claim round trip, no dispatcher wake-up. A slot of the worker concurrency is
+        // held meanwhile, so the dispatcher cannot fill it too.
+        var ownClaim = options?.Queue is { } queueName && !(options.Delay > TimeSpan.Zero) ? Dispatcher.TryReserveOwnClaim(queueName) : null;
+        try
         {
-            ExternalAccess.CheckSameWorkflow(workflowId, started.Name, registration.Name);
-            return (workflowId, null, null);
-        }
+            var row = NewRow(registration, workflowId, owner, inputs, options, inheritedDeadline: null, parent: null, claimIfIdle: ownClaim is not null);
+            var (started, startedId) = await External.StartWorkflowAsync(row, options?.DeduplicationPolicy ?? DeduplicationPolicy.Throw, cancellationToken).ConfigureAwait(false);
+            if (started is null)
+            {
+                return (startedId, null, null);
+            }
 
-        if (row.QueueName is { } queue)
+            if (!started.Inserted)
+            {
+                ExternalAccess.CheckSameWorkflow(workflowId, started.Name, registration.Name);
+                return (workflowId, null, null);
+            }
+
+            if (row.QueueName is { } queue)
+            {
+                if (ownClaim is not null && started.Status == StatusNames.Pending)
+                {
+                    Log.ClaimedOwnEnqueue(Logger, workflowId, queue);
+                    await RunClaimedAsync(ClaimedAtInsert(row), owner, ownClaim).ConfigureAwait(false);
+                    return (workflowId, running.GetValueOrDefault(workflowId), null);
+                }
+
+                await WarnIfUnknownQueueAsync(queue, workflowId, cancellationToken).ConfigureAwait(false);
+                Dispatcher.Wake(queue);
+                return (workflowId, null, null);
+            }
+
+            var (run, runningTask) = Launch(NewExecution(registration, row, owner), input, runHere);
+            return (workflowId, run, runningTask);
+        }
+        finally
         {
-            await WarnIfUnknownQueueAsync(queue, workflowId, cancellationToken).ConfigureAwait(false);
-            Dispatcher.Wake(queue);
-            return (workflowId, null, null);
+            ownClaim?.Unreserve(1);
         }
-
-        var (run, runningTask) = Launch(NewExecution(registration, row, owner), input, runHere);
-        return (workflowId, run, runningTask);
     }
+
+    /// <summary>A row its own insert claimed, as a queue's claim would have returned it (nothing recorded yet, nothing waited).</summary>
+    private static ClaimedRow ClaimedAtInsert(NewWorkflowRow row) =>
+        new(row.WorkflowId, row.Name, row.RecoveryAttempts + 1, row.DeadlineEpochMs, row.Serialization, row.ParentWorkflowId, row.Inputs, row.PartitionKey)
+        {
+            Attributes = row.Attributes,
+            WaitedMs = 0,
+            AuthenticatedUser = row.AuthenticatedUser,
+            AuthenticatedRoles = row.AuthenticatedRoles,
+        };
 
     /// <summary>
     /// Warns, once per queue name, about a start on a queue neither this process nor the queues table knows (no
@@ -523,7 +563,9 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         };
 
     /// <summary>The status row of a new workflow started by this process (see <see cref="NewWorkflowRow.Create"/>).</summary>
-    private NewWorkflowRow NewRow(WorkflowRegistration registration, string workflowId, string owner, string inputs, StartOptions? options, DateTimeOffset? inheritedDeadline, WorkflowExecution? parent)
+    private NewWorkflowRow NewRow(
+        WorkflowRegistration registration, string workflowId, string owner, string inputs, StartOptions? options, DateTimeOffset? inheritedDeadline, WorkflowExecution? parent,
+        bool claimIfIdle = false)
     {
         if (options?.Queue is { } queue && Dispatcher.Find(queue) is { } known)
         {
@@ -551,7 +593,8 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
             // A child runs for its parent's user unless told otherwise, as in the other DBOS implementations.
             authenticatedUser: options?.AuthenticatedUser ?? parent?.AuthenticatedUserStored,
             authenticatedRoles: options?.AuthenticatedRoles ?? parent?.AuthenticatedRolesStored,
-            attributes: options?.Attributes);
+            attributes: options?.Attributes,
+            claimIfIdle: claimIfIdle);
     }
 
     private static void CheckQueueOptions(QueueRecord queue, StartOptions options)
@@ -619,6 +662,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         }
 
         running[execution.WorkflowId] = run;
+        Database.Notifier.Signal(ChangeKind.LaunchedHere, execution.WorkflowId);
         return (run, runHere ? RunAsync(run, input) : Task.Run(() => RunAsync(run, input), CancellationToken.None));
     }
 
@@ -816,10 +860,16 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
     }
 
     /// <summary>The result of a workflow; inside a workflow the wait is recorded as an operation.</summary>
-    public Task<T> GetResultAsync<T>(string workflowId, CancellationToken cancellationToken) =>
+    public Task<T> GetResultAsync<T>(string workflowId, CancellationToken cancellationToken) => GetResultAsync<T>(workflowId, null, cancellationToken);
+
+    /// <summary>
+    /// The result of a workflow whose execution <paramref name="startedHere"/> this process launched when it started it:
+    /// outside a workflow its outcome is taken from that execution, even after it finished, without reading the database.
+    /// </summary>
+    public Task<T> GetResultAsync<T>(string workflowId, RunningWorkflow? startedHere, CancellationToken cancellationToken) =>
         WorkflowExecution.Current is { } execution
             ? execution.AwaitResultAsync<T>(workflowId, cancellationToken)
-            : External.AwaitOutcomeAsync<T>(workflowId, cancellationToken);
+            : External.AwaitOutcomeAsync<T>(workflowId, startedHere, cancellationToken);
 
     private int MaxRecoveryAttemptsOf(string? workflowName) =>
         (workflowName is not null && workflows.TryGetValue(workflowName, out var registration) ? registration.Options.MaxRecoveryAttempts : null)

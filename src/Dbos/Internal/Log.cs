@@ -99,6 +99,9 @@ internal static partial class Log
         "with the row's limits (concurrency {Concurrency}, worker concurrency {WorkerConcurrency})")]
     public static partial void QueueDiscovered(ILogger logger, string queueName, string concurrency, string workerConcurrency);
 
+    [LoggerMessage(220, LogLevel.Debug, "Workflow {WorkflowId} was claimed by this process in its own enqueue on queue '{QueueName}' (nothing was waiting there)")]
+    public static partial void ClaimedOwnEnqueue(ILogger logger, string workflowId, string queueName);
+
     [LoggerMessage(180, LogLevel.Information, "Dashboard action {Action} on {Target} by {User}")]
     public static partial void DashboardAction(ILogger logger, string action, string target, string user);
 

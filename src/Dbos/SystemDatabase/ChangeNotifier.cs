@@ -2,12 +2,16 @@ using System.Collections.Concurrent;
 
 namespace Dbos.SystemDatabase;
 
-/// <summary>What a waiter waits for: a message for a workflow and topic, an event of a workflow, or a stream's next value.</summary>
+/// <summary>
+/// What a waiter waits for: a message for a workflow and topic, an event of a workflow, a stream's next value, or (in this
+/// process only, never on a channel) a workflow's execution launched here, whose outcome a waiter can then take directly.
+/// </summary>
 internal enum ChangeKind
 {
     Message,
     Event,
     Stream,
+    LaunchedHere,
 }
 
 /// <summary>

@@ -121,11 +121,16 @@ internal sealed class NewWorkflowRow
         DateTimeOffset? debounceDeadline = null,
         string? authenticatedUser = null,
         IReadOnlyList<string>? authenticatedRoles = null,
-        System.Text.Json.Nodes.JsonObject? attributes = null)
+        System.Text.Json.Nodes.JsonObject? attributes = null,
+        bool claimIfIdle = false)
     {
         var startedHere = queue is null;
         var delayed = !startedHere && delay is { } d && d > TimeSpan.Zero;
-        DateTimeOffset? deadline = timeout is null ? inheritedDeadline : startedHere ? now + timeout.Value : null;
+        DateTimeOffset? deadline = timeout is null ? inheritedDeadline : startedHere || claimIfIdle ? now + timeout.Value : null;
+        if (claimIfIdle && (startedHere || delayed || owner is null))
+        {
+            throw new ArgumentException("Only an undelayed start on a queue, with an owner, can claim its own enqueue.", nameof(claimIfIdle));
+        }
         return new()
         {
             WorkflowId = workflowId,
@@ -140,7 +145,8 @@ internal sealed class NewWorkflowRow
             DeadlineEpochMs = deadline?.ToUnixTimeMilliseconds(),
             ParentWorkflowId = parentWorkflowId,
             CreatorXid = owner ?? Guid.NewGuid().ToString(),
-            OwnerXid = startedHere ? owner : null,
+            OwnerXid = startedHere || claimIfIdle ? owner : null,
+            ClaimIfIdle = claimIfIdle,
             Serialization = serialization,
             Inputs = inputs,
             Attributes = Dbos.Serialization.WorkflowAttributes.Compose(attributes),
@@ -183,7 +189,16 @@ internal sealed class NewWorkflowRow
 
     public required string CreatorXid { get; init; }
 
+    /// <summary>The owner token of an execution started with the row: set for a direct start, and for <see cref="ClaimIfIdle"/>.</summary>
     public string? OwnerXid { get; init; }
+
+    /// <summary>
+    /// Enqueued by a process that serves the queue and has a free slot on it: the insert claims the row for that process
+    /// (PENDING, owned by <see cref="OwnerXid"/>, as a claim leaves it) unless work is already waiting on the queue, in
+    /// which case it is enqueued as usual, behind that work. <see cref="Status"/> is the status without a claim;
+    /// <see cref="OwnerXid"/> and <see cref="DeadlineEpochMs"/> (the timeout counting from now) are written only with one.
+    /// </summary>
+    public bool ClaimIfIdle { get; init; }
 
     public required string Serialization { get; init; }
 

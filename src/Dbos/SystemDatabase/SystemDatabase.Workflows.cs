@@ -5,7 +5,10 @@ namespace Dbos.SystemDatabase;
 // Starting workflows, checkpointing their operations and outcomes, and reading them back.
 internal sealed partial class SystemDatabase
 {
-    /// <summary>Inserts a workflow's status and input, or finds the existing row with that ID.</summary>
+    /// <summary>
+    /// Inserts a workflow's status and input, or finds the existing row with that ID. A row with
+    /// <see cref="NewWorkflowRow.ClaimIfIdle"/> comes back PENDING when the insert claimed it.
+    /// </summary>
     public async Task<StartResult> StartWorkflowAsync(NewWorkflowRow row, CancellationToken cancellationToken)
     {
         List<StartRow> rows;
@@ -17,14 +20,14 @@ internal sealed partial class SystemDatabase
             }
             else if (d.IsPostgres)
             {
-                rows = await executor.ExecuteQueryAsync(startSql, StartArgs(row), ReadStart, cancellationToken).ConfigureAwait(false);
+                rows = await executor.ExecuteQueryAsync(row.ClaimIfIdle ? claimIfIdleStartSql : startSql, StartArgs(row), ReadStart, cancellationToken).ConfigureAwait(false);
             }
             else
             {
                 rows = await executor.WriteAsync(
                     async (session, ct) =>
                     {
-                        var result = await session.QueryAsync(insertStatusSql, StatusArgs(row), ReadStart, ct).ConfigureAwait(false);
+                        var result = await session.QueryAsync(row.ClaimIfIdle ? claimIfIdleStatusSql : insertStatusSql, StatusArgs(row), ReadStart, ct).ConfigureAwait(false);
                         await session.ExecuteAsync(insertInputSql, InputArgs(row), ct).ConfigureAwait(false);
                         return result;
                     },

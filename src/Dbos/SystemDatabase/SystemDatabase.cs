@@ -37,6 +37,8 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
     private readonly string insertStatusSql;
     private readonly string insertInputSql;
     private readonly string startSql;
+    private readonly string claimIfIdleStatusSql;
+    private readonly string claimIfIdleStartSql;
     private readonly string recordOperationSql;
     private readonly string? recordOperationsSql;
     private readonly GroupCommit<OperationRecord, (string WorkflowId, int FunctionId), int>? operationGroupCommit;
@@ -90,6 +92,29 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
         // Postgres runs both inserts as one statement; the input is written only by the start that created the row.
         startSql =
             $"WITH ins AS ({insertStatusSql}), inp AS (INSERT INTO {d.Table("workflow_input")} (workflow_uuid, inputs) " +
+            "SELECT $1, $25 FROM ins WHERE ins.creator_xid = $12 ON CONFLICT (workflow_uuid) DO NOTHING) " +
+            "SELECT status, name, queue_name, creator_xid, serialization FROM ins";
+
+        // A start that claims its own enqueue (NewWorkflowRow.ClaimIfIdle): when nothing of this application and version (or
+        // of no version) waits on the queue, the row is inserted as the queue's claim leaves it (PENDING, owned, started now, one attempt counted, the
+        // deadline set); otherwise it is the usual ENQUEUED row, behind the work already waiting. One index probe decides.
+        var idleCte =
+            $"queue_idle AS (SELECT NOT EXISTS (SELECT 1 FROM {ws} WHERE queue_name = $4 AND status = 'ENQUEUED' " +
+            "AND (application_name = $14 OR application_name IS NULL) AND (application_version = $6 OR application_version IS NULL)) AS idle)";
+        var claimedStatusInsert =
+            $"INSERT INTO {ws} AS ws (workflow_uuid, status, name, class_name, config_name, queue_name, authenticated_user, assumed_role, " +
+            "authenticated_roles, executor_id, application_version, application_id, recovery_attempts, workflow_timeout_ms, " +
+            "workflow_deadline_epoch_ms, parent_workflow_id, serialization, creator_xid, owner_xid, application_name, deduplication_id, priority, " +
+            "queue_partition_key, delay_until_epoch_ms, schedule_name, attributes, is_debounced, debounce_deadline_epoch_ms, started_at_epoch_ms) " +
+            "VALUES ($1, CASE WHEN (SELECT idle FROM queue_idle) THEN 'PENDING' ELSE $2 END, $3, NULL, NULL, $4, $23, '', $24, $5, $6, '', " +
+            "CASE WHEN (SELECT idle FROM queue_idle) THEN $7 + 1 ELSE $7 END, $8, CASE WHEN (SELECT idle FROM queue_idle) THEN CAST($9 AS bigint) END, " +
+            "$10, $11, $12, CASE WHEN (SELECT idle FROM queue_idle) THEN $13 END, $14, $15, $16, $17, $18, $19, " +
+            (d.IsPostgres ? "CAST($20 AS jsonb), " : "$20, ") + $"$21, $22, CASE WHEN (SELECT idle FROM queue_idle) THEN {d.NowMs} END) " +
+            "ON CONFLICT (workflow_uuid) DO UPDATE SET creator_xid = ws.creator_xid " +
+            "RETURNING status, name, queue_name, creator_xid, serialization";
+        claimIfIdleStatusSql = $"WITH {idleCte} {claimedStatusInsert}";
+        claimIfIdleStartSql =
+            $"WITH {idleCte}, ins AS ({claimedStatusInsert}), inp AS (INSERT INTO {d.Table("workflow_input")} (workflow_uuid, inputs) " +
             "SELECT $1, $25 FROM ins WHERE ins.creator_xid = $12 ON CONFLICT (workflow_uuid) DO NOTHING) " +
             "SELECT status, name, queue_name, creator_xid, serialization FROM ins";
 
