@@ -17,10 +17,12 @@
 //   takeover after SIGKILL             from killing a replica until a live one has taken its pending workflows, vs the
 //                                      time the database (or the OS, on SQLite) takes to release a killed process's lock
 //   idle, N processes                  connections held and statements run per second by each of 1 and 10 idle replicas
+//   start to first workflow            a fresh process of a Quickstart-shaped program until its first workflow finished
+//                                      (database present, and a first run that creates the schema), vs a trivial process
 //
 // Usage: dotnet run -c Release --project bench/Dbos.Benchmarks -- [--smoke] [--backend sqlite|postgres|both]
 //        [--postgres-url URL] [--json FILE] [--only WORKLOAD[,WORKLOAD...]]
-//        (WORKLOAD: Sequential, Concurrent, Queue, QueueOneByOne, QueueThreeProcesses, Drain, Recovery, Sleepers, RoundTrip, Transaction, Takeover, Idle; a
+//        (WORKLOAD: Sequential, Concurrent, Queue, QueueOneByOne, QueueThreeProcesses, Drain, Recovery, Sleepers, RoundTrip, Transaction, Takeover, Idle, Startup; a
 //        name runs that workload, a prefix that is no full name runs every workload it starts: QueueThree, Round, ...)
 //        [--group-commit-in-flight N]   operation records on Postgres sent alone before the rest are combined (default 8)
 //        [--profile-alloc]   instead of the table: which types a step allocates (sampled allocation ticks)
@@ -34,6 +36,16 @@ using Dbos.Benchmarks;
 if (args.Length > 0 && args[0] == "--queue-worker")
 {
     return await Workloads.ServeQueueAsync(args[1]);
+}
+
+if (args.Length > 0 && args[0] == "--first-workflow")
+{
+    return await Startup.FirstWorkflowAsync(args[1]);
+}
+
+if (args.Length > 0 && args[0] == "--hello")
+{
+    return Startup.Hello();
 }
 
 if (args.Length > 0 && args[0] == "--replica")
@@ -57,7 +69,7 @@ var all = new Func<string, Target, Task<List<Result>>>[]
 {
     workloads.SequentialAsync, workloads.ConcurrentAsync, workloads.QueueAsync, workloads.QueueOneByOneAsync, workloads.QueueThreeProcessesAsync, workloads.DrainAsync,
     workloads.RecoveryAsync, workloads.SleepersAsync, workloads.RoundTripAsync, workloads.TransactionAsync,
-    workloads.TakeoverAsync, workloads.IdleAsync,
+    workloads.TakeoverAsync, workloads.IdleAsync, workloads.StartupAsync,
 };
 var results = new List<Result>();
 
