@@ -291,6 +291,8 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
             }
         }
 
+        // Advice for the log, read while the queues and schedules start (it reports its own failures).
+        var versionReport = ReportWaitingWorkOfOtherVersionsAsync(cancellationToken);
         await Dispatcher.StartAsync(config.ListenQueues, cancellationToken).ConfigureAwait(false);
         await Schedules.StartAsync(cancellationToken).ConfigureAwait(false);
         ownershipWatch = Task.Run(WatchRunningWorkflowsAsync, CancellationToken.None);
@@ -301,9 +303,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
 
         RecoveryDispatched = true;
         queueDepthSource = Telemetry.AddQueueDepthSource(Dispatcher.ObserveDepths);
-
-        // Advice for the log, off the way to the first workflow (it reports its own failures).
-        versionReport = Task.Run(() => ReportWaitingWorkOfOtherVersionsAsync(shutdown.Token), CancellationToken.None);
+        await versionReport.ConfigureAwait(false);
     }
 
     /// <summary>
@@ -362,7 +362,6 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
     }
 
     private Task ownershipWatch = Task.CompletedTask;
-    private Task versionReport = Task.CompletedTask;
     private RetentionLoop? retentionLoop;
 
     /// <summary>Whether launching has recovered this executor's pending work and started the queues (a health probe).</summary>
@@ -1039,14 +1038,6 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         await Dispatcher.DisposeAsync().ConfigureAwait(false);
         await Watch.StopAsync().ConfigureAwait(false);
         await ownershipWatch.ConfigureAwait(false);
-        try
-        {
-            await versionReport.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            // Stopped by the shutdown: it was only advice.
-        }
     }
 
     /// <summary>Stops dispatching, stops running executions without recording anything (they stay pending for recovery), and waits for them.</summary>
