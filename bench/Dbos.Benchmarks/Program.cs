@@ -21,10 +21,12 @@
 //   dashboard pages at 1,000,000       server time (EXPLAIN ANALYZE, planning + execution) of each read of the dashboard's
 //                                      pages on 1,000,000 workflows (Postgres), vs a primary-key lookup, target <= 50 ms;
 //                                      and the pages over HTTP end to end
+//   start to first workflow            a fresh process of a Quickstart-shaped program until its first workflow finished
+//                                      (database present, and a first run that creates the schema), vs a trivial process
 //
 // Usage: dotnet run -c Release --project bench/Dbos.Benchmarks -- [--smoke] [--backend sqlite|postgres|both]
 //        [--postgres-url URL] [--json FILE] [--only WORKLOAD[,WORKLOAD...]]
-//        (WORKLOAD: Sequential, Concurrent, Queue, QueueOneByOne, QueueThreeProcesses, Drain, Recovery, Sleepers, RoundTrip, Transaction, Takeover, Idle, Dashboard; a
+//        (WORKLOAD: Sequential, Concurrent, Queue, QueueOneByOne, QueueThreeProcesses, Drain, Recovery, Sleepers, RoundTrip, Transaction, Takeover, Idle, Dashboard, Startup; a
 //        name runs that workload, a prefix that is no full name runs every workload it starts: QueueThree, Round, ...)
 //        [--group-commit-in-flight N]   operation records on Postgres sent alone before the rest are combined (default 8)
 //        [--concurrent-levels N[,N...]]   how many workflows run at once in Concurrent (default 1,8,32,64)
@@ -39,6 +41,16 @@ using Dbos.Benchmarks;
 if (args.Length > 0 && args[0] == "--queue-worker")
 {
     return await Workloads.ServeQueueAsync(args[1]);
+}
+
+if (args.Length > 0 && args[0] == "--first-workflow")
+{
+    return await Startup.FirstWorkflowAsync(args[1]);
+}
+
+if (args.Length > 0 && args[0] == "--hello")
+{
+    return Startup.Hello();
 }
 
 if (args.Length > 0 && args[0] == "--replica")
@@ -67,7 +79,7 @@ var all = new Func<string, Target, Task<List<Result>>>[]
 {
     workloads.SequentialAsync, workloads.ConcurrentAsync, workloads.QueueAsync, workloads.QueueOneByOneAsync, workloads.QueueThreeProcessesAsync, workloads.DrainAsync,
     workloads.RecoveryAsync, workloads.SleepersAsync, workloads.RoundTripAsync, workloads.TransactionAsync,
-    workloads.TakeoverAsync, workloads.IdleAsync, workloads.DashboardAsync,
+    workloads.TakeoverAsync, workloads.IdleAsync, workloads.DashboardAsync, workloads.StartupAsync,
 };
 var results = new List<Result>();
 

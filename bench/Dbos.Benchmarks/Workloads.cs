@@ -88,6 +88,17 @@ internal sealed partial class Workloads(bool smoke)
         }
 
         var tenBytes = GC.GetTotalAllocatedBytes(precise: true) - before;
+
+        // Round trips: the statements Npgsql runs (each one round trip in autocommit) per empty workflow and per step.
+        var statements = new List<Result>();
+        if (backend == "Postgres")
+        {
+            var perEmpty = await CountStatementsAsync(batch, i => empty.RunAsync(i));
+            var perTen = await CountStatementsAsync(batch, i => tenSteps.RunAsync(i));
+            statements.Add(new("statements per empty workflow", backend, "statements", null, perEmpty, "2 (start, completion)"));
+            statements.Add(new("statements per step", backend, "statements", null, (perTen - perEmpty) / 10, "1"));
+        }
+
         var stepTarget = backend == "Postgres" ? "ratio <= 1.15" : "ratio <= 1.3";
         return
         [
@@ -98,7 +109,27 @@ internal sealed partial class Workloads(bool smoke)
             new("empty workflow vs its own SQL run raw", backend, "us", Stats.Median(workflowFloor), Stats.Median(emptyMedians)),
             new("empty workflow p99", backend, "us", Stats.Percentile(rawAll, 0.99), Stats.Percentile(emptyAll, 0.99)),
             new("allocated per step", backend, "bytes", null, (tenBytes - emptyBytes) / (10.0 * batch), "<= 1536"),
+            .. statements,
         ];
+    }
+
+    /// <summary>Npgsql's commands (its activities) per call of <paramref name="run"/>, the application's background loops included.</summary>
+    private static async Task<double> CountStatementsAsync(int count, Func<int, Task> run)
+    {
+        var commands = 0;
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = source => source.Name == "Npgsql",
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.PropagationData,
+            ActivityStarted = _ => Interlocked.Increment(ref commands),
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        for (var i = 0; i < count; i++)
+        {
+            await run(i);
+        }
+
+        return Volatile.Read(ref commands) / (double)count;
     }
 
     /// <summary>How many 10-step workflows run at once in <see cref="ConcurrentAsync"/> (<c>--concurrent-levels</c>).</summary>
@@ -903,4 +934,7 @@ internal sealed partial class Workloads(bool smoke)
 
         return [new("durable transaction vs plain", backend, "us", Stats.Median(plain), Stats.Median(durable))];
     }
+
+    /// <summary>Process start to the first workflow finished (see <see cref="Startup"/>).</summary>
+    public Task<List<Result>> StartupAsync(string backend, Target target) => Startup.RunAsync(backend, target, smoke);
 }

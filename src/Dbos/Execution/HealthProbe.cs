@@ -79,6 +79,19 @@ internal static class HealthProbe
             Found(HealthLevel.Unhealthy, "This process has lost its liveness: it claims no work and writes no checkpoint until it has it back, and other processes may take over its workflows.");
         }
 
+        if (engine.Database.ListenerConnected is not null)
+        {
+            // Launching does not wait for the listener's first connection; a probe right after it does, within its bound.
+            try
+            {
+                await engine.Database.ListenerFirstAttempt.WaitAsync(databaseTimeout, engine.Database.Executor.Time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // Still connecting: reported as disconnected below.
+            }
+        }
+
         if (engine.Database.ListenerConnected is { } listening)
         {
             data["listenerConnected"] = listening;

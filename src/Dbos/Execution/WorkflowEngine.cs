@@ -232,8 +232,15 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
         return deleted;
     }
 
+    /// <remarks>
+    /// What the first workflow needs is done before this returns, in as few sequential round trips as it can: the code
+    /// hash (the default version) is computed while the schema is checked; the version's row and the liveness lock are
+    /// then taken at once. The notification listener connects in the background: until it listens, waits poll (as they
+    /// do whenever it is down), and its first connection signals every waiter to read again, so nothing is missed.
+    /// </remarks>
     public async Task LaunchAsync(CancellationToken cancellationToken)
     {
+        Task<string>? codeHash = null;
         lock (workflows)
         {
             if (launched)
@@ -246,13 +253,30 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
             ApplicationVersion = config.ApplicationVersion
                 ?? (config.EnablePatching ? DbosConfig.PatchingVersion : null)
                 ?? Environment.GetEnvironmentVariable(DbosConfig.ApplicationVersionVariable)
-                ?? WorkflowCodeHash.Compute(config.Name, workflows.Values.Select(r => KeyValuePair.Create(r.Name, r.Method)));
+                ?? string.Empty;
+            if (ApplicationVersion.Length == 0)
+            {
+                var registered = workflows.Values.Select(r => KeyValuePair.Create(r.Name, r.Method)).ToList();
+                codeHash = Task.Run(() => WorkflowCodeHash.Compute(config.Name, registered), CancellationToken.None);
+            }
         }
 
-        await (config.RunMigrations ? Database.MigrateAsync(cancellationToken) : Database.VerifySchemaAsync(cancellationToken)).ConfigureAwait(false);
-        await Database.StartListeningAsync().ConfigureAwait(false);
-        await Database.RegisterApplicationVersionAsync(ApplicationVersion, cancellationToken).ConfigureAwait(false);
-        await Watch.StartAsync(ExecutorId, ApplicationVersion, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await (config.RunMigrations ? Database.MigrateAsync(cancellationToken) : Database.VerifySchemaAsync(cancellationToken)).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (codeHash is not null)
+            {
+                ApplicationVersion = await codeHash.ConfigureAwait(false);
+            }
+        }
+
+        _ = Database.StartListeningAsync();
+        await Task.WhenAll(
+            Database.RegisterApplicationVersionAsync(ApplicationVersion, cancellationToken),
+            Watch.StartAsync(ExecutorId, ApplicationVersion, cancellationToken)).ConfigureAwait(false);
         launched = true;
         Log.Launched(Logger, ApplicationName, ExecutorId, ApplicationVersion, Database.Description);
 
@@ -267,6 +291,8 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
             }
         }
 
+        // Advice for the log, read while the queues and schedules start (it reports its own failures).
+        var versionReport = ReportWaitingWorkOfOtherVersionsAsync(cancellationToken);
         await Dispatcher.StartAsync(config.ListenQueues, cancellationToken).ConfigureAwait(false);
         await Schedules.StartAsync(cancellationToken).ConfigureAwait(false);
         ownershipWatch = Task.Run(WatchRunningWorkflowsAsync, CancellationToken.None);
@@ -277,7 +303,7 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
 
         RecoveryDispatched = true;
         queueDepthSource = Telemetry.AddQueueDepthSource(Dispatcher.ObserveDepths);
-        await ReportWaitingWorkOfOtherVersionsAsync(cancellationToken).ConfigureAwait(false);
+        await versionReport.ConfigureAwait(false);
     }
 
     /// <summary>

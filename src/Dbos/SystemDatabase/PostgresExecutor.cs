@@ -420,13 +420,15 @@ internal sealed class PostgresExecutor : SqlExecutor
         }
 
         connectedOnce = true;
+        bool migrated;
         await using (connection.ConfigureAwait(false))
         {
-            await RunMigrationsAsync(connection, cancellationToken).ConfigureAwait(false);
+            migrated = await RunMigrationsAsync(connection, cancellationToken).ConfigureAwait(false);
         }
 
-        // Types created by migrations must be visible to pooled connections opened before them.
-        if (ownsDataSource)
+        // Types created by migrations must be visible to pooled connections opened before them. A schema that was
+        // current already keeps its connection: the first workflow then needs no second connection (and TLS handshake).
+        if (migrated && ownsDataSource)
         {
             NpgsqlConnection.ClearPool(new NpgsqlConnection(dataSource.ConnectionString));
         }
@@ -496,7 +498,8 @@ internal sealed class PostgresExecutor : SqlExecutor
     /// </summary>
     internal TimeSpan MigrationWaitBound { get; set; } = TimeSpan.FromSeconds(60);
 
-    private async Task RunMigrationsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    /// <summary>Brings the schema to the latest version; false when it was current already (nothing was waited for or changed).</summary>
+    private async Task<bool> RunMigrationsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
         var latest = PostgresSchema.LatestVersion;
 
@@ -504,7 +507,7 @@ internal sealed class PostgresExecutor : SqlExecutor
         var version = await TryReadVersionAsync(connection, cancellationToken).ConfigureAwait(false);
         if (version == latest)
         {
-            return;
+            return false;
         }
 
         CheckNotNewer(version ?? 0, latest);
@@ -526,7 +529,7 @@ internal sealed class PostgresExecutor : SqlExecutor
             var state = await ReadStateAsync(connection, cancellationToken).ConfigureAwait(false);
             if (state.Version == latest)
             {
-                return;
+                return true;
             }
 
             CheckNotNewer(state.Version, latest);
@@ -534,7 +537,7 @@ internal sealed class PostgresExecutor : SqlExecutor
             {
                 if (await MigrateUnderLockAsync(connection, NoteWaiting, cancellationToken).ConfigureAwait(false))
                 {
-                    return;
+                    return true;
                 }
 
                 state = await ReadStateAsync(connection, cancellationToken).ConfigureAwait(false);
@@ -544,7 +547,7 @@ internal sealed class PostgresExecutor : SqlExecutor
             state = await WaitForOtherMigrationAsync(connection, state, cancellationToken).ConfigureAwait(false);
             if (state.Version == latest)
             {
-                return;
+                return true;
             }
 
             CheckNotNewer(state.Version, latest);

@@ -30,6 +30,9 @@ internal sealed class PostgresListener : IAsyncDisposable
         this.time = time;
     }
 
+    /// <summary>Completes once the first connection listens, or failed once (leaving waiters to poll).</summary>
+    public Task FirstAttempt => firstConnection.Task;
+
     /// <summary>Starts listening; completes once the first connection listens (or failed once, leaving waiters to poll).</summary>
     public Task StartAsync()
     {

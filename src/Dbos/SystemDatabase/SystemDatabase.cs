@@ -263,8 +263,14 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
                 },
                 cancellationToken);
 
-    /// <summary>Starts listening for changes made by other processes (Postgres); on SQLite other processes are polled.</summary>
+    /// <summary>
+    /// Starts listening for changes made by other processes (Postgres); on SQLite other processes are polled. The returned
+    /// task is <see cref="ListenerFirstAttempt"/>: nobody needs to wait for it, since waiters poll until the listener listens.
+    /// </summary>
     public Task StartListeningAsync() => listener?.StartAsync() ?? Task.CompletedTask;
+
+    /// <summary>Completes once the listener's first connection listens or has failed once (at once without a listener).</summary>
+    public Task ListenerFirstAttempt => listener?.FirstAttempt ?? Task.CompletedTask;
 
     private static string? NullableString(DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
 
