@@ -913,6 +913,8 @@ public class BadInputTests
             @"ws|notifications|streams|table|lockMode|scope|partitionFilter|sql|idleCte|claimedStatusInsert", // locals assembled from the above
             @"StatusColumns|StatusTailColumns|OperationColumns|ScheduleColumns|QueueColumns|insertStatusSql|completeStatusSql|selectSql",
             @"keysetAt|keysetId",                                                         // the dashboard's keyset, as $n positions
+            @"d\.TimeBucket\(""[a-z_]+"", \d+, \d+\)",                                 // a chart's bucket of a column, with $n positions
+            @"FinishedStatuses|queue|wait",                                               // the charts' fixed conditions and expressions
             @"migrations|nowMs|NowMs|enqueueArgs|statusInputColumn|statusInputValue|inputInsert", // DDL fragments written in the code
             @"""[^""]*""",                                                                // a literal
             @"\(?d\.IsPostgres \? ""[^""]*"" : ""[^""]*""\)?",                             // a choice between two fragments
