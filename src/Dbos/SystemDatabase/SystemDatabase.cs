@@ -95,7 +95,7 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
         // of no version) waits on the queue, the row is inserted as the queue's claim leaves it (PENDING, owned, started now, one attempt counted, the
         // deadline set); otherwise it is the usual ENQUEUED row, behind the work already waiting. One index probe decides.
         var idleCte =
-            $"queue_idle AS (SELECT NOT EXISTS (SELECT 1 FROM {ws} WHERE queue_name = $4 AND status = 'ENQUEUED' " +
+            $"queue_idle AS (SELECT NOT EXISTS (SELECT 1 FROM {ws} WHERE queue_name = $4 AND status = 'ENQUEUED' {InFlightIndexHint} " +
             "AND (application_name = $14 OR application_name IS NULL) AND (application_version = $6 OR application_version IS NULL)) AS idle)";
         var claimedStatusInsert =
             $"INSERT INTO {ws} AS ws (workflow_uuid, status, name, class_name, config_name, queue_name, authenticated_user, assumed_role, " +
@@ -157,6 +157,12 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
     }
 
     public SqlDialect Dialect => d;
+
+    /// <summary>
+    /// The in-flight index's own condition, repeated for SQLite next to <c>status = 'ENQUEUED'</c>: SQLite uses a partial
+    /// index only when the query names its condition, and without it scans every workflow (Postgres proves it alone).
+    /// </summary>
+    private string InFlightIndexHint => d.IsPostgres ? "" : "AND status IN ('ENQUEUED', 'PENDING')";
 
     /// <summary>Operation records written together with others by group commit (Postgres; 0 on SQLite, whose writer combines them).</summary>
     internal long CombinedOperationRecords => operationGroupCommit?.CombinedRecords ?? 0;
