@@ -477,12 +477,17 @@ internal sealed class QueueDispatcher : IAsyncDisposable
     /// The queue a start on <paramref name="queueName"/> may claim for this process in the statement that enqueues it, with
     /// one slot of its worker concurrency reserved (release it with <see cref="QueueState.Unreserve"/>), or null when the
     /// start must go the usual way: this process does not serve the queue or cannot claim now (not live, the queue deleted),
-    /// the queue's limits are shared with other processes (a global concurrency or rate limit) or per partition, or its
-    /// worker concurrency is used up. Nothing shared is counted here, which is what makes the shortcut cheap.
+    /// the queue's limits are shared with other processes (a global concurrency or rate limit) or per partition, its
+    /// worker concurrency is used up, or the system database is SQLite. Nothing shared is counted here, which is what
+    /// makes the shortcut cheap.
     /// </summary>
     public QueueState? TryReserveOwnClaim(string queueName)
     {
-        if (queues.GetValueOrDefault(queueName) is not { Persisted: true, Deleted: false } queue
+        // Postgres only: there a claim is a statement and a commit of its own. SQLite's one writer already combines the
+        // dispatcher's claims and the steps of the workflows it claims together; measured, workflows claimed one by one
+        // in their enqueues ran slower there (docs/performance.md).
+        if (!database.Dialect.IsPostgres
+            || queues.GetValueOrDefault(queueName) is not { Persisted: true, Deleted: false } queue
             || (listening is not null && !listening.Contains(queueName))
             || process.WorkflowNames.Length == 0 || !process.IsLive)
         {

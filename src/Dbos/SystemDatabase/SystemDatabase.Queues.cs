@@ -47,7 +47,7 @@ internal sealed partial class SystemDatabase
         var countPendingSql = $"SELECT COUNT(*) FROM {ws} WHERE queue_name = $1 AND status = 'PENDING' AND (application_name = $2 OR application_name IS NULL)";
         var lockMode = queue.HasSharedBudget ? d.ForUpdateNoWait : d.ForUpdateSkipLocked;
         var selectSql =
-            $"SELECT workflow_uuid FROM {ws} WHERE status = 'ENQUEUED' AND queue_name = $1 AND " +
+            $"SELECT workflow_uuid FROM {ws} WHERE status = 'ENQUEUED' {InFlightIndexHint} AND queue_name = $1 AND " +
 
             // Like other DBOS implementations, only the latest version of the application takes work enqueued without one.
             $"(application_version = $2 OR (application_version IS NULL AND $2 = (SELECT version_name FROM {d.Table("application_versions")} " +

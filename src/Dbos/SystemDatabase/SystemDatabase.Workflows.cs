@@ -7,10 +7,15 @@ internal sealed partial class SystemDatabase
 {
     /// <summary>
     /// Inserts a workflow's status and input, or finds the existing row with that ID. A row with
-    /// <see cref="NewWorkflowRow.ClaimIfIdle"/> comes back PENDING when the insert claimed it.
+    /// <see cref="NewWorkflowRow.ClaimIfIdle"/> (Postgres only) comes back PENDING when the insert claimed it.
     /// </summary>
     public async Task<StartResult> StartWorkflowAsync(NewWorkflowRow row, CancellationToken cancellationToken)
     {
+        if (row.ClaimIfIdle && !d.IsPostgres)
+        {
+            throw new ArgumentException("An enqueue claims itself only on Postgres.", nameof(row));
+        }
+
         List<StartRow> rows;
         try
         {
@@ -27,7 +32,7 @@ internal sealed partial class SystemDatabase
                 rows = await executor.WriteAsync(
                     async (session, ct) =>
                     {
-                        var result = await session.QueryAsync(row.ClaimIfIdle ? claimIfIdleStatusSql : insertStatusSql, StatusArgs(row), ReadStart, ct).ConfigureAwait(false);
+                        var result = await session.QueryAsync(insertStatusSql, StatusArgs(row), ReadStart, ct).ConfigureAwait(false);
                         await session.ExecuteAsync(insertInputSql, InputArgs(row), ct).ConfigureAwait(false);
                         return result;
                     },

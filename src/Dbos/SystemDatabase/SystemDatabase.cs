@@ -37,7 +37,6 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
     private readonly string insertStatusSql;
     private readonly string insertInputSql;
     private readonly string startSql;
-    private readonly string claimIfIdleStatusSql;
     private readonly string claimIfIdleStartSql;
     private readonly string recordOperationSql;
     private readonly string? recordOperationsSql;
@@ -95,9 +94,10 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
             "SELECT $1, $25 FROM ins WHERE ins.creator_xid = $12 ON CONFLICT (workflow_uuid) DO NOTHING) " +
             "SELECT status, name, queue_name, creator_xid, serialization FROM ins";
 
-        // A start that claims its own enqueue (NewWorkflowRow.ClaimIfIdle): when nothing of this application and version (or
-        // of no version) waits on the queue, the row is inserted as the queue's claim leaves it (PENDING, owned, started now, one attempt counted, the
-        // deadline set); otherwise it is the usual ENQUEUED row, behind the work already waiting. One index probe decides.
+        // A start that claims its own enqueue (NewWorkflowRow.ClaimIfIdle; Postgres only): when nothing of this application
+        // and version (or of no version) waits on the queue, the row is inserted as the queue's claim leaves it (PENDING,
+        // owned, started now, one attempt counted, the deadline set); otherwise it is the usual ENQUEUED row, behind the
+        // work already waiting. One probe of the in-flight index decides.
         var idleCte =
             $"queue_idle AS (SELECT NOT EXISTS (SELECT 1 FROM {ws} WHERE queue_name = $4 AND status = 'ENQUEUED' " +
             "AND (application_name = $14 OR application_name IS NULL) AND (application_version = $6 OR application_version IS NULL)) AS idle)";
@@ -109,10 +109,9 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
             "VALUES ($1, CASE WHEN (SELECT idle FROM queue_idle) THEN 'PENDING' ELSE $2 END, $3, NULL, NULL, $4, $23, '', $24, $5, $6, '', " +
             "CASE WHEN (SELECT idle FROM queue_idle) THEN $7 + 1 ELSE $7 END, $8, CASE WHEN (SELECT idle FROM queue_idle) THEN CAST($9 AS bigint) END, " +
             "$10, $11, $12, CASE WHEN (SELECT idle FROM queue_idle) THEN $13 END, $14, $15, $16, $17, $18, $19, " +
-            (d.IsPostgres ? "CAST($20 AS jsonb), " : "$20, ") + $"$21, $22, CASE WHEN (SELECT idle FROM queue_idle) THEN {d.NowMs} END) " +
+            $"CAST($20 AS jsonb), $21, $22, CASE WHEN (SELECT idle FROM queue_idle) THEN {d.NowMs} END) " +
             "ON CONFLICT (workflow_uuid) DO UPDATE SET creator_xid = ws.creator_xid " +
             "RETURNING status, name, queue_name, creator_xid, serialization";
-        claimIfIdleStatusSql = $"WITH {idleCte} {claimedStatusInsert}";
         claimIfIdleStartSql =
             $"WITH {idleCte}, ins AS ({claimedStatusInsert}), inp AS (INSERT INTO {d.Table("workflow_input")} (workflow_uuid, inputs) " +
             "SELECT $1, $25 FROM ins WHERE ins.creator_xid = $12 ON CONFLICT (workflow_uuid) DO NOTHING) " +
@@ -202,6 +201,12 @@ internal sealed partial class SystemDatabase : IAsyncDisposable
     }
 
     public SqlDialect Dialect => d;
+
+    /// <summary>
+    /// The in-flight index's own condition, repeated for SQLite next to <c>status = 'ENQUEUED'</c> in the claim: SQLite uses
+    /// a partial index only when the query names its condition, and without it scans every workflow (Postgres proves it alone).
+    /// </summary>
+    private string InFlightIndexHint => d.IsPostgres ? "" : "AND status IN ('ENQUEUED', 'PENDING')";
 
     /// <summary>Operation records written together with others by group commit (Postgres; 0 on SQLite, whose writer combines them).</summary>
     internal long CombinedOperationRecords => operationGroupCommit?.CombinedRecords ?? 0;

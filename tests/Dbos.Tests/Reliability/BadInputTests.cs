@@ -910,7 +910,7 @@ public class BadInputTests
             @"d\.Table\(table\)",                                                         // ...named by a loop over literals
             @"d\.(NowMs|ForUpdateSkipLocked|ForUpdateNoWait|InsertionOrder)",           // fixed fragments of the dialect
             @"d\.(InList|StartsWith)\(""[a-z_.]+"", \d+\)",                               // conditions on a column, with $n
-            @"ws|notifications|streams|table|lockMode|scope|partitionFilter|sql|idleCte|claimedStatusInsert", // locals assembled from the above
+            @"ws|notifications|streams|table|lockMode|scope|partitionFilter|sql|idleCte|claimedStatusInsert|InFlightIndexHint", // locals assembled from the above
             @"StatusColumns|StatusTailColumns|OperationColumns|ScheduleColumns|QueueColumns|insertStatusSql|completeStatusSql|selectSql",
             @"keysetAt|keysetId",                                                         // the dashboard's keyset, as $n positions
             @"d\.TimeBucket\(""[a-z_]+"", \d+, \d+\)",                                 // a chart's bucket of a column, with $n positions
