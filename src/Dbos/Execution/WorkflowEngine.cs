@@ -250,11 +250,11 @@ internal sealed class WorkflowEngine : IWorkflowResults, IClaimingProcess, IAsyn
 
             workflowNames = [.. workflows.Keys];
             // As the TypeScript SDK decides: a configured version, else the patching constant, else the environment's.
-            ApplicationVersion = config.ApplicationVersion
+            var chosen = config.ApplicationVersion
                 ?? (config.EnablePatching ? DbosConfig.PatchingVersion : null)
-                ?? Environment.GetEnvironmentVariable(DbosConfig.ApplicationVersionVariable)
-                ?? string.Empty;
-            if (ApplicationVersion.Length == 0)
+                ?? Environment.GetEnvironmentVariable(DbosConfig.ApplicationVersionVariable);
+            ApplicationVersion = chosen ?? string.Empty;
+            if (chosen is null)
             {
                 var registered = workflows.Values.Select(r => KeyValuePair.Create(r.Name, r.Method)).ToList();
                 codeHash = Task.Run(() => WorkflowCodeHash.Compute(config.Name, registered), CancellationToken.None);

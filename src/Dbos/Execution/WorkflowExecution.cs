@@ -351,14 +351,15 @@ internal sealed class WorkflowExecution : WorkflowContext
         var timestamp = engine.Time.GetTimestamp();
         using var linked = Link(cancellationToken, out var linkedToken);
         List<Exception>? failures = null;
-        var abandoned = new StrongBox<Task?>();
+        // Only a step with a timeout can leave an attempt running: the others allocate nothing for it.
+        var abandoned = options.Timeout is null ? null : new StrongBox<Task?>();
         for (var attempt = 1; ; attempt++)
         {
             T result;
             try
             {
                 result = options.Timeout is { } timeout
-                    ? await InvokeWithTimeoutAsync(name, step, timeout, abandoned, linkedToken).ConfigureAwait(false)
+                    ? await InvokeWithTimeoutAsync(name, step, timeout, abandoned!, linkedToken).ConfigureAwait(false)
                     : await InvokeOutsideWorkflowAsync(step, linkedToken).ConfigureAwait(false);
             }
             catch (Exception ex)
@@ -377,7 +378,7 @@ internal sealed class WorkflowExecution : WorkflowContext
                 try
                 {
                     await wait.ConfigureAwait(false);
-                    if (abandoned.Value is { IsCompleted: false } running
+                    if (abandoned?.Value is { IsCompleted: false } running
                         && !await ReturnedWithinAsync(running, options.Timeout!.Value, linkedToken).ConfigureAwait(false))
                     {
                         linkedToken.ThrowIfCancellationRequested();
@@ -397,7 +398,11 @@ internal sealed class WorkflowExecution : WorkflowContext
                     throw;
                 }
 
-                abandoned.Value = null;
+                if (abandoned is not null)
+                {
+                    abandoned.Value = null;
+                }
+
                 continue;
             }
 
