@@ -180,41 +180,6 @@ internal sealed partial class SystemDatabase
         return result;
     }
 
-    /// <summary>
-    /// A read-only query that Postgres stops after <paramref name="timeout"/> (<c>statement_timeout</c>, local to its
-    /// transaction); null when it did. SQLite has no statement timeout: its reads are bounded by their indexes.
-    /// </summary>
-    private async Task<List<T>?> QueryWithTimeoutAsync<T>(string sql, object?[] args, Func<DbDataReader, T> read, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        if (!d.IsPostgres)
-        {
-            return await executor.QueryAsync(sql, args, read, cancellationToken).ConfigureAwait(false);
-        }
-
-        return await executor.WriteAsync(
-            async (session, ct) =>
-            {
-                await session.QueryAsync(
-                    "SELECT set_config('statement_timeout', $1, true)",
-                    [((long)Math.Max(1, timeout.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture)],
-                    static r => r.GetString(0),
-                    ct).ConfigureAwait(false);
-
-                // A savepoint keeps the transaction usable when the statement times out, so the executor sees no failure to retry.
-                await session.ExecuteAsync("SAVEPOINT dashboard_bounded", [], ct).ConfigureAwait(false);
-                try
-                {
-                    return await session.QueryAsync(sql, args, read, ct).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (executor.IsStatementTimeout(ex))
-                {
-                    await session.ExecuteAsync("ROLLBACK TO SAVEPOINT dashboard_bounded", [], ct).ConfigureAwait(false);
-                    return null;
-                }
-            },
-            cancellationToken).ConfigureAwait(false);
-    }
-
     /// <summary>A count, sum or bucket number: bigint, numeric (a Postgres SUM) or INTEGER; NULL reads as 0.</summary>
     private static long ToLong(DbDataReader r, int i) => r.IsDBNull(i) ? 0 : Convert.ToInt64(r.GetValue(i), CultureInfo.InvariantCulture);
 }

@@ -104,6 +104,41 @@ internal sealed partial class SystemDatabase
     public static WorkflowListPath ChooseListPath(StatusQuery filter) =>
         filter.Statuses is { Count: > 0 } statuses && statuses.All(IndexedStatusConditions.ContainsKey) ? WorkflowListPath.StatusIndex : WorkflowListPath.CreatedAtScan;
 
+    /// <summary>
+    /// A read-only query that Postgres stops after <paramref name="timeout"/> (<c>statement_timeout</c>, local to its
+    /// transaction); null when it did. SQLite has no statement timeout: its reads are bounded by their indexes.
+    /// </summary>
+    private async Task<List<T>?> QueryWithTimeoutAsync<T>(string sql, object?[] args, Func<DbDataReader, T> read, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (!d.IsPostgres)
+        {
+            return await executor.QueryAsync(sql, args, read, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await executor.WriteAsync(
+            async (session, ct) =>
+            {
+                await session.QueryAsync(
+                    "SELECT set_config('statement_timeout', $1, true)",
+                    [((long)Math.Max(1, timeout.TotalMilliseconds)).ToString(CultureInfo.InvariantCulture)],
+                    static r => r.GetString(0),
+                    ct).ConfigureAwait(false);
+
+                // A savepoint keeps the transaction usable when the statement times out, so the executor sees no failure to retry.
+                await session.ExecuteAsync("SAVEPOINT dashboard_bounded", [], ct).ConfigureAwait(false);
+                try
+                {
+                    return await session.QueryAsync(sql, args, read, ct).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (executor.IsStatementTimeout(ex))
+                {
+                    await session.ExecuteAsync("ROLLBACK TO SAVEPOINT dashboard_bounded", [], ct).ConfigureAwait(false);
+                    return null;
+                }
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>One page of the workflow list, newest first: after <see cref="WorkflowPageQuery.After"/>, before <see cref="WorkflowPageQuery.Before"/>, or the newest.</summary>
     public async Task<WorkflowPage> ListWorkflowPageAsync(WorkflowPageQuery query, CancellationToken cancellationToken)
     {
@@ -126,37 +161,7 @@ internal sealed partial class SystemDatabase
 
         static (StatusRow Row, bool Matches, long Scanned) Read(DbDataReader r) => (ReadStatus(r), r.GetInt64(StatusFieldCount) == 1, r.GetInt64(StatusFieldCount + 1));
 
-        List<(StatusRow Row, bool Matches, long Scanned)>? read;
-        if (d.IsPostgres)
-        {
-            read = await executor.WriteAsync(
-                async (session, ct) =>
-                {
-                    await session.QueryAsync(
-                        "SELECT set_config('statement_timeout', $1, true)",
-                        [((long)query.StatementTimeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture)],
-                        static r => r.GetString(0),
-                        ct).ConfigureAwait(false);
-
-                    // A savepoint keeps the transaction usable when the statement times out, so the executor sees no failure to retry.
-                    await session.ExecuteAsync("SAVEPOINT dashboard_list", [], ct).ConfigureAwait(false);
-                    try
-                    {
-                        return await session.QueryAsync(statement, argArray, Read, ct).ConfigureAwait(false);
-                    }
-                    catch (Exception ex) when (executor.IsStatementTimeout(ex))
-                    {
-                        await session.ExecuteAsync("ROLLBACK TO SAVEPOINT dashboard_list", [], ct).ConfigureAwait(false);
-                        return null;
-                    }
-                },
-                cancellationToken).ConfigureAwait(false);
-        }
-        else
-        {
-            read = await executor.QueryAsync(statement, argArray, Read, cancellationToken).ConfigureAwait(false);
-        }
-
+        var read = await QueryWithTimeoutAsync(statement, argArray, Read, query.StatementTimeout, cancellationToken).ConfigureAwait(false);
         if (read is null)
         {
             return new WorkflowPage([], null, null, ScanStopped: false, TimedOut: true, path);
