@@ -68,6 +68,54 @@ public class MigrationWaitTests
         Assert.Equal(new long[] { PostgresSchema.LatestVersion }, await SchemaDump.MigrationVersionsAsync(db.Url));
     }
 
+    /// <summary>
+    /// Another implementation creates the schema in a statement of its own before any table. An install that runs its
+    /// CREATE SCHEMA IF NOT EXISTS at that moment waits on the other session's uncommitted schema row and then fails
+    /// with a unique violation on pg_namespace, while the schema is still empty; the launch used to die of it (seen once
+    /// in twenty timed launches beside the TypeScript SDK). Staged here by holding the schema in an open transaction
+    /// until the install is seen waiting on it.
+    /// </summary>
+    [Fact]
+    public async Task A_launch_whose_install_meets_another_sessions_create_schema_installs_once_it_commits()
+    {
+        await using var db = await TestDatabase.CreateAsync(Backend.Postgres, ownDatabase: true);
+        await using var other = await OpenAsync(db);
+        await using (var transaction = await other.BeginTransactionAsync())
+        {
+            await using (var create = new NpgsqlCommand("CREATE SCHEMA dbos", other, transaction))
+            {
+                await create.ExecuteNonQueryAsync();
+            }
+
+            await using var dbos = DbosApp.Create(db.Config("schema-race"));
+            var launch = dbos.LaunchAsync();
+            await using (var monitor = await OpenAsync(db))
+            {
+                var stopwatch = Stopwatch.StartNew();
+                while (!await IsWaitingOnLockAsync(monitor, other.ProcessID))
+                {
+                    Assert.False(launch.IsCompleted, "The launch finished while another session held the schema uncommitted.");
+                    Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(20), "The install never waited on the other session's CREATE SCHEMA.");
+                    await Task.Delay(20);
+                }
+            }
+
+            await transaction.CommitAsync();
+            await launch.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+
+        SchemaDump.AssertEqual(await ReferenceAsync(), await SchemaDump.OfAsync(db.Url));
+        Assert.Equal(new long[] { 123 }, await SchemaDump.MigrationVersionsAsync(db.Url));
+    }
+
+    /// <summary>Whether some session is waiting for a lock that the session with process ID <paramref name="holder"/> holds.</summary>
+    private static async Task<bool> IsWaitingOnLockAsync(NpgsqlConnection monitor, int holder)
+    {
+        await using var command = new NpgsqlCommand("SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", monitor);
+        command.Parameters.Add(new NpgsqlParameter { Value = holder });
+        return (long)(await command.ExecuteScalarAsync())! > 0;
+    }
+
     [Fact]
     public async Task A_migration_that_stops_in_the_shared_range_is_finished_here_after_the_bound()
     {

@@ -633,8 +633,10 @@ internal sealed class PostgresExecutor : SqlExecutor
         }
         catch (PostgresException ex) when (ex.SqlState is not (PostgresErrorCodes.QueryCanceled or PostgresErrorCodes.AdminShutdown))
         {
-            // The same objects created at the same moment by another process: its migration is under way.
-            if (!(await ReadStateAsync(connection, cancellationToken).ConfigureAwait(false)).IsEmpty)
+            // The same objects created at the same moment by another process: its migration is under way. A clash on the
+            // schema itself (CREATE SCHEMA IF NOT EXISTS is not safe against a concurrent one) can come before any table
+            // of the other migration is visible; the caller then finds the schema still empty and installs again.
+            if (IsConcurrentCreate(ex) || !(await ReadStateAsync(connection, cancellationToken).ConfigureAwait(false)).IsEmpty)
             {
                 return false;
             }
@@ -642,6 +644,10 @@ internal sealed class PostgresExecutor : SqlExecutor
             throw;
         }
     }
+
+    /// <summary>Whether a DDL statement failed only because another session created the same object at the same moment.</summary>
+    private static bool IsConcurrentCreate(PostgresException ex) => ex.SqlState is PostgresErrorCodes.UniqueViolation
+        or PostgresErrorCodes.DuplicateSchema or PostgresErrorCodes.DuplicateTable or PostgresErrorCodes.DuplicateObject or PostgresErrorCodes.DuplicateFunction;
 
     /// <summary>
     /// Applies the shared migrations after <paramref name="current"/>, each recording its version only if the version is
