@@ -86,7 +86,10 @@ public class OwnEnqueueClaimTests
         var config = db.Config();
         config.LoggerFactory = logs;
         await using var dbos = DbosApp.Create(config);
-        dbos.RegisterQueue("two-at-a-time", new QueueOptions { WorkerConcurrency = 2, PollingInterval = TimeSpan.FromMilliseconds(50) });
+        // A dispatcher's claim reserves the free slots while it runs, and a start meanwhile goes the usual way (correctly).
+        // So that the first two starts meet no claim in flight, the queue is polled rarely: its loop then runs only when
+        // woken (by an enqueue that goes the usual way, or a finished run), and at idle intervals that double from 10 ms.
+        dbos.RegisterQueue("two-at-a-time", new QueueOptions { WorkerConcurrency = 2, PollingInterval = TimeSpan.FromSeconds(10) });
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var running = 0;
         var mostAtOnce = 0;
@@ -101,6 +104,8 @@ public class OwnEnqueueClaimTests
         var held = dbos.RegisterWorkflow("held-workflow", (WorkflowContext ctx, int i) => step.RunAsync(i));
         await dbos.LaunchAsync();
 
+        // The idle polls after launch come at 10, 20, 40 … 1,280 ms, the next one 2,560 ms after that: start in the gap.
+        await Task.Delay(TimeSpan.FromMilliseconds(2_700));
         var handles = new List<WorkflowHandle<int>>();
         for (var i = 0; i < 6; i++)
         {

@@ -424,11 +424,14 @@ internal sealed partial class SystemDatabase
             [workflowId, delayUntilEpochMs],
             cancellationToken).ConfigureAwait(false) == 1;
 
-    /// <summary>Marks a claimed workflow as having used up its recovery attempts.</summary>
+    /// <summary>
+    /// Marks a claimed workflow as having used up its recovery attempts. The status is tested through a CASE, as the
+    /// ownership guards test it, so only the primary key can find the row (never the partial index of pending rows).
+    /// </summary>
     public Task<int> DeadLetterAsync(string workflowId, CancellationToken cancellationToken) =>
         executor.ExecuteAsync(
             $"UPDATE {d.Table("workflow_status")} SET status = 'MAX_RECOVERY_ATTEMPTS_EXCEEDED', owner_xid = NULL, deduplication_id = NULL, " +
-            $"started_at_epoch_ms = NULL, queue_name = NULL, updated_at = {d.NowMs}, completed_at = {d.NowMs} WHERE workflow_uuid = $1 AND status = 'PENDING'",
+            $"started_at_epoch_ms = NULL, queue_name = NULL, updated_at = {d.NowMs}, completed_at = {d.NowMs} WHERE workflow_uuid = $1 AND CASE WHEN status = 'PENDING' THEN 1 END = 1",
             [workflowId],
             cancellationToken);
 
