@@ -361,6 +361,9 @@ internal sealed partial class Workloads(bool smoke)
 
         var raw = new List<double>();
         var ours = new List<double>();
+        var profiles = new List<(double Ours, double Server, double Commits, double Waiting)>();
+        var postgres = target as PostgresTarget;
+        const string Commits = "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()";
         for (var round = 0; round < Math.Min(rounds, 3); round++)
         {
             var rawWatch = Stopwatch.StartNew();
@@ -370,11 +373,20 @@ internal sealed partial class Workloads(bool smoke)
             }
 
             raw.Add(count / rawWatch.Elapsed.TotalSeconds);
+
+            // Where the time goes: the CPU this process and the server's backends spend per workflow, the commits per
+            // workflow, and how long the caller waits for each awaited start.
+            var serverBefore = postgres is null ? null : await postgres.BackendCpuSecondsAsync();
+            var commitsBefore = postgres is null ? 0 : await postgres.ScalarAsync(Commits);
+            var processBefore = Process.GetCurrentProcess().TotalProcessorTime;
+            var waiting = TimeSpan.Zero;
             var watch = Stopwatch.StartNew();
             var handles = new WorkflowHandle<int>[count];
             for (var i = 0; i < count; i++)
             {
+                var startedAt = Stopwatch.GetTimestamp();
                 handles[i] = await oneStep.StartAsync(i, new StartOptions { Queue = "user-queue" });
+                waiting += Stopwatch.GetElapsedTime(startedAt);
             }
 
             foreach (var handle in handles)
@@ -383,10 +395,34 @@ internal sealed partial class Workloads(bool smoke)
             }
 
             ours.Add(count / watch.Elapsed.TotalSeconds);
-            Console.Error.WriteLine($"   round {round + 1}: {ours[^1]:0} workflows/s, raw {raw[^1]:0} sequential commits/s");
+            var processCpu = (Process.GetCurrentProcess().TotalProcessorTime - processBefore).TotalSeconds;
+            if (serverBefore is { } before && await postgres!.BackendCpuSecondsAsync() is { } after)
+            {
+                // The statistics of the last commits reach pg_stat_database within a second.
+                await Task.Delay(TimeSpan.FromSeconds(1));
+                var commits = await postgres.ScalarAsync(Commits) - commitsBefore;
+                profiles.Add((processCpu / count * 1e6, (after - before) / count * 1e6, commits / (double)count, waiting.TotalMilliseconds / count));
+                Console.Error.WriteLine(
+                    $"   round {round + 1}: {ours[^1]:0} workflows/s, raw {raw[^1]:0} sequential commits/s; per workflow: CPU {profiles[^1].Ours:0} us here, " +
+                    $"{profiles[^1].Server:0} us in the server, {profiles[^1].Commits:0.00} commits, start awaited {profiles[^1].Waiting:0.000} ms");
+            }
+            else
+            {
+                Console.Error.WriteLine($"   round {round + 1}: {ours[^1]:0} workflows/s, raw {raw[^1]:0} sequential commits/s");
+            }
         }
 
-        return [new("queued 1-step workflows, enqueued one by one", backend, "workflows/s", Stats.Median(raw), Stats.Median(ours), backend == "Postgres" ? ">= 2000/s" : string.Empty)];
+        var results = new List<Result> { new("queued 1-step workflows, enqueued one by one", backend, "workflows/s", Stats.Median(raw), Stats.Median(ours), backend == "Postgres" ? ">= 2000/s" : string.Empty) };
+        if (profiles.Count > 0)
+        {
+            var cpu = Stats.Median(profiles.Select(p => p.Ours + p.Server));
+            results.Add(new("queue one by one: CPU per workflow, server vs this process", backend, "us", Stats.Median(profiles.Select(p => p.Ours)), Stats.Median(profiles.Select(p => p.Server))));
+            results.Add(new("queue one by one: workflows/s the CPU allows vs measured", backend, "workflows/s", Environment.ProcessorCount / cpu * 1e6, Stats.Median(ours)));
+            results.Add(new("queue one by one: commits per workflow", backend, "commits", null, Stats.Median(profiles.Select(p => p.Commits))));
+            results.Add(new("queue one by one: awaited start", backend, "ms", null, Stats.Median(profiles.Select(p => p.Waiting))));
+        }
+
+        return results;
     }
 
     /// <summary>
@@ -628,7 +664,7 @@ internal sealed partial class Workloads(bool smoke)
         }
 
         var results = new List<Result>();
-        var seconds = smoke ? 2 : 10;
+        var seconds = smoke ? 1 : 10;
         const string Transactions = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()";
         foreach (var count in smoke ? new[] { 1, 2 } : [1, 10])
         {
@@ -640,7 +676,7 @@ internal sealed partial class Workloads(bool smoke)
                     await WaitReadyAsync(replica);
                 }
 
-                await Task.Delay(TimeSpan.FromSeconds(2));
+                await Task.Delay(TimeSpan.FromSeconds(smoke ? 0.5 : 2));
                 var before = await target.ScalarAsync(Transactions);
                 await Task.Delay(TimeSpan.FromSeconds(seconds));
                 var connections = await target.ScalarAsync(

@@ -81,17 +81,23 @@ public class ManyProcessTests(ITestOutputHelper output)
 
         try
         {
-            await using var doomed = await StartReplicaAsync(db, "doomed", start: 6, steps: 5);
+            // Steps of a second each: however late this loaded machine notices the six running, the kill still lands
+            // while they run (with 300 ms steps, all six once finished before it, and there was nothing to take over).
+            await using var doomed = await StartReplicaAsync(db, "doomed", start: 6, steps: 5, stepMs: 1000);
             await Eventually.HoldsAsync(async () => Runs(doomed).Select(r => r.Workflow).Distinct().Count() == 6, "the doomed replica runs all six workflows");
             doomed.Process.Kill();
             var recordedBeforeKill = await RecordedAsync(db);
+            Assert.True(recordedBeforeKill.Count < 6 * 5, "The doomed replica finished every step before it was killed: nothing was left to take over.");
             await AllSucceededAsync(db, "wf", 6, TimeSpan.FromSeconds(60));
 
             // Of the three, the takeovers add up to exactly the six workflows, and no step ran twice among the survivors.
-            var tookOver = takers.Sum(t => t.Process.StandardOutput.Split('\n')
+            // Each taker logs its takeover as it happens, but this process reads their output asynchronously, and under load
+            // a line may arrive after the workflows' rows say they finished: wait for the lines, then count them.
+            int TookOver() => takers.Sum(t => t.Process.StandardOutput.Split('\n')
                 .Where(l => l.StartsWith("log 44 ", StringComparison.Ordinal))
                 .Sum(l => int.Parse(l.Split("took over ")[1].Split(' ')[0], CultureInfo.InvariantCulture)));
-            Assert.Equal(6, tookOver);
+            await Eventually.HoldsAsync(() => Task.FromResult(TookOver() >= 6), "the takers logged their takeovers", TimeSpan.FromSeconds(10));
+            Assert.Equal(6, TookOver());
             var survivorRuns = Runs([.. takers]);
             Assert.All(survivorRuns.GroupBy(r => (r.Workflow, r.Step)), g => Assert.Single(g));
             Assert.DoesNotContain(survivorRuns, r => recordedBeforeKill.Any(k => k.Workflow == r.Workflow && k.Step == r.Step));
