@@ -38,7 +38,8 @@ public class ManyProcessTests(ITestOutputHelper output)
     {
         await using var db = await TestDatabase.CreateAsync(backend);
         await using var survivor = await StartReplicaAsync(db, "survivor");
-        await using var doomed = await StartReplicaAsync(db, "doomed", start: 5, steps: 8);
+        // 600 ms steps: the kill lands seconds before any of the five could finish, however late a loaded machine notices.
+        await using var doomed = await StartReplicaAsync(db, "doomed", start: 5, steps: 8, stepMs: 600);
         await Eventually.HoldsAsync(async () => (await RecordedAsync(db)).Count >= 10, "the doomed replica checkpointed some steps");
 
         doomed.Process.Kill();
