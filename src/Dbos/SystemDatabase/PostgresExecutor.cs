@@ -645,9 +645,12 @@ internal sealed class PostgresExecutor : SqlExecutor
         }
     }
 
-    /// <summary>Whether a DDL statement failed only because another session created the same object at the same moment.</summary>
-    private static bool IsConcurrentCreate(PostgresException ex) => ex.SqlState is PostgresErrorCodes.UniqueViolation
-        or PostgresErrorCodes.DuplicateSchema or PostgresErrorCodes.DuplicateTable or PostgresErrorCodes.DuplicateObject or PostgresErrorCodes.DuplicateFunction;
+    /// <summary>
+    /// Whether the install failed on a catalog row another session was inserting at the same moment (the schema's own, or
+    /// a table's type): a race that passes once that session commits. A duplicate table or function, by contrast, may be
+    /// a leftover that would fail every attempt, so it counts as another migration only once a system table is there.
+    /// </summary>
+    private static bool IsConcurrentCreate(PostgresException ex) => ex.SqlState is PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DuplicateSchema;
 
     /// <summary>
     /// Applies the shared migrations after <paramref name="current"/>, each recording its version only if the version is
