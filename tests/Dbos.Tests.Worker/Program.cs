@@ -413,7 +413,9 @@ try
                 string? debounced = null;
                 for (var i = 1; i <= count; i++)
                 {
-                    debounced = (await debouncer.DebounceAsync("key", TimeSpan.FromSeconds(3), $"{args[1]}-{i}")).WorkflowId;
+                    // A period of 10 s: the test kills this process once it has read the line below, and under load reading
+                    // it has taken longer than a 3 s period, which then ran the workflow before the kill.
+                    debounced = (await debouncer.DebounceAsync("key", TimeSpan.FromSeconds(10), $"{args[1]}-{i}")).WorkflowId;
                 }
 
                 Console.WriteLine($"debounced {debounced}");
