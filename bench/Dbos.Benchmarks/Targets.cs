@@ -628,3 +628,31 @@ internal static class ProcessCpu
         }
     }
 }
+
+/// <summary>
+/// The CPU spent, from its start to a reading, by this process and, on Postgres, by the server's backends serving the
+/// target database (see <see cref="PostgresTarget.BackendCpuSecondsAsync"/>).
+/// </summary>
+internal sealed class CpuWatch
+{
+    private readonly PostgresTarget? server;
+    private readonly double? serverAtStart;
+    private readonly TimeSpan processAtStart;
+
+    private CpuWatch(PostgresTarget? server, double? serverAtStart, TimeSpan processAtStart)
+    {
+        this.server = server;
+        this.serverAtStart = serverAtStart;
+        this.processAtStart = processAtStart;
+    }
+
+    public static async Task<CpuWatch> StartAsync(PostgresTarget? server) =>
+        new(server, server is null ? null : await server.BackendCpuSecondsAsync(), System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime);
+
+    /// <summary>CPU seconds since the start here, and in the server's backends (null without Postgres or without /proc).</summary>
+    public async Task<(double Process, double? Server)> ReadAsync()
+    {
+        var process = (System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime - processAtStart).TotalSeconds;
+        return (process, serverAtStart is { } before && await server!.BackendCpuSecondsAsync() is { } after ? after - before : null);
+    }
+}

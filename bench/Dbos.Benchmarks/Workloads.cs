@@ -237,8 +237,7 @@ internal sealed partial class Workloads(bool smoke)
 
             async Task<double> RunAllAsync(List<(double Ours, double Server)> cpuPerCheckpoint)
             {
-                var serverBefore = postgres is null ? null : await postgres.BackendCpuSecondsAsync();
-                var processBefore = Process.GetCurrentProcess().TotalProcessorTime;
+                var cpuWatch = await CpuWatch.StartAsync(postgres);
                 var watch = Stopwatch.StartNew();
                 await Task.WhenAll(Enumerable.Range(0, level).Select(async w =>
                 {
@@ -248,11 +247,10 @@ internal sealed partial class Workloads(bool smoke)
                     }
                 }));
                 var elapsed = watch.Elapsed.TotalSeconds;
-                var processCpu = (Process.GetCurrentProcess().TotalProcessorTime - processBefore).TotalSeconds;
-                if (serverBefore is { } before && await postgres!.BackendCpuSecondsAsync() is { } after)
+                if (await cpuWatch.ReadAsync() is (var processCpu, double serverCpu))
                 {
                     var checkpoints = workflows * (double)CheckpointsPerTenStepWorkflow;
-                    cpuPerCheckpoint.Add((processCpu / checkpoints * 1e6, (after - before) / checkpoints * 1e6));
+                    cpuPerCheckpoint.Add((processCpu / checkpoints * 1e6, serverCpu / checkpoints * 1e6));
                 }
 
                 return workflows * 10 / elapsed;
@@ -376,9 +374,8 @@ internal sealed partial class Workloads(bool smoke)
 
             // Where the time goes: the CPU this process and the server's backends spend per workflow, the commits per
             // workflow, and how long the caller waits for each awaited start.
-            var serverBefore = postgres is null ? null : await postgres.BackendCpuSecondsAsync();
             var commitsBefore = postgres is null ? 0 : await postgres.ScalarAsync(Commits);
-            var processBefore = Process.GetCurrentProcess().TotalProcessorTime;
+            var cpuWatch = await CpuWatch.StartAsync(postgres);
             var waiting = TimeSpan.Zero;
             var watch = Stopwatch.StartNew();
             var handles = new WorkflowHandle<int>[count];
@@ -395,13 +392,12 @@ internal sealed partial class Workloads(bool smoke)
             }
 
             ours.Add(count / watch.Elapsed.TotalSeconds);
-            var processCpu = (Process.GetCurrentProcess().TotalProcessorTime - processBefore).TotalSeconds;
-            if (serverBefore is { } before && await postgres!.BackendCpuSecondsAsync() is { } after)
+            if (await cpuWatch.ReadAsync() is (var processCpu, double serverCpu))
             {
                 // The statistics of the last commits reach pg_stat_database within a second.
                 await Task.Delay(TimeSpan.FromSeconds(1));
-                var commits = await postgres.ScalarAsync(Commits) - commitsBefore;
-                profiles.Add((processCpu / count * 1e6, (after - before) / count * 1e6, commits / (double)count, waiting.TotalMilliseconds / count));
+                var commits = await postgres!.ScalarAsync(Commits) - commitsBefore;
+                profiles.Add((processCpu / count * 1e6, serverCpu / count * 1e6, commits / (double)count, waiting.TotalMilliseconds / count));
                 Console.Error.WriteLine(
                     $"   round {round + 1}: {ours[^1]:0} workflows/s, raw {raw[^1]:0} sequential commits/s; per workflow: CPU {profiles[^1].Ours:0} us here, " +
                     $"{profiles[^1].Server:0} us in the server, {profiles[^1].Commits:0.00} commits, start awaited {profiles[^1].Waiting:0.000} ms");
