@@ -98,19 +98,26 @@ public class DashboardQueryTests
             "v" + (i % 2), "e" + (i % 5), 1_700_000_000_000 + (i / 3) * 1000);
     }
 
-    [Theory, BothBackends]
-    public async Task Every_access_path_pages_through_the_same_rows_in_the_same_order_both_ways(Backend backend)
+    /// <summary>Creates the schema (a launch) and inserts the first <paramref name="count"/> generated workflows.</summary>
+    private static async Task<List<Generated>> SeedAsync(TestDatabase db, int count)
     {
-        await using var db = await TestDatabase.CreateAsync(backend);
         await using (var app = DbosApp.Create(db.Config()))
         {
             await app.LaunchAsync();
         }
 
-        var all = Enumerable.Range(1, 300).Select(Generate).ToList();
+        var all = Enumerable.Range(1, count).Select(Generate).ToList();
         await db.ExecuteAsync(
             $"INSERT INTO {db.Table("workflow_status")} (workflow_uuid, status, name, queue_name, application_version, executor_id, created_at, updated_at) VALUES " +
             string.Join(", ", all.Select(w => $"('{w.Id}', '{w.Status}', '{w.Name}', {(w.Queue is null ? "NULL" : $"'{w.Queue}'")}, '{w.Version}', '{w.Executor}', {w.CreatedAt}, {w.CreatedAt})")));
+        return all;
+    }
+
+    [Theory, BothBackends]
+    public async Task Every_access_path_pages_through_the_same_rows_in_the_same_order_both_ways(Backend backend)
+    {
+        await using var db = await TestDatabase.CreateAsync(backend);
+        var all = await SeedAsync(db, 300);
         await using var client = DbosClient.Create(new DbosClientOptions { SystemDatabaseUrl = db.Url, SystemDatabaseSchema = db.Schema });
         var database = client.External.Database;
         var from = all[100].CreatedAt;
@@ -195,15 +202,7 @@ public class DashboardQueryTests
     public async Task Newer_pages_retrace_the_older_pages_exactly_when_nothing_changed(Backend backend)
     {
         await using var db = await TestDatabase.CreateAsync(backend);
-        await using (var app = DbosApp.Create(db.Config()))
-        {
-            await app.LaunchAsync();
-        }
-
-        var all = Enumerable.Range(1, 100).Select(Generate).ToList();
-        await db.ExecuteAsync(
-            $"INSERT INTO {db.Table("workflow_status")} (workflow_uuid, status, name, created_at, updated_at) VALUES " +
-            string.Join(", ", all.Select(w => $"('{w.Id}', '{w.Status}', '{w.Name}', {w.CreatedAt}, {w.CreatedAt})")));
+        await SeedAsync(db, 100);
         await using var client = DbosClient.Create(new DbosClientOptions { SystemDatabaseUrl = db.Url, SystemDatabaseSchema = db.Schema });
         var database = client.External.Database;
         foreach (var filter in new[] { new StatusQuery(), new StatusQuery { Statuses = ["ERROR", "ENQUEUED", "PENDING"] } })
